@@ -1,0 +1,26 @@
+"""etcd3: a Python client for etcd v3 with python-etcd3's API.
+
+    import etcd3
+    etcd = etcd3.client()
+    etcd.put('foo', 'bar')
+    value, meta = etcd.get('foo')
+"""
+
+from __future__ import annotations
+
+from . import exceptions, transactions
+from .client import Etcd3Client, MultiEndpointEtcd3Client, client
+from .exceptions import Etcd3Exception
+from .leases import Lease
+from .pool import Endpoint
+from .results import KVMetadata, ResponseHeader
+from .retry import Retry
+from .transactions import Transactions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint", "Etcd3Exception",
+    "KVMetadata", "ResponseHeader", "Lease", "Retry", "Transactions", "exceptions",
+    "transactions", "__version__",
+]

@@ -1,0 +1,144 @@
+"""The one place where gRPC failures become :mod:`etcd3.exceptions`.
+
+etcd reports errors as a gRPC status code plus a fixed message ("etcdserver: ...");
+the code alone is ambiguous (INVALID_ARGUMENT covers a too-large request and a wrong
+password), so the message decides first and the code is the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Type
+
+import grpc
+
+from . import exceptions as exc
+
+#: etcd error text (without the "etcdserver: " prefix) -> exception class.
+_BY_MESSAGE: dict[str, Type[exc.Etcd3Exception]] = {
+    "mvcc: required revision has been compacted": exc.RevisionCompactedError,
+    "mvcc: required revision is a future revision": exc.FutureRevisionError,
+    "mvcc: database space exceeded": exc.NoSpaceError,
+    "request is too large": exc.RequestTooLargeError,
+    "too many operations in txn request": exc.TooManyOpsError,
+    "duplicate key given in txn request": exc.DuplicateKeyError,
+    "requested lease not found": exc.LeaseNotFoundError,
+    "no leader": exc.NoLeaderError,
+    "too many requests": exc.TooManyRequestsError,
+    "authentication failed, invalid user ID or password": exc.AuthenticationFailedError,
+    "invalid auth token": exc.InvalidAuthTokenError,
+    "revision of auth store is old": exc.InvalidAuthTokenError,
+    "user name is empty": exc.InvalidAuthTokenError,
+    "permission denied": exc.PermissionDeniedError,
+    "authentication is not enabled": exc.AuthNotEnabledError,
+    "user name not found": exc.EntityNotFoundError,
+    "role name not found": exc.EntityNotFoundError,
+    "member not found": exc.EntityNotFoundError,
+    "role is not granted to the user": exc.EntityNotFoundError,
+    "permission is not granted to the role": exc.EntityNotFoundError,
+    "user name already exists": exc.AlreadyExistsError,
+    "role name already exists": exc.AlreadyExistsError,
+    "member ID already exist": exc.AlreadyExistsError,
+    "Peer URLs already exists": exc.AlreadyExistsError,
+    "lease already exists": exc.AlreadyExistsError,
+}
+
+_BY_CODE: dict[grpc.StatusCode, Type[exc.Etcd3Exception]] = {
+    grpc.StatusCode.UNAVAILABLE: exc.ConnectionFailedError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: exc.ConnectionTimeoutError,
+    grpc.StatusCode.FAILED_PRECONDITION: exc.PreconditionFailedError,
+    grpc.StatusCode.INTERNAL: exc.InternalServerError,
+    grpc.StatusCode.INVALID_ARGUMENT: exc.InvalidRequestError,
+    grpc.StatusCode.PERMISSION_DENIED: exc.PermissionDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: exc.InvalidAuthTokenError,
+    grpc.StatusCode.NOT_FOUND: exc.EntityNotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: exc.AlreadyExistsError,
+    grpc.StatusCode.OUT_OF_RANGE: exc.InvalidRequestError,
+}
+
+#: Details gRPC gives when a call failed before any byte reached a server.
+_NOT_SENT_PATTERNS = re.compile(
+    r"failed to connect to all addresses|Connection refused|connections to all backends failing"
+    r"|DNS resolution failed|Name resolution failure|No route to host|empty address list"
+    r"|Cannot invoke RPC on closed channel",
+    re.IGNORECASE,
+)
+
+
+def status_of(error: BaseException) -> tuple[Optional[grpc.StatusCode], str]:
+    """The (status code, details) of a gRPC error, or (None, str(error))."""
+    if isinstance(error, grpc.Call):
+        try:
+            return error.code(), error.details() or ""
+        except Exception:  # a half-built Call object
+            return None, str(error)
+    return None, str(error)
+
+
+def etcd_message(details: str) -> str:
+    """etcd's error text without its "etcdserver: " prefix."""
+    return details[len("etcdserver: "):] if details.startswith("etcdserver: ") else details
+
+
+def is_not_sent(error: BaseException) -> bool:
+    """True when the call provably never reached a server (safe to retry any RPC)."""
+    code, details = status_of(error)
+    if code is None:
+        return False
+    if code is grpc.StatusCode.UNAVAILABLE and _NOT_SENT_PATTERNS.search(details):
+        return True
+    return False
+
+
+def is_auth_token_error(error: BaseException) -> bool:
+    """True when the server rejected our auth token (re-authenticate and retry)."""
+    code, details = status_of(error)
+    message = etcd_message(details)
+    return message in ("invalid auth token", "revision of auth store is old",
+                       "user name is empty")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for errors that say "this endpoint can't serve now" (try another one)."""
+    code, details = status_of(error)
+    return code is grpc.StatusCode.UNAVAILABLE
+
+
+def translate(
+    error: BaseException,
+    *,
+    context: str = "",
+    endpoint: Optional[str] = None,
+) -> exc.Etcd3Exception:
+    """Turn a gRPC error into the matching :class:`~etcd3.exceptions.Etcd3Exception`.
+
+    The returned exception has ``__cause__`` set to ``error``; ``context`` (e.g. the
+    key involved) and ``endpoint`` are added to the message.
+    """
+    if isinstance(error, exc.Etcd3Exception):
+        return error
+    code, details = status_of(error)
+    message = etcd_message(details)
+    cls = _BY_MESSAGE.get(message)
+    if cls is None and code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        cls = (exc.RequestTooLargeError if "larger than max" in details.lower()
+               else exc.TooManyRequestsError)
+    if cls is None and code is not None:
+        cls = _BY_CODE.get(code, exc.Etcd3Exception)
+    if cls is None:
+        cls = exc.Etcd3Exception
+    text = details or (code.name if code is not None else str(error))
+    if cls is exc.RequestTooLargeError and "larger than max" in details.lower():
+        text += " (raise grpc_options 'grpc.max_send_message_length' or the server's --max-request-bytes)"
+    if context:
+        text = f"{text} [{context}]"
+    if endpoint:
+        text = f"{text} (endpoint {endpoint})"
+    result: exc.Etcd3Exception
+    if cls is exc.RevisionCompactedError:
+        result = exc.RevisionCompactedError(None, message=text)
+    else:
+        result = cls(text)
+    result.__cause__ = error
+    result.grpc_code = code  # type: ignore[attr-defined]
+    return result

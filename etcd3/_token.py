@@ -1,0 +1,73 @@
+"""Auth tokens: fetched lazily per endpoint, refreshed when the server rejects them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Dict, Optional
+
+from . import exceptions
+
+
+class TokenProvider:
+    """Holds the credentials and one token per endpoint.
+
+    ``authenticate(endpoint_name)`` is supplied by the transport: it performs the
+    Authenticate RPC against that endpoint and returns the token. Tokens are kept per
+    endpoint because simple tokens may be valid only on the member that issued them.
+    Concurrent refreshes of the same endpoint's token collapse into one RPC.
+    """
+
+    def __init__(self, user: str, password: str) -> None:
+        if not user or not password:
+            raise ValueError("both user and password are required for authentication")
+        self.user = user
+        self._password = password
+        self._tokens: Dict[str, str] = {}
+        self._locks: Dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(user={self.user!r}, password=<hidden>)"
+
+    @property
+    def password(self) -> str:
+        return self._password
+
+    def cached(self, endpoint: str) -> Optional[str]:
+        """The current token for ``endpoint``, without any I/O."""
+        return self._tokens.get(endpoint)
+
+    def get(self, endpoint: str, authenticate: Callable[[str, str], str]) -> str:
+        """The token for ``endpoint``; authenticates first when there is none.
+
+        :raises AuthenticationFailedError: the credentials are wrong.
+        """
+        token = self._tokens.get(endpoint)
+        if token is not None:
+            return token
+        return self.refresh(endpoint, None, authenticate)
+
+    def refresh(self, endpoint: str, rejected: Optional[str],
+                authenticate: Callable[[str, str], str]) -> str:
+        """A fresh token for ``endpoint``, replacing ``rejected``.
+
+        If another thread already replaced ``rejected``, its token is returned and no
+        RPC is made.
+        """
+        with self._guard:
+            lock = self._locks.setdefault(endpoint, threading.Lock())
+        with lock:
+            current = self._tokens.get(endpoint)
+            if current is not None and current != rejected:
+                return current
+            try:
+                token = authenticate(self.user, self._password)
+            except exceptions.Etcd3Exception:
+                self._tokens.pop(endpoint, None)
+                raise
+            self._tokens[endpoint] = token
+            return token
+
+    def clear(self) -> None:
+        """Forget every token (e.g. after auth was disabled or the user changed)."""
+        self._tokens.clear()

@@ -1,0 +1,182 @@
+"""The client: one object, safe to share between threads, that owns the connections.
+
+:class:`Etcd3Client` is a thin facade: each concern lives in its own mixin module
+(kv, leases, watch, locks, election, auth, cluster, maintenance, bulk) and the
+transport (pool + retry + token) underneath is shared by all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+import grpc
+
+from . import _rpc
+from ._token import TokenProvider
+from ._transport import Transport
+from .auth import AuthMixin
+from .bulk import BulkMixin
+from .cluster import ClusterMixin
+from .election import ElectionMixin
+from .kv import KVMixin
+from .leases import LeaseMixin
+from .locks import LockMixin
+from .maintenance import MaintenanceMixin
+from .pool import ChannelPool, Endpoint, EndpointSpec, credentials_from_files
+from .retry import Retry
+from .watch import WatchMixin
+
+GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
+
+
+def _parse_env_endpoints(value: str) -> List[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, AuthMixin,
+                  ClusterMixin, MaintenanceMixin, BulkMixin):
+    """A thread-safe etcd v3 client with endpoint failover, retries and token refresh.
+
+    :param host: etcd host (used when ``endpoints`` is not given).
+    :param port: etcd client port.
+    :param ca_cert: CA certificate file: connect with TLS.
+    :param cert_key: client private key file (mTLS, with ``cert_cert``).
+    :param cert_cert: client certificate file (mTLS, with ``cert_key``).
+    :param timeout: default deadline, in seconds, of each call, retries included
+        (None: no deadline). Every call also takes ``timeout=`` of its own.
+    :param user: user name, for a cluster with authentication enabled.
+    :param password: that user's password.
+    :param grpc_options: extra gRPC channel options, as (name, value) pairs.
+    :param endpoints: etcd endpoints, ``"host:port"``, ``"http(s)://host:port"`` or
+        :class:`Endpoint`; when neither this nor ``host``/``port`` is given the
+        ``ETCD_ENDPOINTS`` environment variable (comma-separated) is used.
+    :param retry: the :class:`~etcd3.retry.Retry` policy (default: ``Retry()``).
+    :param channels_per_endpoint: gRPC channels (TCP connections) per endpoint.
+    :raises ValueError: bad endpoints, or only one of user/password given.
+
+    No I/O happens here: connections and the auth token are made on first use.
+    """
+
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        ca_cert: Optional[str] = None,
+        cert_key: Optional[str] = None,
+        cert_cert: Optional[str] = None,
+        timeout: Optional[float] = None,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        grpc_options: GrpcOptions = None,
+        *,
+        endpoints: Optional[Iterable[EndpointSpec]] = None,
+        retry: Optional[Retry] = None,
+        channels_per_endpoint: int = 1,
+    ) -> None:
+        if (user is None) != (password is None) or user == "" or password == "":
+            raise ValueError("if using authentication credentials, both user and "
+                             "password must be specified")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds or None")
+        creds: Optional[grpc.ChannelCredentials] = None
+        if ca_cert is not None or cert_key is not None or cert_cert is not None:
+            creds = credentials_from_files(ca_cert, cert_key, cert_cert)
+        specs: List[EndpointSpec]
+        if endpoints is not None:
+            specs = list(endpoints)
+        elif host is None and port is None and os.environ.get("ETCD_ENDPOINTS"):
+            specs = list(_parse_env_endpoints(os.environ["ETCD_ENDPOINTS"]))
+        else:
+            specs = [f"{host or 'localhost'}:{port or 2379}"]
+        if not specs:
+            raise ValueError("no etcd endpoint given")
+        resolved = [spec if isinstance(spec, Endpoint) else Endpoint.from_url(spec, creds=creds)
+                    for spec in specs]
+        self.timeout = timeout
+        self.retry = retry if retry is not None else Retry()
+        self.endpoints = resolved
+        self._transport = Transport(
+            ChannelPool(resolved, channels_per_endpoint=channels_per_endpoint,
+                        grpc_options=grpc_options),
+            retry=self.retry,
+            timeout=timeout,
+            token_provider=TokenProvider(user, password) if user and password else None,
+            authenticate_method=_rpc.AUTHENTICATE,
+        )
+
+    def __repr__(self) -> str:
+        user = self._transport.token_provider.user if self._transport.token_provider else None
+        auth = f", user={user!r}" if user else ""
+        return f"Etcd3Client(endpoints=[{self._transport.pool.describe()}]{auth})"
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._transport.closed
+
+    def close(self) -> None:
+        """Stop every thread and stream this client started and close its channels.
+
+        Idempotent. Later calls raise :class:`~etcd3.exceptions.ClientClosedError`.
+        """
+        if self._transport.closed:
+            return
+        try:
+            self._close_service()
+        finally:
+            self._transport.close()
+
+    def __enter__(self) -> "Etcd3Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and not transport.closed:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+
+class MultiEndpointEtcd3Client(Etcd3Client):
+    """python-etcd3 master's multi-endpoint client, kept for compatibility.
+
+    Every :class:`Etcd3Client` already fails over between its endpoints and retries
+    safely; ``failover=False`` pins this one to the first endpoint, as python-etcd3's.
+    """
+
+    def __init__(self, endpoints: Iterable[Endpoint], timeout: Optional[float] = None,
+                 user: Optional[str] = None, password: Optional[str] = None,
+                 failover: bool = False, **kwargs: Any) -> None:
+        chosen = list(endpoints)
+        if not failover:
+            chosen = chosen[:1]
+        super().__init__(endpoints=chosen, timeout=timeout, user=user, password=password,
+                         **kwargs)
+        self.failover = failover
+
+
+def client(
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    ca_cert: Optional[str] = None,
+    cert_key: Optional[str] = None,
+    cert_cert: Optional[str] = None,
+    timeout: Optional[float] = None,
+    user: Optional[str] = None,
+    password: Optional[str] = None,
+    grpc_options: GrpcOptions = None,
+    **kwargs: Any,
+) -> Etcd3Client:
+    """Return an :class:`Etcd3Client` (same arguments); python-etcd3's entry point."""
+    return Etcd3Client(host=host, port=port, ca_cert=ca_cert, cert_key=cert_key,
+                       cert_cert=cert_cert, timeout=timeout, user=user, password=password,
+                       grpc_options=grpc_options, **kwargs)
+
+
+__all__ = ["Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint"]
+ClientType = Union[Etcd3Client, MultiEndpointEtcd3Client]

@@ -1,0 +1,167 @@
+"""The exceptions this client raises.
+
+Everything derives from :class:`Etcd3Exception`. When the failure came from gRPC, the
+original ``grpc.RpcError`` is chained as ``__cause__``. Names that python-etcd3 used
+(``ConnectionFailedError``, ``PreconditionFailedError``, ``WatchTimedOut``, ...) keep
+their meaning, so ``except`` clauses written for it keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+
+class Etcd3Exception(Exception):
+    """Base class of every error raised by this client."""
+
+    def __init__(self, message: str = "", *args: Any) -> None:
+        if not message:
+            message = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+        super().__init__(message, *args)
+        self.message = message
+
+
+class ClientClosedError(Etcd3Exception):
+    """The client was closed; create a new client to make more calls."""
+
+
+class ConnectionFailedError(Etcd3Exception):
+    """No etcd endpoint could be reached (or the connection broke mid-call)."""
+
+
+class NoServerAvailableError(ConnectionFailedError):
+    """Every configured endpoint failed; none is available to try."""
+
+
+class NoLeaderError(ConnectionFailedError):
+    """The cluster has no leader (quorum lost, or an election is under way)."""
+
+
+class ConnectionTimeoutError(Etcd3Exception):
+    """The call did not complete within its deadline."""
+
+
+class InternalServerError(Etcd3Exception):
+    """etcd reported an internal error."""
+
+
+class InvalidRequestError(Etcd3Exception):
+    """etcd rejected the request as invalid."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request exceeds etcd's --max-request-bytes (1.5 MiB by default)."""
+
+
+class TooManyOpsError(InvalidRequestError):
+    """A transaction has more operations than etcd's --max-txn-ops (128 by default)."""
+
+
+class DuplicateKeyError(InvalidRequestError):
+    """A transaction writes (puts or deletes) the same key more than once."""
+
+
+class FutureRevisionError(InvalidRequestError):
+    """The requested revision is newer than the store's current revision."""
+
+
+class PreconditionFailedError(Etcd3Exception):
+    """etcd refused the call because a precondition does not hold."""
+
+
+class EntityNotFoundError(PreconditionFailedError):
+    """The named user, role, member or permission does not exist."""
+
+
+class AlreadyExistsError(PreconditionFailedError):
+    """The user, role or member already exists."""
+
+
+class RevisionCompactedError(Etcd3Exception):
+    """The requested revision has been compacted away.
+
+    :attr:`compacted_revision` is the oldest revision still available (when etcd
+    says it), so a watcher or reader can restart from there.
+    """
+
+    def __init__(self, compacted_revision: Optional[int] = None, message: str = "") -> None:
+        self.compacted_revision = compacted_revision
+        if not message:
+            message = "the requested revision has been compacted"
+            if compacted_revision:
+                message += f" (compacted up to revision {compacted_revision})"
+        super().__init__(message)
+
+
+class LeaseNotFoundError(Etcd3Exception):
+    """The lease does not exist (it expired or was revoked)."""
+
+
+class LeaseExpiredError(LeaseNotFoundError):
+    """A kept-alive lease could not be refreshed before its TTL ran out."""
+
+
+class AuthError(Etcd3Exception):
+    """Base class of authentication and authorisation errors."""
+
+
+class AuthenticationFailedError(AuthError):
+    """The user name or password is wrong."""
+
+
+class InvalidAuthTokenError(AuthError):
+    """The auth token was rejected and could not be refreshed."""
+
+
+class AuthNotEnabledError(AuthError, PreconditionFailedError):
+    """Authentication is not enabled on this cluster."""
+
+
+class PermissionDeniedError(AuthError):
+    """The authenticated user has no permission for this request."""
+
+
+class NoSpaceError(Etcd3Exception):
+    """etcd's database is full (NOSPACE alarm); compact, defragment and disarm."""
+
+
+class TooManyRequestsError(Etcd3Exception):
+    """etcd is overloaded and refused the request; retry later."""
+
+
+class WatchTimedOut(Etcd3Exception):
+    """No event arrived within the watch timeout."""
+
+
+class CodecError(Etcd3Exception, ValueError):
+    """Bytes received from the server could not be decoded (truncated or malformed)."""
+
+
+class LockError(Etcd3Exception):
+    """A lock operation could not be completed."""
+
+
+class BulkWriteError(Etcd3Exception):
+    """A bulk write stopped part-way.
+
+    :attr:`committed` items (in input order) were written; :attr:`failed_keys` are
+    the keys of the batch that failed (it may or may not have been applied when
+    :attr:`uncertain` is True); items after those were not sent. Resume from
+    ``items[committed:]`` (after checking ``failed_keys`` when uncertain).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        committed: int,
+        failed_keys: Sequence[bytes] = (),
+        uncertain: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.committed = committed
+        self.failed_keys = list(failed_keys)
+        self.uncertain = uncertain
+
+
+__all__ = [name for name, obj in list(globals().items())
+           if isinstance(obj, type) and issubclass(obj, Exception)]

@@ -1,0 +1,9 @@
+"""Placeholder: filled in by its issue."""
+
+from __future__ import annotations
+
+from ._base import ServiceBase
+
+
+class MaintenanceMixin(ServiceBase):
+    """Methods of :class:`~etcd3.client.Etcd3Client` (to be written)."""

@@ -1,0 +1,75 @@
+"""Which failed calls are tried again, and how long to wait between tries.
+
+The rule is etcd's Go client's: a *repeatable* call (a read, a status or list call)
+is retried on the next endpoint when the endpoint was unavailable; a *write* (put,
+delete, txn, compact, lease grant/revoke, member and auth changes) is retried only
+when the request provably never left this process, so a write is never applied twice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Optional
+
+import grpc
+
+from . import _errors
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A retry policy, shared by every unary call of a client.
+
+    :param max_attempts: tries in all, the first one included (1 disables retries).
+    :param initial_backoff: seconds to wait before the second retry (the first
+        retry goes at once to another endpoint, as etcd's Go client does).
+    :param max_backoff: the longest wait between two tries.
+    :param multiplier: growth of the wait from one retry to the next.
+    :param jitter: the wait is drawn uniformly from ``[w * (1 - jitter), w]``.
+    :param attempt_timeout: seconds one try of a repeatable call may take before it
+        is abandoned and retried elsewhere (None: the call's whole deadline). This is
+        what gets a read past a frozen, still-connected member.
+    """
+
+    max_attempts: int = 6
+    initial_backoff: float = 0.025
+    max_backoff: float = 1.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    attempt_timeout: Optional[float] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("Retry.max_attempts must be >= 1")
+        if self.initial_backoff < 0 or self.max_backoff < 0:
+            raise ValueError("Retry backoffs must be >= 0")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("Retry.jitter must be between 0 and 1")
+        if self.attempt_timeout is not None and self.attempt_timeout <= 0:
+            raise ValueError("Retry.attempt_timeout must be > 0 or None")
+
+    @classmethod
+    def disabled(cls) -> "Retry":
+        """A policy that never retries."""
+        return cls(max_attempts=1, attempt_timeout=None)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to sleep before retry number ``retry_number`` (1-based)."""
+        if retry_number <= 1:
+            return 0.0
+        wait = min(self.max_backoff,
+                   self.initial_backoff * self.multiplier ** (retry_number - 2))
+        return wait * (1 - self.jitter * random.random())
+
+    def is_retryable(self, error: BaseException, *, repeatable: bool,
+                     attempt_timed_out: bool = False) -> bool:
+        """Whether ``error`` may be retried for a call of this kind."""
+        if _errors.is_not_sent(error):
+            return True
+        if not repeatable:
+            return False
+        code, _ = _errors.status_of(error)
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return True
+        return code is grpc.StatusCode.DEADLINE_EXCEEDED and attempt_timed_out
