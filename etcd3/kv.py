@@ -128,10 +128,23 @@ class KVMixin(ServiceBase):
         return self._range(prefix or b"\0", codec.prefix_range_end(prefix), timeout,
                            **options)
 
-    def get_prefix(self, key_prefix: KeyType, **options: Any) -> Iterator[ValueMeta]:
+    def get_prefix(self, key_prefix: KeyType, page_size: Optional[int] = None,
+                   **options: Any) -> Iterator[ValueMeta]:
         """(value, KVMetadata) for every key starting with ``key_prefix``, in key order
-        unless ``sort_order``/``sort_target`` say otherwise."""
+        unless ``sort_order``/``sort_target`` say otherwise.
+
+        With ``page_size``, keys are fetched ``page_size`` at a time, all pages at one
+        revision, so memory stays bounded however large the prefix
+        (see :meth:`iter_prefix`).
+        """
+        if page_size is not None:
+            return self.iter_prefix(key_prefix, page_size=page_size, **options)
         return _pairs(self.get_prefix_response(key_prefix, **options))
+
+    def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
+                    **options: Any) -> Iterator[ValueMeta]:
+        """Paged iteration of a prefix; provided by :class:`~etcd3.bulk.BulkMixin`."""
+        raise NotImplementedError
 
     def get_range_response(self, range_start: KeyType, range_end: KeyType, *,
                            timeout: Any = UNSET, **options: Any) -> Any:
