@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import exceptions, transactions
+from . import codec, exceptions, transactions
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
 from .exceptions import Etcd3Exception
 from .leases import Lease

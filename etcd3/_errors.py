@@ -24,6 +24,15 @@ _BY_MESSAGE: dict[str, Type[exc.Etcd3Exception]] = {
     "duplicate key given in txn request": exc.DuplicateKeyError,
     "requested lease not found": exc.LeaseNotFoundError,
     "no leader": exc.NoLeaderError,
+    "leader changed": exc.ConnectionFailedError,
+    "server stopped": exc.ConnectionFailedError,
+    "unhealthy cluster": exc.ConnectionFailedError,
+    "request timed out": exc.ConnectionTimeoutError,
+    "request timed out, possibly due to previous leader failure":
+        exc.ConnectionTimeoutError,
+    "request timed out, possibly due to connection lost": exc.ConnectionTimeoutError,
+    "request timed out, waiting for the applied index took too long":
+        exc.ConnectionTimeoutError,
     "too many requests": exc.TooManyRequestsError,
     "authentication failed, invalid user ID or password": exc.AuthenticationFailedError,
     "invalid auth token": exc.InvalidAuthTokenError,
@@ -104,6 +113,10 @@ def is_unavailable(error: BaseException) -> bool:
     return code is grpc.StatusCode.UNAVAILABLE
 
 
+#: Whether a failure says something about the endpoint (eject it for a while).
+is_endpoint_failure = is_unavailable
+
+
 def translate(
     error: BaseException,
     *,
@@ -129,7 +142,8 @@ def translate(
         cls = exc.Etcd3Exception
     text = details or (code.name if code is not None else str(error))
     if cls is exc.RequestTooLargeError and "larger than max" in details.lower():
-        text += " (raise grpc_options 'grpc.max_send_message_length' or the server's --max-request-bytes)"
+        text = ("request is too large for the server: " + text
+                + " (etcd's --max-request-bytes limits requests; 1.5 MiB by default)")
     if context:
         text = f"{text} [{context}]"
     if endpoint:

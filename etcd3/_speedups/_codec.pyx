@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Compiled codec: same functions, results and exceptions as etcd3/_codec_py.py."""
 
+from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 
 
@@ -26,7 +27,10 @@ cpdef bytes prefix_range_end(object prefix):
         n -= 1
     if n == 0:
         return b"\0"
-    cdef bytes out = PyBytes_FromStringAndSize(<const char*>p, n)
+    # A fresh (NULL-initialised) bytes object: CPython caches 1-byte bytes objects,
+    # so mutating one built from existing data would corrupt the interpreter.
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
     cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(out)
+    memcpy(q, p, n)
     q[n - 1] += 1
     return out
