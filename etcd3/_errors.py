@@ -99,6 +99,16 @@ def is_not_sent(error: BaseException) -> bool:
     return False
 
 
+_TLS_PATTERNS = re.compile(r"handshake|SSL_ERROR|TSI_|certificate", re.IGNORECASE)
+
+
+def is_tls_error(error: BaseException) -> bool:
+    """True when the connection failed in its TLS handshake (a configuration error:
+    wrong CA, missing or rejected client certificate, TLS to a plain-text port)."""
+    code, details = status_of(error)
+    return code is grpc.StatusCode.UNAVAILABLE and bool(_TLS_PATTERNS.search(details))
+
+
 def is_auth_token_error(error: BaseException) -> bool:
     """True when the server rejected our auth token (re-authenticate and retry)."""
     code, details = status_of(error)

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import codec
 from ._transport import Method
 from .etcdrpc import rpc_pb2 as pb
+
+
+def _wire(request: Any) -> bytes:
+    """Request bytes: already encoded by :mod:`etcd3.codec`, or a protobuf message."""
+    if type(request) is bytes:
+        return request
+    return request.SerializeToString()
 
 
 def _method(service: str, name: str, request: Any, response: Any, repeatable: bool,
@@ -19,11 +27,13 @@ def _method(service: str, name: str, request: Any, response: Any, repeatable: bo
                   response.FromString, repeatable, kind)
 
 
-RANGE = _method("KV", "Range", pb.RangeRequest, pb.RangeResponse, True)
-PUT = _method("KV", "Put", pb.PutRequest, pb.PutResponse, False)
-DELETE_RANGE = _method("KV", "DeleteRange", pb.DeleteRangeRequest, pb.DeleteRangeResponse,
-                       False)
-TXN = _method("KV", "Txn", pb.TxnRequest, pb.TxnResponse, False)
+# The hot KV calls skip protobuf objects: requests arrive as codec-encoded bytes (or a
+# protobuf message) and replies are decoded by the codec into etcd3.results types.
+RANGE = Method("/etcdserverpb.KV/Range", _wire, codec.decode_range_response, True)
+PUT = Method("/etcdserverpb.KV/Put", _wire, codec.decode_put_response, False)
+DELETE_RANGE = Method("/etcdserverpb.KV/DeleteRange", _wire,
+                      codec.decode_delete_range_response, False)
+TXN = Method("/etcdserverpb.KV/Txn", _wire, codec.decode_txn_response, False)
 COMPACT = _method("KV", "Compact", pb.CompactionRequest, pb.CompactionResponse, False)
 
 WATCH = _method("Watch", "Watch", pb.WatchRequest, pb.WatchResponse, True, "stream_stream")

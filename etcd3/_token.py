@@ -33,6 +33,12 @@ class TokenProvider:
     def password(self) -> str:
         return self._password
 
+    def set_password(self, password: str) -> None:
+        """Use ``password`` for every later authentication (after a password change)."""
+        if not password:
+            raise ValueError("a password is required")
+        self._password = password
+
     def cached(self, endpoint: str) -> Optional[str]:
         """The current token for ``endpoint``, without any I/O."""
         return self._tokens.get(endpoint)
@@ -52,16 +58,20 @@ class TokenProvider:
         """A fresh token for ``endpoint``, replacing ``rejected``.
 
         If another thread already replaced ``rejected``, its token is returned and no
-        RPC is made.
+        RPC is made. When the server has authentication disabled the token is ``""``:
+        calls then go without one (as etcd's Go client does), until the server asks
+        for one again.
         """
         with self._guard:
             lock = self._locks.setdefault(endpoint, threading.Lock())
         with lock:
             current = self._tokens.get(endpoint)
-            if current is not None and current != rejected:
+            if current is not None and current != (rejected or ""):
                 return current
             try:
                 token = authenticate(self.user, self._password)
+            except exceptions.AuthNotEnabledError:
+                token = ""
             except exceptions.Etcd3Exception:
                 self._tokens.pop(endpoint, None)
                 raise

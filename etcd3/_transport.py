@@ -3,15 +3,20 @@
 pick an endpoint -> attach the auth token -> call -> on failure decide (token refresh,
 retry elsewhere, or raise a translated error). Streams get their channel and token
 from here too and report failures back, so the pool's view of health is shared.
+
+Blocking calls (:meth:`Transport.call`) and non-blocking ones
+(:meth:`Transport.call_future`) share one decision function, ``_after_failure``, so
+both obey exactly the same retry rules (see :mod:`etcd3.retry`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -23,6 +28,8 @@ from .retry import Retry
 log = logging.getLogger("etcd3")
 
 _UNSET: Any = object()
+
+Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,27 @@ class Method:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.path, id(self)))
+
+
+class _Attempts:
+    """The retry state of one unary call (blocking or future)."""
+
+    __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
+                 "state", "metadata", "capped", "tried", "pinned")
+
+    def __init__(self, method: Method, request: Any, deadline: Optional[float],
+                 context: str, pinned: Optional[EndpointState] = None) -> None:
+        self.pinned = pinned  # every attempt goes to this endpoint (per-member calls)
+        self.method = method
+        self.request = request
+        self.deadline = deadline
+        self.context = context
+        self.attempt = 0
+        self.refreshed = False
+        self.state: Optional[EndpointState] = None
+        self.metadata: Metadata = None
+        self.capped = False
+        self.tried: List[str] = []
 
 
 class Transport:
@@ -58,6 +86,8 @@ class Transport:
         self.token_provider = token_provider
         self._authenticate_method = authenticate_method
         self._closed = threading.Event()
+        self._retry_lock = threading.Lock()
+        self._retry_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -73,7 +103,7 @@ class Transport:
             registry[method.key] = fn
         return fn
 
-    def metadata_for(self, state: EndpointState) -> Optional[Tuple[Tuple[str, str], ...]]:
+    def metadata_for(self, state: EndpointState) -> Metadata:
         """The auth metadata for a call to ``state`` (authenticating if needed)."""
         provider = self.token_provider
         if provider is None:
@@ -81,10 +111,9 @@ class Transport:
         token = provider.cached(state.name)
         if token is None:
             token = provider.get(state.name, lambda u, p: self._authenticate(state, u, p))
-        return (("token", token),)
+        return (("token", token),) if token else None
 
-    def refresh_token(self, state: EndpointState,
-                      rejected: Optional[Tuple[Tuple[str, str], ...]]) -> None:
+    def refresh_token(self, state: EndpointState, rejected: Metadata) -> None:
         """Replace the token that ``state`` rejected with a new one."""
         provider = self.token_provider
         if provider is None:
@@ -113,8 +142,15 @@ class Transport:
                     break
                 time.sleep(self.retry.backoff(attempt + 1))
         assert last is not None
+        if self._closed.is_set():
+            raise exceptions.ClientClosedError("this etcd3 client has been closed")
         raise _errors.translate(last, context=f"authenticating as {user!r}",
                                 endpoint=state.name)
+
+    def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
+        """The monotonic-clock deadline of a call given ``timeout`` (default: the
+        client's timeout; None: no deadline)."""
+        return self._deadline(timeout)
 
     def _deadline(self, timeout: Any) -> Optional[float]:
         if timeout is _UNSET:
@@ -135,111 +171,265 @@ class Transport:
     def _expired(deadline: Optional[float]) -> bool:
         return deadline is not None and time.monotonic() >= deadline
 
+    # -- the retry decision, shared by call() and call_future() ----------------------
+
+    def _begin_attempt(self, ctx: _Attempts) -> Tuple[Any, Optional[float]]:
+        """Pick the endpoint of the next attempt; returns (multi-callable, timeout)."""
+        ctx.attempt += 1
+        state = ctx.pinned or self.pool.pick(ctx.state)
+        ctx.state = state
+        name = state.name
+        if name not in ctx.tried:
+            ctx.tried.append(name)
+        remaining = self._remaining(ctx.deadline)
+        cap = self.retry.attempt_timeout
+        ctx.capped = False
+        # A per-attempt cap only makes sense when another endpoint can be tried and
+        # the call may be repeated; the last attempt gets the whole remaining time.
+        if (cap is not None and ctx.method.repeatable and len(self.pool.endpoints) > 1
+                and ctx.pinned is None
+                and ctx.attempt < self.retry.max_attempts
+                and (remaining is None or cap < remaining)):
+            remaining = cap
+            ctx.capped = True
+        ctx.metadata = self.metadata_for(state)
+        return self._callable(state, ctx.method), remaining
+
+    def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
+        """Decide what follows a failed attempt.
+
+        Returns None to re-authenticate and repeat at once (the caller must then call
+        :meth:`_refresh`), or the seconds to wait before the next attempt.
+        :raises Etcd3Exception: the final, translated error.
+        """
+        state = ctx.state
+        assert state is not None
+        if self._closed.is_set():
+            raise exceptions.ClientClosedError(
+                "this etcd3 client has been closed") from error
+        if (self.token_provider is not None and not ctx.refreshed
+                and _errors.is_auth_token_error(error)):
+            ctx.refreshed = True
+            ctx.attempt -= 1
+            return None
+        code, _ = _errors.status_of(error)
+        attempt_timed_out = (ctx.capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
+                             and not self._expired(ctx.deadline))
+        if attempt_timed_out or _errors.is_endpoint_failure(error):
+            self.pool.mark_failed(state)
+        retry = self.retry
+        if _errors.is_tls_error(error):
+            raise self._tls_error(error, ctx) from error
+        if (ctx.attempt < retry.max_attempts and not self._expired(ctx.deadline)
+                and retry.is_retryable(error, repeatable=ctx.method.repeatable,
+                                       attempt_timed_out=attempt_timed_out)):
+            pause = retry.backoff(ctx.attempt)
+            remaining = self._remaining(ctx.deadline)
+            if remaining is not None:
+                pause = min(pause, remaining)
+            log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
+                      ctx.method.path, state.name, code, ctx.attempt, pause)
+            return pause
+        raise self._final_error(error, ctx) from error
+
+    def _refresh(self, ctx: _Attempts) -> None:
+        assert ctx.state is not None
+        self.refresh_token(ctx.state, ctx.metadata)
+
+    def _succeeded(self, ctx: _Attempts) -> None:
+        state = ctx.state
+        if state is not None and state.failures:
+            self.pool.mark_ok(state)
+
+    def _tls_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
+        assert ctx.state is not None
+        _, details = _errors.status_of(error)
+        result = exceptions.ConnectionFailedError(
+            f"TLS handshake with {ctx.state.endpoint} failed: check ca_cert (it must "
+            "have signed the server's certificate) and, if the server requires client "
+            f"certificates, cert_key/cert_cert ({details})")
+        result.__cause__ = error
+        return result
+
+    def _final_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
+        method = ctx.method
+        state = ctx.state
+        assert state is not None
+        translated = _errors.translate(error, context=ctx.context, endpoint=state.name)
+        code, _ = _errors.status_of(error)
+        not_sent = _errors.is_not_sent(error)
+        detail = None
+        cls: type = type(translated)
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            cls = exceptions.ConnectionTimeoutError
+            detail = (f"{method.path} did not complete within the deadline "
+                      f"(endpoint {state.name}; {ctx.attempt} attempt(s))")
+        elif isinstance(translated, (exceptions.ConnectionFailedError,
+                                     exceptions.ConnectionTimeoutError)):
+            detail = translated.message
+            if not_sent and len(ctx.tried) >= len(self.pool.endpoints):
+                cls = exceptions.NoServerAvailableError
+                detail = (f"no etcd endpoint could be reached for {method.path} "
+                          f"(last error: {detail})")
+            if not_sent and "Socket closed" in detail and not state.endpoint.secure:
+                detail += (" (if the server uses TLS, give ca_cert or an https:// "
+                           "endpoint)")
+        if detail is None:
+            return translated
+        if not method.repeatable and not not_sent:
+            detail += ("; the request was sent and may or may not have been applied "
+                       "(writes are not retried once sent: check before repeating it)")
+        detail += f"; {ctx.attempt} attempt(s), endpoints tried: {', '.join(ctx.tried)}"
+        result: exceptions.Etcd3Exception = cls(detail)
+        result.__cause__ = error
+        result.grpc_code = code  # type: ignore[attr-defined]
+        return result
+
     # -- unary calls ------------------------------------------------------------------
 
     def call(self, method: Method, request: Any, *, timeout: Any = _UNSET,
-             context: str = "") -> Any:
+             context: str = "", endpoint: Optional[EndpointState] = None) -> Any:
         """Run a unary RPC and return its decoded response.
 
         :param timeout: seconds for the whole call, retries included (default: the
             client's timeout; None: no deadline).
         :param context: words added to an error message (e.g. the key).
+        :param endpoint: run every attempt on this endpoint (one of ``pool.states``),
+            for per-member calls such as Status or Defragment.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
-        deadline = self._deadline(timeout)
-        retry = self.retry
-        repeatable = method.repeatable
-        attempt = 0
-        token_refreshed = False
-        avoid: Optional[EndpointState] = None
+        ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint)
         while True:
-            attempt += 1
-            state = self.pool.pick(avoid)
-            attempt_timeout = self._remaining(deadline)
-            capped = False
-            if repeatable and retry.attempt_timeout is not None and (
-                    attempt_timeout is None or retry.attempt_timeout < attempt_timeout):
-                attempt_timeout = retry.attempt_timeout
-                capped = True
+            fn, attempt_timeout = self._begin_attempt(ctx)
             try:
-                metadata = self.metadata_for(state)
-                fn = self._callable(state, method)
-                result = fn(request, timeout=attempt_timeout, metadata=metadata)
+                result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
             except grpc.RpcError as error:
-                if self._closed.is_set():
-                    raise exceptions.ClientClosedError(
-                        "this etcd3 client has been closed") from error
-                if (self.token_provider is not None and not token_refreshed
-                        and _errors.is_auth_token_error(error)):
-                    token_refreshed = True
-                    self.refresh_token(state, metadata)
-                    attempt -= 1
-                    continue
-                code, _ = _errors.status_of(error)
-                attempt_timed_out = (capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
-                                     and not self._expired(deadline))
-                if code is grpc.StatusCode.UNAVAILABLE or attempt_timed_out:
-                    self.pool.mark_failed(state)
-                if (attempt < retry.max_attempts and not self._expired(deadline)
-                        and retry.is_retryable(error, repeatable=repeatable,
-                                               attempt_timed_out=attempt_timed_out)):
-                    pause = retry.backoff(attempt)
-                    remaining = self._remaining(deadline)
-                    if remaining is not None:
-                        pause = min(pause, remaining)
-                    log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
-                              method.path, state.name, code, attempt, pause)
-                    if pause:
-                        time.sleep(pause)
-                    avoid = state
-                    continue
-                raise self._final_error(error, method, state, context,
-                                        attempt) from error
-            except exceptions.Etcd3Exception:
-                raise
-            if state.failures:
-                self.pool.mark_ok(state)
+                pause = self._after_failure(ctx, error)
+                if pause is None:
+                    self._refresh(ctx)
+                elif pause:
+                    time.sleep(pause)
+                continue
+            if ctx.state.failures:  # type: ignore[union-attr]
+                self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
 
-    def _final_error(self, error: BaseException, method: Method, state: EndpointState,
-                     context: str, attempts: int) -> exceptions.Etcd3Exception:
-        translated = _errors.translate(error, context=context, endpoint=state.name)
-        code, _ = _errors.status_of(error)
-        if isinstance(translated, exceptions.ConnectionFailedError):
-            detail = translated.message
-            if not method.repeatable and not _errors.is_not_sent(error):
-                detail += ("; the request may or may not have been applied "
-                           "(writes are not retried once sent)")
-            if attempts > 1:
-                detail += f"; {attempts} attempts over endpoints {self.pool.describe()}"
-            translated = type(translated)(detail)
-            translated.__cause__ = error
-        elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            translated = exceptions.ConnectionTimeoutError(
-                f"{method.path} did not complete within the deadline "
-                f"(endpoint {state.name}; {attempts} attempt(s))")
-            translated.__cause__ = error
-        return translated
+    def call_future(self, method: Method, request: Any, *, timeout: Any = _UNSET,
+                    context: str = "") -> "concurrent.futures.Future[Any]":
+        """Start a unary RPC without waiting; returns a :class:`concurrent.futures.Future`.
+
+        The future's ``result(timeout=None)`` gives the decoded response or raises the
+        same translated :class:`~etcd3.exceptions.Etcd3Exception` :meth:`call` would;
+        the same retry rules apply (writes are retried only when never sent, expired
+        auth tokens are refreshed). Many futures may be in flight at once, which is
+        how a single thread keeps several requests on the wire. ``cancel()`` on a
+        pending future cancels the RPC (a write may still have been applied).
+        Retries and token refreshes run on a small helper thread of the transport,
+        never on gRPC's completion thread; :meth:`close` fails pending futures with
+        :class:`~etcd3.exceptions.ClientClosedError`.
+
+        :param timeout: seconds for the whole call, retries included (default: the
+            client's timeout; None: no deadline).
+        :param context: words added to an error message (e.g. the key).
+        :raises ClientClosedError: the client is closed (raised at once).
+        """
+        ctx = _Attempts(method, request, self._deadline(timeout), context)
+        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        self._start_future_attempt(ctx, future)
+        return future
+
+    def _start_future_attempt(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]"
+                              ) -> None:
+        try:
+            fn, attempt_timeout = self._begin_attempt(ctx)
+            call = fn.future(ctx.request, timeout=attempt_timeout, metadata=ctx.metadata)
+        except exceptions.Etcd3Exception as error:
+            _settle(future, error=error)
+            return
+        except grpc.RpcError as error:  # failed before a call object existed
+            self._future_failed(ctx, future, error)
+            return
+        future.add_done_callback(lambda f: f.cancelled() and call.cancel())
+        call.add_done_callback(lambda done: self._future_done(ctx, future, done))
+
+    def _future_done(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+                     call: Any) -> None:
+        # Runs on gRPC's completion thread: decide quickly, never block here.
+        try:
+            result = call.result()
+        except grpc.RpcError as error:
+            self._future_failed(ctx, future, error)
+            return
+        except grpc.FutureCancelledError:
+            _settle(future, error=exceptions.ClientClosedError(
+                "the call was cancelled (client closed)"))
+            return
+        except BaseException as error:  # a deserializer failure
+            _settle(future, error=error)
+            return
+        self._succeeded(ctx)
+        _settle(future, result=result)
+
+    def _future_failed(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+                       error: grpc.RpcError) -> None:
+        try:
+            pause = self._after_failure(ctx, error)
+        except BaseException as final:
+            _settle(future, error=final)
+            return
+        self._run_later(lambda: self._retry_future(ctx, future, pause), future)
+
+    def _retry_future(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+                      pause: Optional[float]) -> None:
+        try:
+            if pause is None:
+                self._refresh(ctx)
+            elif pause:
+                time.sleep(pause)
+        except BaseException as error:
+            _settle(future, error=error)
+            return
+        self._start_future_attempt(ctx, future)
+
+    def _run_later(self, job: Callable[[], None],
+                   future: "concurrent.futures.Future[Any]") -> None:
+        with self._retry_lock:
+            executor = self._retry_executor
+            if executor is None and not self._closed.is_set():
+                executor = self._retry_executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=4, thread_name_prefix="etcd3-retry")
+            try:
+                if executor is None:
+                    raise RuntimeError("closed")
+                task = executor.submit(job)
+            except RuntimeError:
+                _settle(future, error=exceptions.ClientClosedError(
+                    "this etcd3 client has been closed"))
+                return
+        task.add_done_callback(lambda t: t.cancelled() and _settle(
+            future, error=exceptions.ClientClosedError("this etcd3 client has been closed")))
 
     # -- streams ----------------------------------------------------------------------
 
     def open_stream(self, method: Method, request: Any, *,
                     avoid: Optional[EndpointState] = None,
-                    timeout: Optional[float] = None) -> Tuple[Any, EndpointState]:
-        """Open a streaming RPC on a healthy endpoint.
+                    timeout: Optional[float] = None,
+                    endpoint: Optional[EndpointState] = None) -> Tuple[Any, EndpointState]:
+        """Open a streaming RPC on a healthy endpoint (or on ``endpoint`` only).
 
         ``request`` is the request iterator (stream-stream) or message (unary-stream).
         Returns the gRPC call (iterate it for responses) and the endpoint it runs on;
         the caller reports failures with :meth:`report_failure`.
+        :raises ClientClosedError: the client is closed.
         """
-        state = self.pool.pick(avoid)
+        state = self.pool.pick(avoid) if endpoint is None else endpoint
         metadata = self.metadata_for(state)
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
 
     def report_failure(self, state: EndpointState, error: BaseException) -> None:
         """Tell the pool a stream on ``state`` failed (ejects it when unavailable)."""
-        if _errors.is_unavailable(error):
+        if _errors.is_endpoint_failure(error):
             self.pool.mark_failed(state)
 
     def report_success(self, state: EndpointState) -> None:
@@ -252,9 +442,29 @@ class Transport:
         return self._closed.is_set()
 
     def close(self) -> None:
-        """Close every channel; in-flight calls fail with ClientClosedError."""
+        """Close every channel; in-flight calls fail with ClientClosedError. Idempotent."""
         self._closed.set()
+        with self._retry_lock:
+            executor, self._retry_executor = self._retry_executor, None
         self.pool.close()
+        if executor is not None:
+            # A retry job may close the client itself: never join our own thread.
+            own = threading.current_thread().name.startswith("etcd3-retry")
+            executor.shutdown(wait=not own, cancel_futures=True)
+
+
+def _settle(future: "concurrent.futures.Future[Any]", *, result: Any = None,
+            error: Optional[BaseException] = None) -> None:
+    """Complete ``future`` unless it already is (e.g. cancelled by its owner)."""
+    if future.done():
+        return
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 def iterate_stream(call: Iterator[Any]) -> Iterator[Any]:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 import grpc
 
 from . import _rpc
+from ._read_batch import ReadBatcher
 from ._token import TokenProvider
 from ._transport import Transport
 from .auth import AuthMixin
@@ -23,11 +24,15 @@ from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
-from .pool import ChannelPool, Endpoint, EndpointSpec, credentials_from_files
+from .pool import (ChannelPool, Endpoint, EndpointSpec, EndpointSyncer,
+                   credentials_from_files)
 from .retry import Retry
 from .watch import WatchMixin
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
+
+#: Channels per endpoint unless told otherwise (chosen by benchmarks/bench_threads.py).
+DEFAULT_CHANNELS_PER_ENDPOINT = 2
 
 
 def _parse_env_endpoints(value: str) -> List[str]:
@@ -44,18 +49,38 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, Aut
     :param cert_key: client private key file (mTLS, with ``cert_cert``).
     :param cert_cert: client certificate file (mTLS, with ``cert_key``).
     :param timeout: default deadline, in seconds, of each call, retries included
-        (None: no deadline). Every call also takes ``timeout=`` of its own.
+        (None: no deadline). Every call also takes ``timeout=`` of its own. A call
+        past its deadline raises :class:`~etcd3.exceptions.ConnectionTimeoutError`.
     :param user: user name, for a cluster with authentication enabled.
     :param password: that user's password.
-    :param grpc_options: extra gRPC channel options, as (name, value) pairs.
+    :param grpc_options: extra gRPC channel options, as (name, value) pairs; they
+        override :data:`etcd3.pool.DEFAULT_CHANNEL_OPTIONS` (keepalive, message
+        limits, reconnect backoff).
     :param endpoints: etcd endpoints, ``"host:port"``, ``"http(s)://host:port"`` or
         :class:`Endpoint`; when neither this nor ``host``/``port`` is given the
-        ``ETCD_ENDPOINTS`` environment variable (comma-separated) is used.
-    :param retry: the :class:`~etcd3.retry.Retry` policy (default: ``Retry()``).
-    :param channels_per_endpoint: gRPC channels (TCP connections) per endpoint.
+        ``ETCD_ENDPOINTS`` environment variable (comma-separated) is used, then
+        ``localhost:2379``. A bare ``host:port`` uses TLS when ``ca_cert`` is given.
+    :param retry: the :class:`~etcd3.retry.Retry` policy (default: ``Retry()``):
+        reads retry on another endpoint, writes only when provably never sent.
+    :param channels_per_endpoint: gRPC channels (separate TCP connections) per
+        endpoint; more helps many threads (see benchmarks/bench_threads.py).
+    :param read_batch_in_flight: Range calls on the wire at once before further
+        concurrent reads are queued and sent together as one read-only transaction
+        (see :mod:`etcd3._read_batch`); a lone reader is never delayed.
+    :param endpoint_sync_interval: every this many seconds, replace the endpoint list
+        with the cluster's member list (None: never, the default). Not run in a
+        forked child.
     :raises ValueError: bad endpoints, or only one of user/password given.
+    :raises OSError: a certificate file cannot be read.
 
-    No I/O happens here: connections and the auth token are made on first use.
+    Failover: a member that fails with UNAVAILABLE (or times out a read) is left
+    aside and health-probed until it answers again; calls meanwhile go to the others.
+    Connections and the auth token are made on first use.
+
+    Fork: a child process may keep using a client created before ``os.fork()``: on
+    its first call in the child the client opens new channels (the parent's are
+    left to the parent). Threads the client started (watch dispatcher, keepalive,
+    endpoint sync) do not exist in the child; create a new client there for those.
     """
 
     def __init__(
@@ -72,7 +97,9 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, Aut
         *,
         endpoints: Optional[Iterable[EndpointSpec]] = None,
         retry: Optional[Retry] = None,
-        channels_per_endpoint: int = 1,
+        channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
+        endpoint_sync_interval: Optional[float] = None,
+        read_batch_in_flight: int = 2,
     ) -> None:
         if (user is None) != (password is None) or user == "" or password == "":
             raise ValueError("if using authentication credentials, both user and "
@@ -84,26 +111,65 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, Aut
             creds = credentials_from_files(ca_cert, cert_key, cert_cert)
         specs: List[EndpointSpec]
         if endpoints is not None:
-            specs = list(endpoints)
+            specs = [endpoints] if isinstance(endpoints, (str, Endpoint)) else list(endpoints)
         elif host is None and port is None and os.environ.get("ETCD_ENDPOINTS"):
             specs = list(_parse_env_endpoints(os.environ["ETCD_ENDPOINTS"]))
         else:
-            specs = [f"{host or 'localhost'}:{port or 2379}"]
+            specs = [Endpoint(host or "localhost", 2379 if port is None else port,
+                              secure=creds is not None, creds=creds)]
         if not specs:
             raise ValueError("no etcd endpoint given")
         resolved = [spec if isinstance(spec, Endpoint) else Endpoint.from_url(spec, creds=creds)
                     for spec in specs]
         self.timeout = timeout
         self.retry = retry if retry is not None else Retry()
-        self.endpoints = resolved
+        pool = ChannelPool(resolved, channels_per_endpoint=channels_per_endpoint,
+                           grpc_options=grpc_options)
         self._transport = Transport(
-            ChannelPool(resolved, channels_per_endpoint=channels_per_endpoint,
-                        grpc_options=grpc_options),
+            pool,
             retry=self.retry,
             timeout=timeout,
             token_provider=TokenProvider(user, password) if user and password else None,
             authenticate_method=_rpc.AUTHENTICATE,
         )
+        self._read_batcher = ReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
+                                         max_in_flight=read_batch_in_flight)
+        self._syncer: Optional[EndpointSyncer] = None
+        if endpoint_sync_interval is not None:
+            self._syncer = self._new_syncer(endpoint_sync_interval)
+            self._syncer.ensure_started()
+
+    @property
+    def endpoints(self) -> List[Endpoint]:
+        """The endpoints in use now (they change with ``endpoint_sync_interval``)."""
+        return list(self._transport.pool.endpoints)
+
+    def _member_client_urls(self) -> List[str]:
+        response = self._transport.call(_rpc.MEMBER_LIST, _rpc.pb.MemberListRequest())
+        return [url for member in response.members
+                if member.name and not member.isLearner for url in member.clientURLs]
+
+    def sync_endpoints(self) -> List[Endpoint]:
+        """Replace the endpoints with the cluster's members' client URLs now.
+
+        Returns the new endpoint list. Learners and members not started yet are left
+        out, as etcd's Go client does.
+        :raises Etcd3Exception: the member list could not be fetched.
+        """
+        (self._syncer or self._new_syncer(1.0)).sync_once()
+        return self.endpoints
+
+    def _new_syncer(self, interval: float) -> EndpointSyncer:
+        return EndpointSyncer(self._transport.pool, interval, self._member_client_urls,
+                              self._member_endpoint)
+
+    def _member_endpoint(self, url: str) -> Endpoint:
+        """An endpoint for a member's client URL, with this client's TLS credentials."""
+        creds = None
+        if url.startswith("https://"):
+            creds = next((ep.credentials for ep in self._transport.pool.endpoints
+                          if ep.secure), None)
+        return Endpoint.from_url(url, creds=creds)
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None
@@ -123,6 +189,8 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, Aut
         if self._transport.closed:
             return
         try:
+            if self._syncer is not None:
+                self._syncer.stop()
             self._close_service()
         finally:
             self._transport.close()

@@ -8,7 +8,7 @@ their meaning, so ``except`` clauses written for it keep working.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 
 class Etcd3Exception(Exception):
@@ -148,6 +148,9 @@ class BulkWriteError(Etcd3Exception):
     the keys of the batch that failed (it may or may not have been applied when
     :attr:`uncertain` is True); items after those were not sent. Resume from
     ``items[committed:]`` (after checking ``failed_keys`` when uncertain).
+    Batches run several at a time, so some after the failed one may have been
+    written too: :attr:`later_committed` lists them as ``(start, stop)`` input
+    index ranges (rewriting them is harmless: a put of the same value).
     """
 
     def __init__(
@@ -156,11 +159,24 @@ class BulkWriteError(Etcd3Exception):
         committed: int,
         failed_keys: Sequence[bytes] = (),
         uncertain: bool = False,
+        later_committed: Sequence[Tuple[int, int]] = (),
     ) -> None:
         super().__init__(message)
         self.committed = committed
         self.failed_keys = list(failed_keys)
         self.uncertain = uncertain
+        self.later_committed = list(later_committed)
+
+
+class BulkRequestTooLargeError(RequestTooLargeError, BulkWriteError):
+    """One item of a bulk write is larger than a request may be.
+
+    Every item before it was written (:attr:`committed` is its index), none after.
+    """
+
+    def __init__(self, message: str, committed: int, failed_keys: Sequence[bytes] = ()
+                 ) -> None:
+        BulkWriteError.__init__(self, message, committed, failed_keys, False)
 
 
 __all__ = [name for name, obj in list(globals().items())

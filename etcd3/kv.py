@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 from . import _rpc, codec
+from ._read_batch import ReadBatcher
 from ._base import UNSET, ServiceBase
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
-from .transactions import (BaseCompare, Transactions, build_txn_request, key_bytes,
-                           lease_to_id, shape_txn_responses)
+from .transactions import (BaseCompare, Delete, Get, Put, Transactions, Txn, _int,
+                           key_bytes, lease_to_id, shape_txn_responses)
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
@@ -31,7 +32,7 @@ def _opt_int(value: Any, name: str) -> int:
     return value
 
 
-def build_range_request(
+def range_fields(
     key: bytes,
     range_end: Optional[bytes] = None,
     limit: Optional[int] = None,
@@ -45,8 +46,9 @@ def build_range_request(
     max_mod_revision: Optional[int] = None,
     min_create_revision: Optional[int] = None,
     max_create_revision: Optional[int] = None,
-) -> Any:
-    """A ``RangeRequest`` with every option applied.
+) -> Tuple[Any, ...]:
+    """The checked RangeRequest fields, in the order :func:`codec.encode_range_request`
+    takes them.
 
     :raises ValueError: unknown sort order/target, negative numbers.
     :raises TypeError: wrong option types.
@@ -61,42 +63,92 @@ def build_range_request(
     except (KeyError, TypeError):
         raise ValueError(f'unknown sort_target {sort_target!r}; use "key", "version", '
                          '"create", "mod" or "value"') from None
-    request = pb.RangeRequest(
-        key=key,
-        limit=_opt_int(limit, "limit"),
-        revision=_opt_int(revision, "revision"),
-        sort_order=order,
-        sort_target=target,
-        serializable=bool(serializable),
-        keys_only=bool(keys_only),
-        count_only=bool(count_only),
-        min_mod_revision=_opt_int(min_mod_revision, "min_mod_revision"),
-        max_mod_revision=_opt_int(max_mod_revision, "max_mod_revision"),
-        min_create_revision=_opt_int(min_create_revision, "min_create_revision"),
-        max_create_revision=_opt_int(max_create_revision, "max_create_revision"),
-    )
-    if range_end is not None:
-        request.range_end = range_end
-    return request
+    return (key, range_end, _opt_int(limit, "limit"), _opt_int(revision, "revision"),
+            order, target, bool(serializable), bool(keys_only), bool(count_only),
+            _opt_int(min_mod_revision, "min_mod_revision"),
+            _opt_int(max_mod_revision, "max_mod_revision"),
+            _opt_int(min_create_revision, "min_create_revision"),
+            _opt_int(max_create_revision, "max_create_revision"))
+
+
+_RANGE_FIELD_NAMES = ("key", "range_end", "limit", "revision", "sort_order", "sort_target",
+                      "serializable", "keys_only", "count_only", "min_mod_revision",
+                      "max_mod_revision", "min_create_revision", "max_create_revision")
+
+
+def build_range_request(key: bytes, range_end: Optional[bytes] = None,
+                        **options: Any) -> Any:
+    """A protobuf ``RangeRequest`` with every option applied (see :func:`range_fields`)."""
+    fields = dict(zip(_RANGE_FIELD_NAMES, range_fields(key, range_end, **options)))
+    if fields["range_end"] is None:
+        del fields["range_end"]
+    return pb.RangeRequest(**fields)
+
+
+def _compare_fields(item: Any) -> Tuple[Any, ...]:
+    if not isinstance(item, BaseCompare):
+        raise TypeError(f"compare items must be built with client.transactions "
+                        f"(value/version/create/mod/lease), not {type(item).__name__}")
+    if item.op is None:
+        raise ValueError(f"compare on {item.key!r} has no operator; use ==, !=, < or >")
+    target = item.target
+    if target == pb.Compare.VALUE:
+        value = codec.to_bytes(item.value, "value compare")
+    elif target == pb.Compare.LEASE:
+        value = lease_to_id(item.value)
+    else:
+        value = _int(item.value, "compare value")
+    return (item.op, target, item.key, item.range_end, value)
+
+
+def _op_fields(op: Any) -> Tuple[int, Tuple[Any, ...]]:
+    if isinstance(op, Put):
+        return codec.OP_PUT, (op.key, op.value, op.lease, op.prev_kv)
+    if isinstance(op, Get):
+        return codec.OP_RANGE, range_fields(op.key, op.range_end, **op.range_options)
+    if isinstance(op, Delete):
+        return codec.OP_DELETE_RANGE, (op.key, op.range_end, op.prev_kv)
+    if isinstance(op, Txn):
+        return codec.OP_TXN, txn_fields(op.compare, op.success, op.failure)
+    raise TypeError(f"transaction ops must be client.transactions.put/get/"
+                    f"delete/txn, not {type(op).__name__}")
+
+
+def txn_fields(compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any]
+               ) -> Tuple[List[Any], List[Any], List[Any]]:
+    """The checked compares and ops in :func:`codec.encode_txn_request`'s form.
+
+    :raises TypeError: a compare or op of the wrong type.
+    :raises ValueError: a compare without an operator.
+    """
+    return ([_compare_fields(item) for item in compare],
+            [_op_fields(op) for op in success], [_op_fields(op) for op in failure])
+
+
+def encode_txn(compare: Sequence[Any], success: Sequence[Any] = (),
+               failure: Sequence[Any] = ()) -> bytes:
+    """TxnRequest wire bytes for client.transactions compares and ops."""
+    return codec.encode_txn_request(*txn_fields(compare, success, failure))
 
 
 def _pairs(response: Any) -> Iterator[ValueMeta]:
-    header = response.header
-    for kv in response.kvs:
-        yield kv.value, KVMetadata.from_pb(kv, header)
+    return iter(codec.range_pairs(response.kvs))
 
 
 class KVMixin(ServiceBase):
     """Key-value methods of :class:`~etcd3.client.Etcd3Client`."""
 
     transactions = Transactions()
+    _read_batcher: ReadBatcher
 
     # -- reads --------------------------------------------------------------------------
 
     def _range(self, key: bytes, range_end: Optional[bytes], timeout: Any = UNSET,
                **options: Any) -> Any:
-        request = build_range_request(key, range_end, **options)
-        return self._call(_rpc.RANGE, request, timeout=timeout, context=f"key {key!r}")
+        fields = range_fields(key, range_end, **options)
+        request = codec.encode_range_request(*fields)
+        return self._read_batcher.call(request, fields, timeout=timeout,
+                                       context=f"key {key!r}")
 
     def get_response(self, key: KeyType, *, timeout: Any = UNSET, **options: Any) -> Any:
         """The raw Range response for one key (``header``, ``kvs``, ``count``, ``more``).
@@ -117,7 +169,7 @@ class KVMixin(ServiceBase):
         if not response.kvs:
             return None, None
         kv = response.kvs[0]
-        return kv.value, KVMetadata.from_pb(kv, response.header)
+        return kv.value, kv  # a KeyValue is its own KVMetadata
 
     def get_prefix_response(self, key_prefix: KeyType, *, timeout: Any = UNSET,
                             **options: Any) -> Any:
@@ -141,10 +193,9 @@ class KVMixin(ServiceBase):
             return self.iter_prefix(key_prefix, page_size=page_size, **options)
         return _pairs(self.get_prefix_response(key_prefix, **options))
 
-    def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
-                    **options: Any) -> Iterator[ValueMeta]:
-        """Paged iteration of a prefix; provided by :class:`~etcd3.bulk.BulkMixin`."""
-        raise NotImplementedError
+    # Paged iteration of a prefix: provided by :class:`~etcd3.bulk.BulkMixin` (declared
+    # here, not defined, so the mixin order of the client does not hide it).
+    iter_prefix: Callable[..., Iterator[ValueMeta]]
 
     def get_range_response(self, range_start: KeyType, range_end: KeyType, *,
                            timeout: Any = UNSET, **options: Any) -> Any:
@@ -177,8 +228,8 @@ class KVMixin(ServiceBase):
         :raises LeaseNotFoundError: the lease does not exist.
         """
         data = key_bytes(key)
-        request = pb.PutRequest(key=data, value=codec.to_bytes(value, "value"),
-                                lease=lease_to_id(lease), prev_kv=prev_kv)
+        request = codec.encode_put_request(data, codec.to_bytes(value, "value"),
+                                           lease_to_id(lease), prev_kv)
         return self._call(_rpc.PUT, request, timeout=timeout, context=f"key {data!r}")
 
     def put_if_not_exists(self, key: KeyType, value: KeyType, lease: Any = None) -> bool:
@@ -202,7 +253,7 @@ class KVMixin(ServiceBase):
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
         data = key_bytes(key)
-        request = pb.DeleteRangeRequest(key=data, prev_kv=prev_kv)
+        request = codec.encode_delete_range_request(data, None, prev_kv)
         response = self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
                               context=f"key {data!r}")
         if return_response:
@@ -214,18 +265,17 @@ class KVMixin(ServiceBase):
         """Delete every key starting with ``prefix``; returns the DeleteRangeResponse
         (``deleted`` is the count)."""
         data = codec.to_bytes(prefix, "prefix")
-        request = pb.DeleteRangeRequest(key=data or b"\0",
-                                        range_end=codec.prefix_range_end(data),
-                                        prev_kv=prev_kv)
+        request = codec.encode_delete_range_request(
+            data or b"\0", codec.prefix_range_end(data), prev_kv)
         return self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
                           context=f"prefix {data!r}")
 
     def delete_range(self, range_start: KeyType, range_end: KeyType, prev_kv: bool = False,
                      *, timeout: Any = UNSET) -> Any:
         """Delete keys in ``[range_start, range_end)``; returns the DeleteRangeResponse."""
-        request = pb.DeleteRangeRequest(key=key_bytes(range_start, "range_start"),
-                                        range_end=codec.to_bytes(range_end, "range_end"),
-                                        prev_kv=prev_kv)
+        request = codec.encode_delete_range_request(
+            key_bytes(range_start, "range_start"), codec.to_bytes(range_end, "range_end"),
+            prev_kv)
         return self._call(_rpc.DELETE_RANGE, request, timeout=timeout)
 
     def compact(self, revision: int, physical: bool = False, *,
@@ -251,6 +301,6 @@ class KVMixin(ServiceBase):
         :raises TooManyOpsError: more ops than the server allows (128 by default).
         :raises DuplicateKeyError: two writes to the same key.
         """
-        request = build_txn_request(compare, success or (), failure or ())
+        request = encode_txn(compare, success or (), failure or ())
         response = self._call(_rpc.TXN, request, timeout=timeout)
         return response.succeeded, shape_txn_responses(response)

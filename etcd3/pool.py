@@ -2,32 +2,44 @@
 
 Each endpoint gets ``channels_per_endpoint`` channels, each on its own TCP
 connection (a local subchannel pool), so many threads do not queue on one HTTP/2
-connection. Calls are spread round-robin over the channels of healthy endpoints; an
-endpoint that fails with UNAVAILABLE is ejected for a backoff period (doubling up to
-its ``time_retry``) and then probed again by real traffic.
+connection. Calls are spread round-robin over the channels of healthy endpoints.
+
+An endpoint whose call fails with UNAVAILABLE (or whose read times out) is *ejected*:
+no call is sent to it for a backoff period (0.5 s, doubling per failed probe, capped
+by the endpoint's ``time_retry``). When the period ends, a gRPC health check
+(``grpc.health.v1.Health/Check``, no auth needed, ``wait_for_ready``) is sent on each
+of its channels; only when all answer is the endpoint re-admitted. So real traffic,
+writes in particular, never goes to a member that is still down or frozen. When every
+endpoint is ejected, calls go to them anyway (round-robin), so a cluster that comes
+back is used at once.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 import grpc
 
 from . import exceptions
 
+log = logging.getLogger("etcd3")
+
 #: Options every channel gets (the caller's grpc_options override them).
 DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, Any], ...] = (
     # etcd's Go client receives up to 2 GiB; gRPC's 4 MiB default cuts big ranges.
     ("grpc.max_receive_message_length", 2**31 - 1),
     ("grpc.max_send_message_length", 2**31 - 1),
-    # Detect a dead or frozen member on an idle-looking connection. etcd refuses
-    # pings more frequent than its --grpc-keepalive-min-time (5 s by default).
-    ("grpc.keepalive_time_ms", 5000),
+    # Detect a dead or frozen member while calls are in flight on its connection.
+    # etcd answers pings more frequent than its --grpc-keepalive-min-time (5 s by
+    # default) with GOAWAY "too_many_pings", hence 6 s; a frozen member is noticed
+    # after about 6 + 3 s.
+    ("grpc.keepalive_time_ms", 6000),
     ("grpc.keepalive_timeout_ms", 3000),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
@@ -40,6 +52,12 @@ DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, Any], ...] = (
     ("grpc.use_local_subchannel_pool", 1),
 )
 
+#: The longest ejection when the endpoint's ``time_retry`` is not set.
+DEFAULT_MAX_EJECTION = 5.0
+
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+_SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+
 
 class Endpoint:
     """One etcd member address (python-etcd3-compatible).
@@ -50,7 +68,7 @@ class Endpoint:
         required, as in python-etcd3.
     :param creds: channel credentials for TLS.
     :param time_retry: the longest time, in seconds, a failed endpoint is left
-        aside before it is tried again.
+        aside before it is probed again (None: 5 s).
     :param opts: extra gRPC channel options for this endpoint.
     :raises ValueError: ``secure`` without ``creds``, or a bad port.
     """
@@ -61,13 +79,15 @@ class Endpoint:
         port: int,
         secure: bool = True,
         creds: Optional[grpc.ChannelCredentials] = None,
-        time_retry: float = 300.0,
+        time_retry: Optional[float] = None,
         opts: Optional[Sequence[Tuple[str, Any]]] = None,
     ) -> None:
         if secure and creds is None:
             raise ValueError("Please set TLS credentials for secure connections")
-        if not isinstance(port, int) or not 0 < port < 65536:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"invalid port {port!r}")
+        if time_retry is not None and time_retry <= 0:
+            raise ValueError("time_retry must be > 0 seconds")
         self.host = host
         self.port = port
         self.netloc = f"[{host}]:{port}" if ":" in host and not host.startswith("[") \
@@ -75,23 +95,24 @@ class Endpoint:
         self.secure = secure
         self.protocol = "https" if secure else "http"
         self.credentials = creds
-        self.time_retry = float(time_retry)
+        self.time_retry = DEFAULT_MAX_EJECTION if time_retry is None else float(time_retry)
         self.opts = list(opts or ())
 
     @classmethod
     def from_url(cls, url: str, *, creds: Optional[grpc.ChannelCredentials] = None,
-                 time_retry: float = 300.0,
+                 time_retry: Optional[float] = None,
                  opts: Optional[Sequence[Tuple[str, Any]]] = None) -> "Endpoint":
         """An endpoint from ``host:port``, ``http://host:port`` or ``https://host:port``.
 
-        ``https`` uses ``creds`` or, when None, the system's root certificates.
+        A bare ``host:port`` uses TLS when ``creds`` is given. ``https`` uses
+        ``creds`` or, when None, the system's root certificates.
         :raises ValueError: a malformed URL.
         """
         text = url.strip()
         if "://" not in text:
             text = ("https://" if creds is not None else "http://") + text
         parts = urlsplit(text)
-        if parts.scheme not in ("http", "https", "unix") or not parts.hostname:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"invalid etcd endpoint {url!r}; expected host:port or "
                              "http(s)://host:port")
         try:
@@ -114,6 +135,14 @@ class Endpoint:
             return grpc.secure_channel(self.netloc, self.credentials, options=opts)
         return grpc.insecure_channel(self.netloc, options=opts)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Endpoint):
+            return NotImplemented
+        return (self.netloc, self.secure) == (other.netloc, other.secure)
+
+    def __hash__(self) -> int:
+        return hash((self.netloc, self.secure))
+
     def __str__(self) -> str:
         return f"{self.protocol}://{self.netloc}"
 
@@ -124,23 +153,35 @@ class Endpoint:
 class EndpointState:
     """An endpoint with its channels and health; owned by :class:`ChannelPool`."""
 
-    __slots__ = ("endpoint", "channels", "failures", "ejected_until", "_next", "callables")
+    __slots__ = ("endpoint", "channels", "failures", "ejected_until", "probing", "_next",
+                 "callables", "name")
 
     def __init__(self, endpoint: Endpoint, channels: List[grpc.Channel]) -> None:
         self.endpoint = endpoint
         self.channels = channels
+        self.name = endpoint.netloc
         self.failures = 0
         self.ejected_until = 0.0
+        self.probing = False
         self._next = itertools.count()
         # Per-channel registry of multi-callables: (path, kind) -> callable.
         self.callables: List[dict[Any, Any]] = [{} for _ in channels]
 
     def pick_index(self) -> int:
+        """The channel for the next call (round-robin)."""
         return next(self._next) % len(self.channels)
 
     @property
-    def name(self) -> str:
-        return self.endpoint.netloc
+    def ejected(self) -> bool:
+        return self.ejected_until != 0.0
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+
+    def __repr__(self) -> str:
+        status = "ejected" if self.ejected else "healthy"
+        return f"<EndpointState {self.endpoint} {status} failures={self.failures}>"
 
 
 def credentials_from_files(ca_cert: Optional[str], cert_key: Optional[str] = None,
@@ -166,10 +207,16 @@ EndpointSpec = Union[str, Endpoint]
 
 
 class ChannelPool:
-    """Channels to every endpoint, with failure ejection and fork safety.
+    """Channels to every endpoint, with failure ejection, probing and fork safety.
 
     Thread-safe. After ``os.fork()`` the child re-creates its channels on first use
     (gRPC objects must not cross a fork); the parent's are left untouched.
+
+    :param channels_per_endpoint: channels (TCP connections) per endpoint.
+    :param grpc_options: extra channel options, overriding :data:`DEFAULT_CHANNEL_OPTIONS`.
+    :param min_ejection: the first ejection period, in seconds.
+    :param probe_timeout: seconds a health probe may take before the endpoint is
+        considered still down.
     """
 
     def __init__(
@@ -179,8 +226,9 @@ class ChannelPool:
         channels_per_endpoint: int = 1,
         grpc_options: Optional[Sequence[Tuple[str, Any]]] = None,
         min_ejection: float = 0.5,
+        probe_timeout: float = 1.0,
     ) -> None:
-        self.endpoints = list(endpoints)
+        self.endpoints = list(dict.fromkeys(endpoints))
         if not self.endpoints:
             raise ValueError("at least one etcd endpoint is required")
         if channels_per_endpoint < 1:
@@ -188,19 +236,20 @@ class ChannelPool:
         self.channels_per_endpoint = channels_per_endpoint
         self.options = list(DEFAULT_CHANNEL_OPTIONS) + list(grpc_options or ())
         self.min_ejection = min_ejection
+        self.probe_timeout = probe_timeout
         self._lock = threading.Lock()
         self._closed = False
         self._next = itertools.count()
-        self._build()
-
-    def _build(self) -> None:
+        self._retired: List[EndpointState] = []
         self._pid = os.getpid()
-        self.states = [
-            EndpointState(ep, [ep.make_channel(self.options + [("etcd3.channel", i)])
-                               for i in range(self.channels_per_endpoint)])
-            for ep in self.endpoints
-        ]
+        self.states = [self._new_state(ep) for ep in self.endpoints]
         self._healthy: Tuple[EndpointState, ...] = tuple(self.states)
+        self._probe_at = float("inf")
+
+    def _new_state(self, endpoint: Endpoint) -> EndpointState:
+        return EndpointState(endpoint, [
+            endpoint.make_channel(self.options + [("etcd3.channel", i)])
+            for i in range(self.channels_per_endpoint)])
 
     def _check(self) -> None:
         if self._closed:
@@ -208,55 +257,166 @@ class ChannelPool:
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
-                    self._build()
+                    # The parent's channels belong to the parent: drop, never close.
+                    self._pid = os.getpid()
+                    self._retired = []
+                    self.states = [self._new_state(ep) for ep in self.endpoints]
+                    self._healthy = tuple(self.states)
+                    self._probe_at = float("inf")
+
+    # -- picking ----------------------------------------------------------------------
 
     def pick(self, avoid: Optional[EndpointState] = None) -> EndpointState:
         """An endpoint to send the next call to.
 
         Healthy endpoints round-robin; ``avoid`` (the one that just failed) is skipped
-        when another is available. When every endpoint is ejected, the one whose
-        ejection ends first is probed.
+        when another is available. When every endpoint is ejected, they are tried
+        round-robin all the same.
         :raises ClientClosedError: the pool is closed.
         """
-        self._check()
+        if self._closed or self._pid != os.getpid():
+            self._check()
+        if self._probe_at <= time.monotonic():
+            self._start_due_probes()
         healthy = self._healthy
-        if healthy:
-            state = healthy[next(self._next) % len(healthy)]
-            if state is avoid and len(healthy) > 1:
-                state = healthy[next(self._next) % len(healthy)]
-                if state is avoid:
-                    state = healthy[next(self._next) % len(healthy)]
-            if state.ejected_until == 0.0 or state.ejected_until <= time.monotonic():
-                return state
-        return self._pick_slow(avoid)
+        count = len(healthy)
+        if count:
+            index = next(self._next) % count
+            state = healthy[index]
+            if state is avoid and count > 1:
+                state = healthy[(index + 1) % count]
+            return state
+        states = self.states
+        index = next(self._next) % len(states)
+        state = states[index]
+        if state is avoid and len(states) > 1:
+            state = states[(index + 1) % len(states)]
+        return state
 
-    def _pick_slow(self, avoid: Optional[EndpointState]) -> EndpointState:
-        now = time.monotonic()
-        with self._lock:
-            self._healthy = tuple(s for s in self.states if s.ejected_until <= now)
-            candidates = [s for s in self._healthy if s is not avoid] or list(self._healthy)
-            if candidates:
-                return candidates[next(self._next) % len(candidates)]
-            others = [s for s in self.states if s is not avoid] or self.states
-            return min(others, key=lambda s: s.ejected_until)
+    def _refresh_healthy(self) -> None:
+        # Called with the lock held.
+        self._healthy = tuple(s for s in self.states if not s.ejected)
+        waiting = [s.ejected_until for s in self.states if s.ejected and not s.probing]
+        self._probe_at = min(waiting, default=float("inf"))
+
+    # -- health -----------------------------------------------------------------------
 
     def mark_failed(self, state: EndpointState) -> None:
-        """Eject ``state`` for a backoff period (grows with consecutive failures)."""
+        """Eject ``state`` (no-op when it already is): no call goes to it until a
+        health probe succeeds."""
+        if state.ejected:
+            return
         with self._lock:
-            state.failures += 1
-            period = min(state.endpoint.time_retry,
-                         self.min_ejection * 2 ** min(state.failures - 1, 16))
-            state.ejected_until = time.monotonic() + period
-            self._healthy = tuple(s for s in self.states if s.ejected_until <= time.monotonic())
+            if state.ejected:
+                return
+            self._eject(state)
+        log.info("etcd3: endpoint %s ejected after a failure", state.endpoint)
+
+    def _eject(self, state: EndpointState) -> None:
+        state.failures += 1
+        period = min(state.endpoint.time_retry,
+                     self.min_ejection * 2 ** min(state.failures - 1, 16))
+        state.ejected_until = time.monotonic() + period
+        self._refresh_healthy()
 
     def mark_ok(self, state: EndpointState) -> None:
         """Record a success on ``state`` (re-admits an ejected endpoint)."""
-        if state.failures or state.ejected_until:
+        if state.failures or state.ejected:
             with self._lock:
+                readmitted = state.ejected
                 state.failures = 0
                 state.ejected_until = 0.0
-                now = time.monotonic()
-                self._healthy = tuple(s for s in self.states if s.ejected_until <= now)
+                self._refresh_healthy()
+            if readmitted:
+                log.info("etcd3: endpoint %s is back", state.endpoint)
+
+    def _start_due_probes(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [s for s in self.states
+                   if s.ejected and not s.probing and s.ejected_until <= now]
+            for state in due:
+                state.probing = True
+            self._refresh_healthy()
+        for state in due:
+            self._probe(state)
+
+    def _probe(self, state: EndpointState) -> None:
+        """Health-check every channel of ``state`` without blocking; re-admit it when
+        all answer, else eject it again for a longer period."""
+        pending = [len(state.channels)]
+        failed = [False]
+        guard = threading.Lock()
+
+        def done(call: Any) -> None:
+            try:
+                ok = call.result() == _SERVING
+            except grpc.RpcError as error:
+                # A member that answers at all (e.g. UNIMPLEMENTED) is reachable.
+                ok = call.code() not in (grpc.StatusCode.UNAVAILABLE,
+                                         grpc.StatusCode.DEADLINE_EXCEEDED,
+                                         grpc.StatusCode.CANCELLED)
+                del error
+            except Exception:
+                ok = False
+            with guard:
+                failed[0] = failed[0] or not ok
+                pending[0] -= 1
+                if pending[0]:
+                    return
+            self._probe_finished(state, not failed[0])
+
+        for channel in state.channels:
+            try:
+                check = channel.unary_unary(_HEALTH_CHECK, request_serializer=_empty,
+                                            response_deserializer=bytes)
+                call = check.future(b"", timeout=self.probe_timeout, wait_for_ready=True)
+            except Exception:  # the channel was closed meanwhile
+                self._probe_finished(state, False)
+                return
+            call.add_done_callback(done)
+
+    def _probe_finished(self, state: EndpointState, ok: bool) -> None:
+        with self._lock:
+            state.probing = False
+            if self._closed or state not in self.states:
+                return
+            if ok:
+                state.failures = 0
+                state.ejected_until = 0.0
+                self._refresh_healthy()
+            else:
+                self._eject(state)
+        if ok:
+            log.info("etcd3: endpoint %s is back", state.endpoint)
+
+    # -- membership -------------------------------------------------------------------
+
+    def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
+        """Replace the endpoint list (endpoint auto-sync); kept endpoints keep their
+        channels and health. Channels of removed endpoints are closed on the next
+        change or at :meth:`close`, so calls in flight on them can finish.
+        :raises ValueError: an empty list.
+        """
+        wanted = list(dict.fromkeys(endpoints))
+        if not wanted:
+            raise ValueError("at least one etcd endpoint is required")
+        with self._lock:
+            if self._closed or wanted == self.endpoints:
+                return
+            current = {s.endpoint: s for s in self.states}
+            to_close, self._retired = self._retired, []
+            states = []
+            for endpoint in wanted:
+                state = current.pop(endpoint, None)
+                states.append(state if state is not None else self._new_state(endpoint))
+            self._retired = list(current.values())
+            self.endpoints = wanted
+            self.states = states
+            self._refresh_healthy()
+        for state in to_close:
+            state.close()
+        log.info("etcd3: endpoints are now %s", self.describe())
 
     def describe(self) -> str:
         """The endpoints, comma-separated, for error messages."""
@@ -268,11 +428,78 @@ class ChannelPool:
             if self._closed:
                 return
             self._closed = True
-            states = self.states if self._pid == os.getpid() else []
+            states = self.states + self._retired if self._pid == os.getpid() else []
+            self._retired = []
         for state in states:
-            for channel in state.channels:
-                channel.close()
+            state.close()
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _empty(_: Any) -> bytes:
+    return b""
+
+
+class EndpointSyncer:
+    """A thread that refreshes a pool's endpoints from the cluster's member list.
+
+    ``fetch()`` returns the members' client URLs (it runs the MemberList RPC through
+    the transport); ``make(url)`` turns one into an :class:`Endpoint`. A failed fetch
+    is logged and tried again next round; the list is never emptied.
+    """
+
+    def __init__(self, pool: ChannelPool, interval: float,
+                 fetch: Callable[[], Sequence[str]],
+                 make: Callable[[str], Endpoint]) -> None:
+        if interval <= 0:
+            raise ValueError("endpoint_sync_interval must be > 0 seconds")
+        self._pool = pool
+        self._interval = interval
+        self._fetch = fetch
+        self._make = make
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        """Start the thread (once; again in a forked child)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._lock:
+            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._run, name="etcd3-endpoint-sync",
+                                            daemon=True)
+            self._thread.start()
+
+    def sync_once(self) -> None:
+        """Fetch the member list and update the pool now."""
+        urls = [url for url in self._fetch() if url]
+        endpoints = []
+        for url in urls:
+            try:
+                endpoints.append(self._make(url))
+            except ValueError:
+                log.warning("etcd3: ignoring member URL %r", url)
+        if endpoints:
+            self._pool.set_endpoints(endpoints)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.sync_once()
+            except exceptions.ClientClosedError:
+                return
+            except Exception as error:  # keep the old list; try next round
+                log.warning("etcd3: endpoint sync failed: %s", error)
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it. Idempotent."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() \
+                and thread.is_alive():
+            thread.join()

@@ -1,9 +1,26 @@
 """Which failed calls are tried again, and how long to wait between tries.
 
-The rule is etcd's Go client's: a *repeatable* call (a read, a status or list call)
-is retried on the next endpoint when the endpoint was unavailable; a *write* (put,
-delete, txn, compact, lease grant/revoke, member and auth changes) is retried only
-when the request provably never left this process, so a write is never applied twice.
+The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
+
+- a *repeatable* call (Range, lease TimeToLive/Leases, MemberList, Status, alarm
+  list, Hash/HashKV, user/role get/list; see ``repeatable`` in :mod:`etcd3._rpc`)
+  is retried on the next endpoint when it failed with UNAVAILABLE (member down,
+  connection broken, "etcdserver: no leader", "leader changed", "request timed
+  out") or when one attempt exceeded :attr:`Retry.attempt_timeout` (a frozen
+  member); never on a typed etcd error such as a compacted revision;
+- a *write* (Put, DeleteRange, Txn, Compact, lease grant/revoke, member and auth
+  changes) is retried only when the request provably never left this process
+  (connection refused, no address, channel not connected), so a write is never
+  applied twice. A write that failed after it was sent raises
+  :class:`~etcd3.exceptions.ConnectionFailedError` or
+  :class:`~etcd3.exceptions.ConnectionTimeoutError` whose message says the write
+  may or may not have been applied;
+- an auth-token error ("invalid auth token", "revision of auth store is old",
+  "user name is empty") re-authenticates once and repeats the call (for writes
+  too: the server rejected it before applying it).
+
+The first retry goes at once to another endpoint; later ones wait a jittered,
+exponentially growing pause. Everything happens inside the call's deadline.
 """
 
 from __future__ import annotations
@@ -32,7 +49,7 @@ class Retry:
         what gets a read past a frozen, still-connected member.
     """
 
-    max_attempts: int = 6
+    max_attempts: int = 10
     initial_backoff: float = 0.025
     max_backoff: float = 1.0
     multiplier: float = 2.0

@@ -1,0 +1,125 @@
+"""Client lifecycle: close() releases everything, a closed client says so, and a
+forked child can keep using a client created before the fork."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import etcd3
+from etcd3 import _rpc, exceptions
+from etcd3.etcdrpc import rpc_pb2 as pb
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _settle(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        gc.collect()
+        time.sleep(0.05)
+    return True
+
+
+def test_create_use_close_cycles_leak_nothing(etcd_server) -> None:
+    def cycle(i: int) -> None:
+        client = etcd3.client(endpoints=[etcd_server.endpoint], timeout=5)
+        client.put("/cycle", str(i))
+        assert client.get("/cycle")[0] == str(i).encode()
+        client._transport.call_future(_rpc.RANGE, pb.RangeRequest(key=b"/cycle")).result()
+        client.close()
+
+    for i in range(5):  # warm up gRPC's own process-wide threads and fds
+        cycle(i)
+    _settle(lambda: False, 0.2)
+    threads, fds = threading.active_count(), _fds()
+    for i in range(200):
+        cycle(i)
+    assert _settle(lambda: threading.active_count() <= threads), threading.enumerate()
+    assert _settle(lambda: _fds() <= fds + 2), (fds, _fds())
+
+
+def test_closed_client_raises_client_closed(etcd_server) -> None:
+    client = etcd3.client(endpoints=[etcd_server.endpoint], timeout=5)
+    client.put("/closed", "1")
+    client.close()
+    client.close()  # idempotent
+    assert client.closed
+    with pytest.raises(exceptions.ClientClosedError):
+        client.get("/closed")
+    with pytest.raises(exceptions.ClientClosedError):
+        client.put("/closed", "2")
+    future = client._transport.call_future(_rpc.RANGE, pb.RangeRequest(key=b"/closed"))
+    with pytest.raises(exceptions.ClientClosedError):
+        future.result(timeout=5)
+
+
+def test_close_fails_calls_in_flight(etcd_server) -> None:
+    client = etcd3.client(endpoints=[etcd_server.endpoint])
+    client.put("/inflight", "1")
+    etcd_server.pause()
+    try:
+        future = client._transport.call_future(
+            _rpc.RANGE, pb.RangeRequest(key=b"/inflight"))
+        time.sleep(0.2)
+        client.close()
+        with pytest.raises(exceptions.ClientClosedError):
+            future.result(timeout=5)
+    finally:
+        etcd_server.resume()
+
+
+def test_call_future_matches_call(etcd_server) -> None:
+    with etcd3.client(endpoints=[etcd_server.endpoint], timeout=5) as client:
+        futures = [client._transport.call_future(
+            _rpc.PUT, pb.PutRequest(key=b"/fut/%d" % i, value=b"v")) for i in range(20)]
+        assert len({f.result(timeout=5).header.revision for f in futures}) == 20
+        response = client._transport.call_future(
+            _rpc.RANGE, pb.RangeRequest(key=b"/fut/", range_end=b"/fut0")).result()
+        assert response.count == 20
+        bad = client._transport.call_future(
+            _rpc.RANGE, pb.RangeRequest(key=b"/fut/", revision=10**9))
+        with pytest.raises(exceptions.FutureRevisionError):
+            bad.result(timeout=5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_uses_inherited_client(etcd_server) -> None:
+    client = etcd3.client(endpoints=[etcd_server.endpoint], timeout=5)
+    try:
+        client.put("/fork", "parent")
+        assert client.get("/fork")[0] == b"parent"
+        pid = os.fork()
+        if pid == 0:  # child: must not hang, must work
+            status = 1
+            try:
+                signal.alarm(20)
+                client.put("/fork", "child")
+                if client.get("/fork")[0] == b"child":
+                    status = 0
+                client.close()
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 30
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("forked child hung using the inherited client")
+            time.sleep(0.05)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        assert client.get("/fork")[0] == b"child"  # the parent's client still works
+    finally:
+        client.close()

@@ -1,0 +1,89 @@
+"""Concurrent reads share read-only transactions without changing any result."""
+
+from __future__ import annotations
+
+import threading
+from typing import List
+
+import pytest
+
+import etcd3
+from etcd3 import exceptions
+
+
+def _run(threads: int, target) -> List[BaseException]:
+    errors: List[BaseException] = []
+
+    def wrapped(n: int) -> None:
+        try:
+            target(n)
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    workers = [threading.Thread(target=wrapped, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    return errors
+
+
+def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> None:
+    batches: List[int] = []
+    with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
+        original = client._read_batcher._lead
+
+        def counting_lead(leader) -> None:
+            batches.append(len(leader.batch))
+            original(leader)
+
+        client._read_batcher._lead = counting_lead  # type: ignore[method-assign]
+
+        def worker(n: int) -> None:
+            key = f"/batch/{n}/k"
+            for i in range(60):
+                client.put(key, str(i))
+                value, meta = client.get(key)
+                assert value == str(i).encode(), (key, value, i)
+                assert meta.key == key.encode()
+                assert meta.response_header.revision >= meta.mod_revision
+                assert client.get(f"/batch/missing/{n}") == (None, None)
+                assert [v for v, _ in client.get_prefix(f"/batch/{n}/")] == [str(i).encode()]
+
+        assert _run(16, worker) == []
+    assert max(batches) > 1, "16 reading threads never shared a transaction"
+
+
+def test_a_failing_read_in_a_batch_fails_alone(etcd_server) -> None:
+    with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
+        first = client.put("/batchc/k", "1").header.revision
+        latest = client.put("/batchc/k", "2").header.revision
+        client.compact(latest)
+        results: List[str] = []
+
+        def worker(n: int) -> None:
+            for _ in range(30):
+                if n % 4 == 0:
+                    with pytest.raises(exceptions.RevisionCompactedError):
+                        client.get("/batchc/k", revision=first)
+                else:
+                    assert client.get("/batchc/k")[0] == b"2"
+            results.append("ok")
+
+        assert _run(12, worker) == []
+        assert len(results) == 12
+
+
+def test_lone_reader_is_not_delayed_by_batching(etcd_client: etcd3.Etcd3Client) -> None:
+    etcd_client.put("/lone", "v")
+    assert etcd_client.get("/lone")[0] == b"v"
+    assert etcd_client._read_batcher._pending == []
+    assert etcd_client._read_batcher._in_flight == 0
+
+
+def test_batcher_rejects_bad_limits(etcd_client: etcd3.Etcd3Client) -> None:
+    from etcd3._read_batch import ReadBatcher
+    from etcd3 import _rpc
+
+    with pytest.raises(ValueError):
+        ReadBatcher(etcd_client._transport, _rpc.RANGE, _rpc.TXN, max_in_flight=0)
