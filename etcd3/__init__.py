@@ -9,18 +9,25 @@
 from __future__ import annotations
 
 from . import codec, exceptions, transactions
+from .auth import AuthStatus, Perm, Perms, Role, User
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
+from .cluster import Member
+from .election import Election
 from .exceptions import Etcd3Exception
 from .leases import Lease
+from .locks import Lock
+from .maintenance import Alarm, AlarmType, Status
 from .pool import Endpoint
 from .results import KVMetadata, ResponseHeader
 from .retry import Retry
+from .stm import STM
 from .transactions import Transactions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint", "Etcd3Exception",
-    "KVMetadata", "ResponseHeader", "Lease", "Retry", "Transactions", "exceptions",
-    "transactions", "__version__",
+    "KVMetadata", "ResponseHeader", "Lease", "Lock", "Election", "STM", "Member",
+    "Status", "Alarm", "AlarmType", "Perms", "Perm", "User", "Role", "AuthStatus",
+    "Retry", "Transactions", "codec", "exceptions", "transactions", "__version__",
 ]

@@ -99,7 +99,7 @@ def is_not_sent(error: BaseException) -> bool:
     return False
 
 
-_TLS_PATTERNS = re.compile(r"handshake|SSL_ERROR|TSI_|certificate", re.IGNORECASE)
+_TLS_PATTERNS = re.compile(r"tls handshake|SSL_ERROR|TSI_|certificate", re.IGNORECASE)
 
 
 def is_tls_error(error: BaseException) -> bool:

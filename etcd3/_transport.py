@@ -218,7 +218,7 @@ class Transport:
         if attempt_timed_out or _errors.is_endpoint_failure(error):
             self.pool.mark_failed(state)
         retry = self.retry
-        if _errors.is_tls_error(error):
+        if state.endpoint.secure and _errors.is_tls_error(error):
             raise self._tls_error(error, ctx) from error
         if (ctx.attempt < retry.max_attempts and not self._expired(ctx.deadline)
                 and retry.is_retryable(error, repeatable=ctx.method.repeatable,

@@ -27,6 +27,7 @@ from .maintenance import MaintenanceMixin
 from .pool import (ChannelPool, Endpoint, EndpointSpec, EndpointSyncer,
                    credentials_from_files)
 from .retry import Retry
+from .stm import STMMixin
 from .watch import WatchMixin
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
@@ -39,8 +40,8 @@ def _parse_env_endpoints(value: str) -> List[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, AuthMixin,
-                  ClusterMixin, MaintenanceMixin, BulkMixin):
+class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STMMixin,
+                  AuthMixin, ClusterMixin, MaintenanceMixin, BulkMixin):
     """A thread-safe etcd v3 client with endpoint failover, retries and token refresh.
 
     :param host: etcd host (used when ``endpoints`` is not given).

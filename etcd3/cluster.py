@@ -1,9 +1,147 @@
-"""Placeholder: filled in by its issue."""
+"""Cluster membership: list, add (as voter or learner), promote, update, remove."""
 
 from __future__ import annotations
 
-from ._base import ServiceBase
+from typing import Any, Iterator, List, Sequence, Union
+
+from . import _rpc
+from ._base import UNSET, ServiceBase
+from .etcdrpc import rpc_pb2 as pb
+
+Urls = Union[str, Sequence[str]]
+
+
+class Member:
+    """A member of the etcd cluster (python-etcd3-compatible).
+
+    ``id`` (int), ``name`` (empty until a newly added member has started),
+    ``peer_urls`` and ``client_urls`` (lists of str) and ``is_learner``.
+    """
+
+    __slots__ = ("id", "name", "peer_urls", "client_urls", "is_learner", "_etcd_client")
+
+    def __init__(self, id: int, name: str, peer_urls: Sequence[str],
+                 client_urls: Sequence[str], etcd_client: Any = None,
+                 is_learner: bool = False) -> None:
+        self.id = id
+        self.name = name
+        self.peer_urls = list(peer_urls)
+        self.client_urls = list(client_urls)
+        self.is_learner = is_learner
+        self._etcd_client = etcd_client
+
+    @classmethod
+    def from_pb(cls, member: Any, etcd_client: Any) -> "Member":
+        """Build from an ``etcdserverpb.Member`` message."""
+        return cls(member.ID, member.name, member.peerURLs, member.clientURLs,
+                   etcd_client=etcd_client, is_learner=bool(member.isLearner))
+
+    def remove(self) -> None:
+        """Remove this member from the cluster.
+
+        :raises EntityNotFoundError: it is no longer a member.
+        """
+        self._etcd_client.remove_member(self.id)
+
+    def update(self, peer_urls: Urls) -> None:
+        """Change this member's peer URLs.
+
+        :raises EntityNotFoundError: it is no longer a member.
+        """
+        self._etcd_client.update_member(self.id, peer_urls)
+        self.peer_urls = _url_list(peer_urls)
+
+    def promote(self) -> None:
+        """Promote this learner to a voting member (see :meth:`promote_member`)."""
+        self._etcd_client.promote_member(self.id)
+        self.is_learner = False
+
+    @property
+    def active_alarms(self) -> List[Any]:
+        """The alarms currently raised for this member (a list of ``Alarm``)."""
+        return list(self._etcd_client.list_alarms(member_id=self.id))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Member):
+            return NotImplemented
+        return self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return (f"Member {self.id}: peer urls: {self.peer_urls}, "
+                f"client urls: {self.client_urls}")
+
+    def __repr__(self) -> str:
+        learner = ", is_learner=True" if self.is_learner else ""
+        return (f"Member(id={self.id}, name={self.name!r}, peer_urls={self.peer_urls}, "
+                f"client_urls={self.client_urls}{learner})")
+
+
+def _url_list(urls: Urls) -> List[str]:
+    if isinstance(urls, str):
+        return [urls]
+    result = list(urls)
+    if not result or not all(isinstance(url, str) and url for url in result):
+        raise ValueError(f"peer URLs must be non-empty strings, got {urls!r}")
+    return result
 
 
 class ClusterMixin(ServiceBase):
-    """Methods of :class:`~etcd3.client.Etcd3Client` (to be written)."""
+    """Membership calls of the client."""
+
+    @property
+    def members(self) -> Iterator[Member]:
+        """Every member of the cluster, learners included (yields :class:`Member`).
+
+        The list is linearizable (etcd >= 3.5): it reflects every membership change
+        made before, whichever member answers.
+        """
+        response = self._call(_rpc.MEMBER_LIST, pb.MemberListRequest(linearizable=True))
+        for member in response.members:
+            yield Member.from_pb(member, self)
+
+    def add_member(self, urls: Urls, is_learner: bool = False, *,
+                   timeout: Any = UNSET) -> Member:
+        """Register a new member with peer URL(s) ``urls``; then start its etcd process.
+
+        Start the new process with ``--initial-cluster-state=existing`` and an
+        ``--initial-cluster`` listing every member, itself included. A learner
+        (``is_learner=True``) replicates without voting until :meth:`promote_member`.
+        :returns: the new :class:`Member` (its name is empty until it starts).
+        :raises AlreadyExistsError: a member already has one of these peer URLs.
+        """
+        response = self._call(_rpc.MEMBER_ADD,
+                              pb.MemberAddRequest(peerURLs=_url_list(urls),
+                                                  isLearner=bool(is_learner)),
+                              timeout=timeout, context=f"peer URLs {urls!r}")
+        return Member.from_pb(response.member, self)
+
+    def remove_member(self, member_id: int, *, timeout: Any = UNSET) -> None:
+        """Remove member ``member_id`` from the cluster.
+
+        :raises EntityNotFoundError: no such member.
+        """
+        self._call(_rpc.MEMBER_REMOVE, pb.MemberRemoveRequest(ID=member_id), timeout=timeout,
+                   context=f"member {member_id:x}")
+
+    def update_member(self, member_id: int, peer_urls: Urls, *, timeout: Any = UNSET) -> None:
+        """Change the peer URLs of member ``member_id``.
+
+        :raises EntityNotFoundError: no such member.
+        """
+        self._call(_rpc.MEMBER_UPDATE,
+                   pb.MemberUpdateRequest(ID=member_id, peerURLs=_url_list(peer_urls)),
+                   timeout=timeout, context=f"member {member_id:x}")
+
+    def promote_member(self, member_id: int, *, timeout: Any = UNSET) -> None:
+        """Make learner ``member_id`` a voting member.
+
+        :raises PreconditionFailedError: the learner has not caught up with the leader
+            yet ("can only promote a learner member which is in sync with leader"):
+            try again shortly; or the member is not a learner.
+        :raises EntityNotFoundError: no such member.
+        """
+        self._call(_rpc.MEMBER_PROMOTE, pb.MemberPromoteRequest(ID=member_id),
+                   timeout=timeout, context=f"member {member_id:x}")

@@ -141,6 +141,14 @@ class LockError(Etcd3Exception):
     """A lock operation could not be completed."""
 
 
+class ElectionError(Etcd3Exception):
+    """An election operation could not be completed."""
+
+
+class NotLeaderError(ElectionError):
+    """This candidate is not (or no longer) the leader."""
+
+
 class BulkWriteError(Etcd3Exception):
     """A bulk write stopped part-way.
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from . import _rpc, exceptions
 from ._base import UNSET, ServiceBase
+from ._keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
 
 
@@ -15,22 +16,61 @@ class Lease:
 
     ``id`` and ``ttl`` (as granted); ``remaining_ttl``, ``granted_ttl`` and ``keys``
     ask the server each time. As a context manager it revokes the lease on exit.
+
+    Keepalive: :meth:`keep_alive` makes the client's single keepalive stream renew
+    the lease at a third of its TTL until :meth:`stop_keep_alive`, :meth:`revoke` or
+    ``client.close()``. If it cannot be kept alive (the server says it is gone, or no
+    renewal succeeded for a whole TTL) :attr:`expired` becomes True and the
+    ``on_expired(lease)`` callback, if any, runs (on a client thread; keep it short).
     """
 
     def __init__(self, lease_id: int, ttl: int, etcd_client: Any = None) -> None:
         self.id = lease_id
         self.ttl = ttl
         self.etcd_client = etcd_client
+        self._expired = False
 
     def _get_lease_info(self) -> Any:
         return self.etcd_client.get_lease_info(self.id, keys=True)
 
+    def keep_alive(self, on_expired: Optional[Callable[[Lease], None]] = None
+                   ) -> Lease:
+        """Keep this lease alive in the background; returns the lease itself.
+
+        :param on_expired: called with the lease if it could not be kept alive.
+        :raises ClientClosedError: the client was closed.
+        """
+        self._expired = False
+        self.etcd_client._keepalive_engine().add(self, on_expired)
+        return self
+
+    def stop_keep_alive(self) -> bool:
+        """Stop background keepalives (the lease then expires after its TTL);
+        True if it was being kept alive."""
+        return bool(self.etcd_client._stop_keep_alive(self.id))
+
+    @property
+    def kept_alive(self) -> bool:
+        """True while the keepalive stream renews this lease."""
+        return bool(self.etcd_client._is_kept_alive(self.id))
+
+    @property
+    def expired(self) -> bool:
+        """True once this lease is known to be gone: revoked through this object, or
+        reported by the keepalive stream as not renewable. (Without keepalive, ask
+        :attr:`remaining_ttl`.)"""
+        return self._expired
+
     def revoke(self) -> bool:
-        """Revoke the lease (its keys are deleted).
+        """Stop keepalives and revoke the lease (its keys are deleted).
 
         :raises LeaseNotFoundError: it already expired or was revoked.
         """
-        self.etcd_client.revoke_lease(self.id)
+        self.stop_keep_alive()
+        try:
+            self.etcd_client.revoke_lease(self.id)
+        finally:
+            self._expired = True
         return True
 
     def refresh(self) -> List[Any]:
@@ -55,7 +95,7 @@ class Lease:
         """Keys attached to the lease."""
         return list(self._get_lease_info().keys)
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -76,27 +116,70 @@ def _check_ttl(ttl: Any) -> int:
     return ttl
 
 
+_ENGINE_LOCK = threading.Lock()
+
+
 class LeaseMixin(ServiceBase):
     """Lease methods of :class:`~etcd3.client.Etcd3Client`."""
 
+    _keepalive: Optional[KeepAliveEngine] = None
+
     def lease(self, ttl: int, lease_id: Optional[int] = None, *,
+              keep_alive: bool = False,
+              on_expired: Optional[Callable[[Lease], None]] = None,
               timeout: Any = UNSET) -> Lease:
         """Grant a lease of ``ttl`` seconds (with a chosen ``lease_id`` if given).
 
+        :param keep_alive: keep it alive in the background (see
+            :meth:`Lease.keep_alive`) until revoked or stopped.
+        :param on_expired: with ``keep_alive``, called with the lease if it could not
+            be kept alive.
         :raises ValueError: ttl <= 0. :raises AlreadyExistsError: lease_id is taken.
         """
         request = pb.LeaseGrantRequest(TTL=_check_ttl(ttl), ID=lease_id or 0)
         response = self._call(_rpc.LEASE_GRANT, request, timeout=timeout)
         if response.error:
             raise exceptions.Etcd3Exception(f"lease grant failed: {response.error}")
-        return Lease(response.ID, response.TTL, etcd_client=self)
+        lease = Lease(response.ID, response.TTL, etcd_client=self)
+        if keep_alive:
+            lease.keep_alive(on_expired)
+        return lease
+
+    def _keepalive_engine(self) -> KeepAliveEngine:
+        """The client's keepalive stream engine (created on first use)."""
+        engine = self._keepalive
+        if engine is None:
+            with _ENGINE_LOCK:
+                engine = self._keepalive
+                if engine is None:
+                    if self._transport.closed:
+                        raise exceptions.ClientClosedError(
+                            "this etcd3 client has been closed")
+                    engine = self._keepalive = KeepAliveEngine(self._transport)
+        return engine
+
+    def _stop_keep_alive(self, lease_id: int) -> bool:
+        engine = self._keepalive
+        return engine is not None and engine.remove(lease_id)
+
+    def _is_kept_alive(self, lease_id: int) -> bool:
+        engine = self._keepalive
+        return engine is not None and engine.is_kept_alive(lease_id)
+
+    def _close_service(self) -> None:
+        engine = self._keepalive
+        if engine is not None:
+            engine.close()
+        super()._close_service()
 
     def revoke_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> None:
         """Revoke a lease; the keys attached to it are deleted.
 
         :raises LeaseNotFoundError: no such lease.
         """
-        request = pb.LeaseRevokeRequest(ID=int(getattr(lease_id, "id", lease_id)))
+        ident = int(getattr(lease_id, "id", lease_id))
+        self._stop_keep_alive(ident)
+        request = pb.LeaseRevokeRequest(ID=ident)
         self._call(_rpc.LEASE_REVOKE, request, timeout=timeout)
 
     def refresh_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> List[Any]:

@@ -1,9 +1,208 @@
-"""Placeholder: filled in by its issue."""
+"""Distributed locks: python-etcd3's API on etcd's Go ``concurrency.Mutex`` algorithm.
+
+Layout (the same as ``etcdctl lock`` and Go's ``concurrency.NewMutex``): the lock
+``/locks/<name>`` is a key prefix; each contender owns ``/locks/<name>/<lease hex>``,
+created in one transaction and attached to a lease kept alive by the client's
+keepalive stream. The contender whose key has the lowest create revision holds the
+lock; the others each watch only their predecessor, so the lock is granted in FIFO
+order with no thundering herd. A Python holder therefore excludes
+``etcdctl lock /locks/<name>`` and the reverse.
+"""
 
 from __future__ import annotations
 
-from ._base import ServiceBase
+from typing import Any, Optional, Union
+
+from . import _concurrency as cc
+from . import codec, exceptions
+from ._base import UNSET, ServiceBase
+from .leases import Lease, _check_ttl
+from .transactions import BaseCompare, Create
+
+KeyType = Union[str, bytes]
+
+#: python-etcd3's default wait of ``acquire()`` and ``with lock:``.
+DEFAULT_TIMEOUT = 10.0
+
+
+def _check_name(name: Any, what: str = "lock name") -> bytes:
+    data: bytes = codec.to_bytes(name, what)
+    if not data:
+        raise ValueError(f"{what} must not be empty")
+    return data
+
+
+class Lock:
+    """A distributed lock (python-etcd3-compatible names).
+
+    .. code-block:: python
+
+        with client.lock('my-job', ttl=20) as lock:
+            client.transaction(compare=[lock.is_owner()], success=[...], failure=[])
+
+    :param name: the lock's name (str or bytes, not empty).
+    :param ttl: seconds the lock survives its holder's death (the lease TTL); the
+        lease is kept alive while the lock is held or awaited.
+    :param prefix: key prefix (default: the client's ``lock_prefix``, ``/locks``).
+    :param timeout: how long ``with lock:`` and ``acquire()`` without arguments wait
+        (python-etcd3's 10 s by default; None: forever).
+    :raises ValueError: empty name, ttl <= 0, negative timeout.
+    :raises TypeError: wrong types.
+
+    Attributes: ``name``, ``ttl``, ``key`` (the lock's prefix key ``/locks/<name>``,
+    as python-etcd3), and while held: ``owner_key`` (this holder's own key
+    ``/locks/<name>/<lease hex>``), ``revision`` (its create revision, a fencing
+    token that grows with every new holder), ``lease`` and ``header`` (the response
+    header at acquisition). One Lock object is meant for one holder at a time; make
+    one per thread or task.
+    """
+
+    def __init__(self, name: KeyType, ttl: int = 60, etcd_client: Any = None,
+                 prefix: Optional[KeyType] = None, *,
+                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+        name_bytes = _check_name(name)
+        cc.deadline_of(timeout)  # validates it
+        self.timeout = timeout
+        self.name = name
+        self.ttl = _check_ttl(ttl)
+        self.etcd_client = etcd_client
+        if prefix is None:
+            prefix = getattr(etcd_client, "lock_prefix", "/locks")
+        prefix_bytes = codec.to_bytes(prefix, "prefix")
+        key_bytes = prefix_bytes + b"/" + name_bytes if prefix_bytes else name_bytes
+        self.key: KeyType = key_bytes.decode() if isinstance(name, str) else key_bytes
+        self._prefix = key_bytes + b"/"
+        self.lease: Optional[Lease] = None
+        self.owner_key: Optional[bytes] = None
+        self.revision: Optional[int] = None
+        self.header: Any = None
+
+    # -- acquire / release ------------------------------------------------------------
+
+    def acquire(self, timeout: Any = UNSET) -> bool:
+        """Wait for the lock; True once held, False if ``timeout`` passed first.
+
+        :param timeout: seconds to wait (default: the lock's ``timeout``, 10 s);
+            ``None`` waits forever, ``0`` tries once.
+        :raises ValueError: negative timeout.
+        :raises Etcd3Exception: etcd could not be reached (nothing is left behind).
+
+        Acquiring a lock this object already holds returns True at once.
+        """
+        if timeout is UNSET:
+            timeout = self.timeout
+        deadline = cc.deadline_of(timeout)
+        if self.owner_key is not None:
+            if self.is_acquired():
+                return True
+            self._abandon()
+        while True:
+            try:
+                if self._try_acquire(deadline, once=timeout == 0):
+                    return True
+            except BaseException:
+                self._abandon()
+                raise
+            if self.lease is not None:  # gave up: timed out
+                self._abandon()
+                return False
+            if deadline is not None and cc.remaining(deadline) == 0:
+                return False
+
+    def _try_acquire(self, deadline: Optional[float], once: bool) -> bool:
+        """One attempt; True when held. Leaves ``self.lease`` set when it timed out,
+        None when its key was lost while waiting (try again)."""
+        client = self.etcd_client
+        self.lease = client.lease(self.ttl, keep_alive=True)
+        own, revision, response, oldest = cc.create_own_key(client, self._prefix,
+                                                             self.lease.id)
+        self.owner_key, self.revision = own, revision
+        if not oldest or oldest[0].create_revision == revision:
+            self.header = response.header
+            return True
+        if once or not cc.wait_deletes(client, self._prefix, revision - 1, deadline):
+            return False
+        # The wait is over; is our key still there (our lease may have expired)?
+        check = client.get_response(own)
+        if check.kvs and check.kvs[0].create_revision == revision:
+            self.header = check.header
+            return True
+        self._abandon()
+        return False
+
+    def _abandon(self) -> None:
+        """Forget our key and revoke our lease (which deletes the key); best effort."""
+        lease, self.lease = self.lease, None
+        self.owner_key = self.revision = self.header = None
+        cc.revoke_quietly(lease)
+
+    def release(self) -> bool:
+        """Release the lock; True if this object held it (False if it never did, or
+        lost it when its lease expired). Deletes only its own key (fenced on its
+        create revision), then revokes its lease.
+
+        :raises Etcd3Exception: etcd could not be reached (the lease then still
+            expires after ``ttl``).
+        """
+        return cc.step_down(self.etcd_client, self.owner_key, self.revision, self._abandon)
+
+    def refresh(self) -> Any:
+        """Renew the lock's lease now (it is also renewed automatically).
+
+        :raises ValueError: the lock is not held.
+        :raises LeaseNotFoundError: the lease expired: the lock was lost.
+        """
+        if self.lease is None:
+            raise ValueError("No lease associated with this lock - have you acquired "
+                             "the lock yet?")
+        return self.lease.refresh()
+
+    # -- ownership ------------------------------------------------------------------
+
+    def is_acquired(self) -> bool:
+        """True if this object holds the lock now (asks etcd)."""
+        if self.owner_key is None or self.lease is None or self.lease.expired:
+            return False
+        return cc.key_create_revision(self.etcd_client, self.owner_key) == self.revision
+
+    def is_owner(self) -> BaseCompare:
+        """A transaction compare that holds only while this object holds the lock
+        (Go's ``Mutex.IsOwner``): guard writes with
+        ``client.transaction(compare=[lock.is_owner(), ...], ...)``.
+
+        :raises LockError: the lock is not held.
+        """
+        if self.owner_key is None or self.revision is None:
+            raise exceptions.LockError(f"lock {self.name!r} is not held")
+        return Create(self.owner_key) == self.revision
+
+    # -- context manager --------------------------------------------------------------
+
+    def __enter__(self) -> Lock:
+        if not self.acquire():
+            raise exceptions.LockError(
+                f"could not acquire lock {self.name!r} within {self.timeout} seconds; "
+                f"give client.lock(..., timeout=...) to wait longer")
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = f"held, revision={self.revision}" if self.owner_key else "not held"
+        return f"Lock(name={self.name!r}, ttl={self.ttl}, {state})"
 
 
 class LockMixin(ServiceBase):
-    """Methods of :class:`~etcd3.client.Etcd3Client` (to be written)."""
+    """Lock methods of :class:`~etcd3.client.Etcd3Client`."""
+
+    #: Default key prefix of locks (python-etcd3's ``/locks``).
+    lock_prefix: KeyType = "/locks"
+
+    def lock(self, name: KeyType, ttl: int = 60, prefix: Optional[KeyType] = None, *,
+             timeout: Optional[float] = DEFAULT_TIMEOUT) -> Lock:
+        """A :class:`Lock` called ``name`` (not acquired yet); see :class:`Lock`.
+
+        :raises ValueError: empty name, ttl <= 0, negative timeout.
+        """
+        return Lock(name, ttl=ttl, etcd_client=self, prefix=prefix, timeout=timeout)

@@ -555,6 +555,11 @@ class EtcdServer:
     ``--heartbeat-interval=50 --election-timeout=500`` are dropped if
     *extra_args* sets them.
 
+    To join a running cluster, first register the member (``add_member``
+    with this server's ``peer_url``), then start it with *join* set to the
+    existing members as ``"name=peer_url,..."``: it starts with
+    ``--initial-cluster-state=existing`` and itself added to that list.
+
     Raises :class:`EtcdNotFoundError` (from the constructor) when no etcd
     binary is found.
     """
@@ -568,8 +573,10 @@ class EtcdServer:
         tls: Optional[TLSConfig] = None,
         binary: Optional[str] = None,
         startup_timeout: float = 30.0,
+        join: Optional[str] = None,
     ) -> None:
         self.name = name
+        self.join = join
         self.tls = tls
         self.extra_args: List[str] = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -659,7 +666,10 @@ class EtcdServer:
     def command(self) -> List[str]:
         """The full etcd command line :meth:`start` runs."""
         self._ensure_dirs()
-        initial_cluster = self._initial_cluster or "%s=%s" % (self.name, self.peer_url)
+        own = "%s=%s" % (self.name, self.peer_url)
+        initial_cluster = self._initial_cluster or own
+        if self.join is not None:
+            initial_cluster = "%s,%s" % (self.join, own)
         args = [
             self.binary,
             "--name=" + self.name,
@@ -669,7 +679,7 @@ class EtcdServer:
             "--listen-peer-urls=" + self.peer_url,
             "--initial-advertise-peer-urls=" + self.peer_url,
             "--initial-cluster=" + initial_cluster,
-            "--initial-cluster-state=new",
+            "--initial-cluster-state=" + ("new" if self.join is None else "existing"),
             "--initial-cluster-token=" + self._cluster_token,
         ]
         given = _flag_names(self.extra_args)

@@ -46,7 +46,15 @@ PKG_DIR = os.path.join("etcd3", "etcdrpc")
 PROTOS = ["kv", "auth", "rpc"]
 GRPC_PROTOS = ["rpc"]  # the only file with services
 HASH_FILE = "SOURCES.sha256"
-INIT_TEXT = '"""Generated from protos/ by protos/generate.py; do not edit."""\n'
+INIT_TEXT = (
+    '"""Generated from protos/ by protos/generate.py; do not edit.\n\n'
+    "Every message, enum and stub is also importable from here, as in python-etcd3\n"
+    '(e.g. ``etcd3.etcdrpc.WatchCreateRequest.NOPUT``)."""\n\n'
+    "from .auth_pb2 import *  # noqa: F401,F403\n"
+    "from .kv_pb2 import *  # noqa: F401,F403\n"
+    "from .rpc_pb2 import *  # noqa: F401,F403\n"
+    "from .rpc_pb2_grpc import *  # noqa: F401,F403\n"
+)
 DEFAULT_GEN_VENV = os.environ.get("ETCD3_GEN_VENV", "/tmp/etcd3-genvenv")
 
 

@@ -1,0 +1,295 @@
+"""The one lease keepalive stream of a client (etcd Go client's ``lease.go`` model).
+
+Every kept-alive lease of a client shares one ``LeaseKeepAlive`` stream. A scheduler
+thread sends each lease's keepalive at a third of its TTL (re-sending every 0.5 s while
+unanswered), reopens the stream on another endpoint when it breaks or stalls, and
+reports a lease as expired when the server says it is gone (TTL <= 0) or when no reply
+renewed it for a whole TTL. A reader thread per stream consumes the replies.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from . import _errors, _rpc, exceptions
+from ._transport import Transport
+from .etcdrpc import rpc_pb2 as pb
+
+log = logging.getLogger("etcd3")
+
+#: Re-send cadence of an unanswered keepalive (Go's 500 ms loop).
+RESEND_INTERVAL = 0.5
+#: Longest pause of the scheduler; it also bounds how late a missed deadline is seen.
+MAX_TICK = 0.5
+#: An unanswered keepalive older than this (or a third of the shortest TTL, if
+#: longer) means the stream's member is frozen: the stream moves to another one.
+MIN_STALL = 1.0
+
+ExpiredCallback = Callable[[Any], None]
+
+
+class _Entry:
+    __slots__ = ("lease", "on_expired", "next_send", "deadline")
+
+    def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback], now: float) -> None:
+        self.lease = lease
+        self.on_expired = on_expired
+        self.next_send = now
+        self.deadline = now + max(int(lease.ttl), 1)
+
+
+class _Stream:
+    """One open LeaseKeepAlive call, its request queue and health counters."""
+
+    def __init__(self, transport: Transport, avoid: Any) -> None:
+        self.requests: queue.SimpleQueue[Optional[int]] = queue.SimpleQueue()
+        self.call, self.state = transport.open_stream(
+            _rpc.LEASE_KEEPALIVE, self._iter_requests(), avoid=avoid)
+        self.broken = False
+        self.sent = 0
+        self.received = 0
+        self.pending_since: Optional[float] = None
+
+    def _iter_requests(self) -> Iterator[Any]:
+        while True:
+            lease_id = self.requests.get()
+            if lease_id is None:
+                return
+            yield pb.LeaseKeepAliveRequest(ID=lease_id)
+
+    def send(self, lease_id: int, now: float) -> None:
+        if self.sent == self.received:
+            self.pending_since = now
+        self.sent += 1
+        self.requests.put(lease_id)
+
+    def answered(self, now: float) -> None:
+        self.received += 1
+        self.pending_since = None if self.received >= self.sent else now
+
+    def close(self) -> None:
+        self.broken = True
+        self.requests.put(None)
+        self.call.cancel()
+
+
+class KeepAliveEngine:
+    """Keeps leases alive over a single stream; thread-safe.
+
+    :meth:`add` starts keeping a lease alive, :meth:`remove` stops; :meth:`close`
+    ends the threads and the stream. Leases that can't be kept alive get
+    ``lease._expired = True`` and their ``on_expired(lease)`` callback.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._cond = threading.Condition()
+        self._entries: Dict[int, _Entry] = {}
+        self._stream: Optional[_Stream] = None
+        self._readers: List[threading.Thread] = []
+        self._thread: Optional[threading.Thread] = None
+        self._stopped = False
+        self._failures = 0
+        self._reopen_at = 0.0
+        self._avoid: Any = None
+
+    # -- public ---------------------------------------------------------------------
+
+    def add(self, lease: Any, on_expired: Optional[ExpiredCallback] = None) -> None:
+        """Keep ``lease`` alive from now on (a first keepalive is sent at once).
+
+        :raises ClientClosedError: the client was closed.
+        """
+        with self._cond:
+            if self._stopped or self._transport.closed:
+                raise exceptions.ClientClosedError("this etcd3 client has been closed")
+            self._entries[int(lease.id)] = _Entry(lease, on_expired, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="etcd3-lease-keepalive")
+                self._thread.start()
+            self._cond.notify_all()
+
+    def remove(self, lease_id: int) -> bool:
+        """Stop keeping ``lease_id`` alive; True if it was kept alive."""
+        with self._cond:
+            return self._entries.pop(int(lease_id), None) is not None
+
+    def is_kept_alive(self, lease_id: int) -> bool:
+        with self._cond:
+            return int(lease_id) in self._entries
+
+    def close(self) -> None:
+        """Stop the scheduler and reader threads and the stream (leases are not
+        revoked; they expire after their TTL). Idempotent."""
+        with self._cond:
+            self._stopped = True
+            self._entries.clear()
+            stream, self._stream = self._stream, None
+            thread = self._thread
+            readers = list(self._readers)
+            self._cond.notify_all()
+        if stream is not None:
+            stream.close()
+        current = threading.current_thread()
+        for item in [thread, *readers]:
+            if item is not None and item is not current:
+                item.join(timeout=5.0)
+
+    # -- scheduler ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            expired: List[_Entry] = []
+            with self._cond:
+                if self._stopped:
+                    return
+                now = time.monotonic()
+                for lease_id, entry in list(self._entries.items()):
+                    if entry.deadline <= now:
+                        expired.append(self._entries.pop(lease_id))
+                stream = self._stream
+                if stream is not None and (stream.broken or not self._entries
+                                           or self._stalled(stream, now)):
+                    self._drop_stream(stream, now)
+                if not self._entries and not expired:
+                    self._cond.wait()
+                    continue
+                need_open = (bool(self._entries) and self._stream is None
+                             and now >= self._reopen_at)
+            if need_open:
+                self._open_stream()
+            with self._cond:
+                now = time.monotonic()
+                stream = self._stream
+                if stream is not None:
+                    for lease_id, entry in self._entries.items():
+                        if entry.next_send <= now:
+                            stream.send(lease_id, now)
+                            entry.next_send = now + RESEND_INTERVAL
+                pause = self._next_wakeup(now, stream)
+            for entry in expired:
+                self._report(entry, "no keepalive reply within its TTL")
+            if pause > 0:
+                with self._cond:
+                    if not self._stopped:
+                        self._cond.wait(pause)
+
+    def _next_wakeup(self, now: float, stream: Optional[_Stream]) -> float:
+        wake = now + MAX_TICK
+        for entry in self._entries.values():
+            wake = min(wake, entry.deadline)
+            if stream is not None:
+                wake = min(wake, entry.next_send)
+        if stream is None and self._entries:
+            wake = min(wake, self._reopen_at)
+        return max(wake - now, 0.0)
+
+    def _stalled(self, stream: _Stream, now: float) -> bool:
+        if stream.pending_since is None or not self._entries:
+            return False
+        shortest = min(int(entry.lease.ttl) for entry in self._entries.values())
+        if now - stream.pending_since <= max(MIN_STALL, shortest / 3.0):
+            return False
+        log.info("etcd3: lease keepalive stream on %s unanswered; moving it",
+                 stream.state.name)
+        self._transport.pool.mark_failed(stream.state)
+        return True
+
+    def _drop_stream(self, stream: _Stream, now: float) -> None:
+        """Called under the condition: forget ``stream`` and schedule a reopen."""
+        self._stream = None
+        stream.close()
+        if self._entries:
+            self._failures += 1
+            self._avoid = stream.state
+            self._reopen_at = now + min(RESEND_INTERVAL,
+                                        self._transport.retry.backoff(self._failures + 1))
+            for entry in self._entries.values():
+                entry.next_send = min(entry.next_send, self._reopen_at)
+
+    def _open_stream(self) -> None:
+        """Open a stream (outside the condition: it may authenticate first)."""
+        try:
+            stream = _Stream(self._transport, self._avoid)
+        except exceptions.ClientClosedError:
+            with self._cond:
+                self._stopped = True
+            return
+        except Exception as error:  # authentication failed, endpoint unusable, ...
+            with self._cond:
+                self._failures += 1
+                self._reopen_at = time.monotonic() + min(
+                    RESEND_INTERVAL, self._transport.retry.backoff(self._failures + 1))
+            log.warning("etcd3: could not open the lease keepalive stream: %s", error)
+            return
+        reader = threading.Thread(target=self._read, args=(stream,), daemon=True,
+                                  name="etcd3-lease-keepalive-reader")
+        with self._cond:
+            if self._stopped:
+                stream.close()
+                return
+            self._stream = stream
+            self._readers = [t for t in self._readers if t.is_alive()] + [reader]
+            reader.start()
+
+    # -- replies --------------------------------------------------------------------
+
+    def _read(self, stream: _Stream) -> None:
+        error: Optional[BaseException] = None
+        try:
+            for response in stream.call:
+                self._on_response(stream, response)
+        except Exception as exc:  # grpc.RpcError, or a closed channel
+            error = exc
+        with self._cond:
+            if self._stopped or stream.broken:
+                return
+            stream.broken = True
+            self._cond.notify_all()
+        if error is None:
+            return
+        log.info("etcd3: lease keepalive stream on %s failed: %s", stream.state.name,
+                 _errors.status_of(error))
+        self._transport.report_failure(stream.state, error)
+        if _errors.is_auth_token_error(error):
+            try:
+                self._transport.refresh_token(stream.state,
+                                              self._transport.metadata_for(stream.state))
+            except Exception as refresh_error:
+                log.warning("etcd3: token refresh for lease keepalive failed: %s",
+                            refresh_error)
+
+    def _on_response(self, stream: _Stream, response: Any) -> None:
+        now = time.monotonic()
+        gone: Optional[_Entry] = None
+        with self._cond:
+            stream.answered(now)
+            self._failures = 0
+            self._avoid = None
+            entry = self._entries.get(response.ID)
+            if entry is not None:
+                if response.TTL <= 0:
+                    gone = self._entries.pop(response.ID)
+                else:
+                    entry.deadline = now + response.TTL
+                    entry.next_send = now + response.TTL / 3.0
+        self._transport.report_success(stream.state)
+        if gone is not None:
+            self._report(gone, "the server says it no longer exists")
+
+    @staticmethod
+    def _report(entry: _Entry, reason: str) -> None:
+        lease = entry.lease
+        lease._expired = True
+        log.warning("etcd3: lease %x could not be kept alive: %s", int(lease.id), reason)
+        if entry.on_expired is not None:
+            try:
+                entry.on_expired(lease)
+            except Exception:
+                log.exception("etcd3: on_expired callback of lease %x failed",
+                              int(lease.id))
