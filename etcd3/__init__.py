@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
-from . import codec, exceptions, transactions
+from . import codec, events, exceptions, transactions
 from .auth import AuthStatus, Perm, Perms, Role, User
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
 from .cluster import Member
 from .election import Election
+from .events import DeleteEvent, Event, PutEvent, WatchResponse
 from .exceptions import Etcd3Exception
 from .leases import Lease
 from .locks import Lock
@@ -29,5 +30,6 @@ __all__ = [
     "Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint", "Etcd3Exception",
     "KVMetadata", "ResponseHeader", "Lease", "Lock", "Election", "STM", "Member",
     "Status", "Alarm", "AlarmType", "Perms", "Perm", "User", "Role", "AuthStatus",
-    "Retry", "Transactions", "codec", "exceptions", "transactions", "__version__",
+    "Retry", "Transactions", "Event", "PutEvent", "DeleteEvent", "WatchResponse",
+    "codec", "events", "exceptions", "transactions", "__version__",
 ]

@@ -7,9 +7,10 @@ the single place where that decision is made.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from . import codec
+from . import codec, events
 from ._transport import Method
 from .etcdrpc import rpc_pb2 as pb
 
@@ -36,7 +37,12 @@ DELETE_RANGE = Method("/etcdserverpb.KV/DeleteRange", _wire,
 TXN = Method("/etcdserverpb.KV/Txn", _wire, codec.decode_txn_response, False)
 COMPACT = _method("KV", "Compact", pb.CompactionRequest, pb.CompactionResponse, False)
 
-WATCH = _method("Watch", "Watch", pb.WatchRequest, pb.WatchResponse, True, "stream_stream")
+# Watch replies are decoded by the codec straight into etcd3.events objects, once per
+# response however many subscribers share the watch.
+WATCH = Method("/etcdserverpb.Watch/Watch", pb.WatchRequest.SerializeToString,
+               functools.partial(codec.decode_watch_response,
+                                 event_types=(events.PutEvent, events.DeleteEvent)),
+               True, "stream_stream")
 
 LEASE_GRANT = _method("Lease", "LeaseGrant", pb.LeaseGrantRequest, pb.LeaseGrantResponse,
                       False)

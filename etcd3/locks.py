@@ -24,6 +24,9 @@ KeyType = Union[str, bytes]
 #: python-etcd3's default wait of ``acquire()`` and ``with lock:``.
 DEFAULT_TIMEOUT = 10.0
 
+#: Lease TTL of a lock created with ``ttl=None``.
+DEFAULT_TTL = 60
+
 
 def _check_name(name: Any, what: str = "lock name") -> bytes:
     data: bytes = codec.to_bytes(name, what)
@@ -49,33 +52,43 @@ class Lock:
     :raises ValueError: empty name, ttl <= 0, negative timeout.
     :raises TypeError: wrong types.
 
-    Attributes: ``name``, ``ttl``, ``key`` (the lock's prefix key ``/locks/<name>``,
-    as python-etcd3), and while held: ``owner_key`` (this holder's own key
-    ``/locks/<name>/<lease hex>``), ``revision`` (its create revision, a fencing
+    Attributes: ``name``, ``ttl``, ``key`` (while held, this holder's own key
+    ``/locks/<name>/<lease hex>``, so ``client.get(lock.key)`` finds it as with
+    python-etcd3; otherwise the lock's prefix key ``/locks/<name>``), ``prefix_key``
+    (always ``/locks/<name>``), and while held: ``owner_key`` (the own key, as
+    bytes), ``revision`` (its create revision, a fencing
     token that grows with every new holder), ``lease`` and ``header`` (the response
     header at acquisition). One Lock object is meant for one holder at a time; make
     one per thread or task.
     """
 
-    def __init__(self, name: KeyType, ttl: int = 60, etcd_client: Any = None,
+    def __init__(self, name: KeyType, ttl: Optional[int] = 60, etcd_client: Any = None,
                  prefix: Optional[KeyType] = None, *,
                  timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
         name_bytes = _check_name(name)
         cc.deadline_of(timeout)  # validates it
         self.timeout = timeout
         self.name = name
-        self.ttl = _check_ttl(ttl)
+        self.ttl = _check_ttl(DEFAULT_TTL if ttl is None else ttl)
         self.etcd_client = etcd_client
         if prefix is None:
             prefix = getattr(etcd_client, "lock_prefix", "/locks")
         prefix_bytes = codec.to_bytes(prefix, "prefix")
         key_bytes = prefix_bytes + b"/" + name_bytes if prefix_bytes else name_bytes
-        self.key: KeyType = key_bytes.decode() if isinstance(name, str) else key_bytes
+        self.prefix_key: KeyType = key_bytes.decode() if isinstance(name, str) else key_bytes
         self._prefix = key_bytes + b"/"
         self.lease: Optional[Lease] = None
         self.owner_key: Optional[bytes] = None
         self.revision: Optional[int] = None
         self.header: Any = None
+
+    @property
+    def key(self) -> KeyType:
+        """This holder's own key while held, else the lock's prefix key."""
+        own = self.owner_key
+        if own is None:
+            return self.prefix_key
+        return own.decode("utf-8", "surrogateescape") if isinstance(self.name, str) else own
 
     # -- acquire / release ------------------------------------------------------------
 
@@ -87,14 +100,15 @@ class Lock:
         :raises ValueError: negative timeout.
         :raises Etcd3Exception: etcd could not be reached (nothing is left behind).
 
-        Acquiring a lock this object already holds returns True at once.
+        A Lock object is not re-entrant: acquiring a lock this object already holds
+        returns False at once, as in python-etcd3.
         """
         if timeout is UNSET:
             timeout = self.timeout
         deadline = cc.deadline_of(timeout)
         if self.owner_key is not None:
             if self.is_acquired():
-                return True
+                return False
             self._abandon()
         while True:
             try:
@@ -199,7 +213,7 @@ class LockMixin(ServiceBase):
     #: Default key prefix of locks (python-etcd3's ``/locks``).
     lock_prefix: KeyType = "/locks"
 
-    def lock(self, name: KeyType, ttl: int = 60, prefix: Optional[KeyType] = None, *,
+    def lock(self, name: KeyType, ttl: Optional[int] = 60, prefix: Optional[KeyType] = None, *,
              timeout: Optional[float] = DEFAULT_TIMEOUT) -> Lock:
         """A :class:`Lock` called ``name`` (not acquired yet); see :class:`Lock`.
 

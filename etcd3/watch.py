@@ -1,9 +1,236 @@
-"""Placeholder: filled in by its issue."""
+"""Watch methods of the client (python-etcd3 names), on top of :mod:`etcd3._watch_engine`.
+
+Every watch of a client shares one bidirectional stream; identical watches share one
+server watch; a broken stream is resumed without losing or repeating events. Callbacks
+run on a dispatcher thread; iterators have their own queues.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
+
+from . import codec, exceptions
 from ._base import ServiceBase
+from ._watch_engine import WatchEngine
+from ._watch_state import Callback, WatchSpec
+from .etcdrpc import rpc_pb2 as pb
+from .events import Event, WatchResponse
+
+KeyType = Union[str, bytes]
+CancelFn = Callable[[], None]
+
+_FILTER_NAMES = {"noput": pb.WatchCreateRequest.NOPUT,
+                 "nodelete": pb.WatchCreateRequest.NODELETE}
+_ENGINE_LOCK = threading.Lock()
+
+
+def _filters(filters: Any) -> Tuple[int, ...]:
+    if filters is None:
+        return ()
+    if isinstance(filters, (str, int)):
+        filters = [filters]
+    result: set[int] = set()
+    for item in filters:
+        if isinstance(item, str):
+            try:
+                result.add(_FILTER_NAMES[item.lower().replace("_", "")])
+            except KeyError:
+                raise ValueError(f"unknown watch filter {item!r}; use 'noput' or "
+                                 "'nodelete'") from None
+        elif item in _FILTER_NAMES.values():
+            result.add(int(item))
+        else:
+            raise ValueError(f"unknown watch filter {item!r}")
+    return tuple(sorted(result))
+
+
+def _spec(key: KeyType, range_end: Optional[KeyType] = None, filters: Any = None,
+          prev_kv: bool = False, progress_notify: bool = False,
+          fragment: bool = False) -> WatchSpec:
+    key_b = codec.to_bytes(key)
+    return WatchSpec(key=key_b,
+                     range_end=codec.to_bytes(range_end, "range_end") if range_end else b"",
+                     filters=_filters(filters), prev_kv=bool(prev_kv),
+                     progress_notify=bool(progress_notify), fragment=bool(fragment))
+
+
+def _start(start_revision: Optional[int]) -> Optional[int]:
+    if start_revision is None:
+        return None
+    if isinstance(start_revision, bool) or not isinstance(start_revision, int):
+        raise TypeError("start_revision must be an int")
+    if start_revision < 0:
+        raise ValueError("start_revision must be >= 0")
+    return start_revision or None
 
 
 class WatchMixin(ServiceBase):
-    """Methods of :class:`~etcd3.client.Etcd3Client` (to be written)."""
+    """Watch keys and ranges: iterators, callbacks and one-shot waits."""
+
+    #: Share one server watch between identical watches (benchmarks turn it off).
+    _watch_coalesce: bool = True
+    _watch_engine_obj: Optional[WatchEngine] = None
+
+    def _watch_engine(self) -> WatchEngine:
+        engine = self._watch_engine_obj
+        if engine is None:
+            with _ENGINE_LOCK:
+                engine = self._watch_engine_obj
+                if engine is None:
+                    if self._transport.closed:
+                        raise exceptions.ClientClosedError(
+                            "this etcd3 client has been closed")
+                    engine = WatchEngine(self._transport, coalesce=self._watch_coalesce)
+                    self._watch_engine_obj = engine
+        return engine
+
+    def _subscribe(self, key: KeyType, callback: Optional[Callback], *,
+                   range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
+                   progress_notify: bool = False, filters: Any = None, prev_kv: bool = False,
+                   fragment: bool = False) -> Any:
+        spec = _spec(key, range_end, filters, prev_kv, progress_notify, fragment)
+        return self._watch_engine().subscribe(
+            spec, start_revision=_start(start_revision), callback=callback,
+            timeout=self._transport.timeout)
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def add_watch_callback(self, key: KeyType, callback: Callback,
+                           range_end: Optional[KeyType] = None,
+                           start_revision: Optional[int] = None,
+                           progress_notify: bool = False, filters: Any = None,
+                           prev_kv: bool = False, fragment: bool = False) -> int:
+        """Call ``callback(WatchResponse)`` for every change of ``key`` (or the range).
+
+        Returns once etcd has confirmed the watch: every later change is delivered,
+        in order, exactly once, across reconnects and failovers. The callback runs on
+        the client's dispatcher thread (it may add or cancel watches); when the watch
+        ends in error it is called once with the exception (e.g.
+        :class:`~etcd3.exceptions.RevisionCompactedError`). Exceptions it raises are
+        logged to the ``etcd3`` logger.
+
+        :param range_end: watch ``[key, range_end)``.
+        :param start_revision: replay from this revision (never shared with others).
+        :param progress_notify: also receive empty progress responses.
+        :param filters: ``'noput'`` / ``'nodelete'`` or
+            ``WatchCreateRequest.NOPUT`` / ``NODELETE`` values.
+        :param prev_kv: events carry the previous key-value (``event.prev_value``).
+        :param fragment: let etcd split huge responses (reassembled here).
+        :returns: the watch id for :meth:`cancel_watch` (stable for the watch's life).
+        :raises WatchTimedOut: etcd did not confirm the watch within the client timeout.
+        """
+        return int(self._subscribe(key, callback, range_end=range_end,
+                                   start_revision=start_revision,
+                                   progress_notify=progress_notify, filters=filters,
+                                   prev_kv=prev_kv, fragment=fragment).id)
+
+    def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callback,
+                                  **kwargs: Any) -> int:
+        """:meth:`add_watch_callback` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self.add_watch_callback(key_prefix, callback, **kwargs)
+
+    def cancel_watch(self, watch_id: int) -> None:
+        """Stop the watch ``watch_id`` (no-op when it already ended)."""
+        engine = self._watch_engine_obj
+        if engine is not None:
+            engine.cancel(watch_id)
+
+    def request_progress(self) -> None:
+        """Ask etcd to send a progress notification to every watch of this client."""
+        engine = self._watch_engine_obj
+        if engine is not None:
+            engine.request_progress()
+
+    # -- iterators ------------------------------------------------------------------------
+
+    def _iterate(self, key: KeyType, kwargs: Any) -> Tuple[Iterator[WatchResponse], CancelFn]:
+        sub = self._subscribe(key, None, **kwargs)
+        engine = self._watch_engine()
+
+        def cancel() -> None:
+            engine.cancel(sub.id)
+
+        return sub.iterate(), cancel
+
+    def watch_response(self, key: KeyType, **kwargs: Any
+                       ) -> Tuple[Iterator[WatchResponse], CancelFn]:
+        """Watch ``key``; returns ``(responses_iterator, cancel)``.
+
+        The iterator yields :class:`~etcd3.events.WatchResponse` objects and raises the
+        error that ends the watch; ``cancel()`` (or closing the client) ends it.
+        Keyword arguments are those of :meth:`add_watch_callback`.
+        """
+        return self._iterate(key, kwargs)
+
+    def watch_prefix_response(self, key_prefix: KeyType, **kwargs: Any
+                              ) -> Tuple[Iterator[WatchResponse], CancelFn]:
+        """:meth:`watch_response` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self._iterate(key_prefix, kwargs)
+
+    def watch(self, key: KeyType, **kwargs: Any) -> Tuple[Iterator[Event], CancelFn]:
+        """Watch ``key``; returns ``(events_iterator, cancel)`` as python-etcd3 does.
+
+        The iterator yields :class:`~etcd3.events.PutEvent` /
+        :class:`~etcd3.events.DeleteEvent` one by one, and raises the error that ends
+        the watch (e.g. :class:`~etcd3.exceptions.RevisionCompactedError`).
+        ``cancel()`` ends it promptly. Keyword arguments: see :meth:`add_watch_callback`.
+        """
+        responses, cancel = self._iterate(key, kwargs)
+        return _events_of(responses), cancel
+
+    def watch_prefix(self, key_prefix: KeyType, **kwargs: Any
+                     ) -> Tuple[Iterator[Event], CancelFn]:
+        """:meth:`watch` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self.watch(key_prefix, **kwargs)
+
+    def watch_once(self, key: KeyType, timeout: Optional[float] = None,
+                   **kwargs: Any) -> Event:
+        """Wait for the next change of ``key`` and return its event.
+
+        :raises WatchTimedOut: nothing changed within ``timeout`` seconds.
+        :raises Etcd3Exception: the watch ended in error.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sub = self._subscribe(key, None, **kwargs)
+        try:
+            q = sub.queue
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise exceptions.WatchTimedOut(
+                        f"no change of {codec.to_bytes(key)!r} within {timeout} s")
+                try:
+                    item = q.get(timeout=remaining)
+                except queue.Empty:
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if not isinstance(item, WatchResponse):
+                    raise exceptions.ClientClosedError("this etcd3 client has been closed")
+                if item.events:
+                    return item.events[0]
+        finally:
+            self._watch_engine().cancel(sub.id)
+
+    def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
+                          **kwargs: Any) -> Event:
+        """:meth:`watch_once` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self.watch_once(key_prefix, timeout=timeout, **kwargs)
+
+    def _close_service(self) -> None:
+        engine = self._watch_engine_obj
+        if engine is not None:
+            engine.close()
+        super()._close_service()
+
+
+def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
+    for response in responses:
+        yield from response.events

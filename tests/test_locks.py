@@ -53,7 +53,7 @@ def _hold_lock(endpoint: str, name: str, ttl: int, ready: Any) -> None:
 
 def test_acquire_release_and_go_key_layout(etcd_client: Any) -> None:
     lock = etcd_client.lock("job", ttl=5)
-    assert lock.name == "job" and lock.key == "/locks/job"
+    assert lock.name == "job" and lock.key == lock.prefix_key == "/locks/job"
     assert not lock.is_acquired()
     assert lock.acquire() is True
     assert lock.is_acquired()
@@ -69,7 +69,8 @@ def test_acquire_release_and_go_key_layout(etcd_client: Any) -> None:
 
 def test_context_manager_and_custom_prefix(etcd_client: Any) -> None:
     with etcd_client.lock("ctx", prefix="/mine") as lock:
-        assert lock.key == "/mine/ctx" and lock.is_acquired()
+        assert lock.prefix_key == "/mine/ctx" and lock.is_acquired()
+        assert lock.key.startswith("/mine/ctx/") and etcd_client.get(lock.key)[0] == b""
         assert lock.owner_key.startswith(b"/mine/ctx/")
     assert not lock.is_acquired()
     assert keys(etcd_client, "/mine/") == []
@@ -115,7 +116,9 @@ def test_refresh_and_reacquire_while_held(etcd_client: Any) -> None:
     assert lock.acquire()
     revision = lock.revision
     assert lock.refresh()[0].TTL == 5
-    assert lock.acquire(timeout=0) is True  # already held: no second key
+    # not re-entrant (python-etcd3): a held lock can't be acquired again
+    assert lock.acquire(timeout=0) is False
+    assert lock.is_acquired()
     assert lock.revision == revision
     assert len(keys(etcd_client, "/locks/again/")) == 1
     assert lock.release()
@@ -127,6 +130,7 @@ def test_refresh_and_reacquire_while_held(etcd_client: Any) -> None:
     ({"name": "x", "ttl": 0}, ValueError),
     ({"name": "x", "ttl": -3}, ValueError),
     ({"name": "x", "timeout": -1}, ValueError),
+    ({"name": "x", "ttl": "60"}, TypeError),
     ({"name": 5}, TypeError),
 ])
 def test_bad_input(etcd_client: Any, kwargs: Any, error: type) -> None:

@@ -1,0 +1,515 @@
+"""The watch engine: one multiplexed Watch stream per client, coalesced and resumable.
+
+Threads (started on the first watch, ended by :meth:`WatchEngine.close`):
+
+- the *reader* opens the stream, sends the create requests of every live server watch,
+  decodes each response once and routes it to the subscribers; when the stream breaks
+  it reopens it (another endpoint first, with backoff) and re-creates every server
+  watch from the revision after the last whole response it delivered;
+- the *dispatcher* runs user callbacks, so a slow or failing callback never blocks the
+  network, and a callback may add or cancel watches;
+- the *watchdog* asks a silent stream for a progress notification and reopens it
+  elsewhere when the member does not answer (a frozen member keeps its TCP socket).
+
+Iterator subscribers (``watch()``, ``watch_once()``) get their own queue, filled by
+the reader, so they never wait behind callbacks.
+
+Identical watches (same :class:`WatchSpec`, no explicit start revision) share one
+server watch. A subscriber joining a shared watch receives only events after the
+store's revision at the time it joined (read with a linearizable Range), exactly as
+if it had created its own watch then.
+
+Server watch ids are chosen by the client (``watch_id`` in WatchCreateRequest, etcd >=
+3.4), so responses map to watches directly; a refused create that comes back with id
+-1 is matched by creation order. Users only see subscriber ids, which never change
+across resumes.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import queue
+import threading
+import time
+from typing import Any, Deque, Dict, List, Optional
+
+import grpc
+
+from . import _errors, _rpc, exceptions
+from ._watch_state import END, Callback, Item, ServerWatch, Subscriber, WatchSpec, request_iterator
+from .etcdrpc import rpc_pb2 as pb
+from .events import Event, WatchResponse, events_from_pb, header_from_pb
+
+log = logging.getLogger("etcd3")
+
+_BACKOFF_START = 0.01
+_BACKOFF_FACTOR = 1.5
+_BACKOFF_CAP = 1.0
+_WATCHDOG_TICK = 1.0
+_SILENCE_BEFORE_PROBE = 3.0
+_PROBE_TIMEOUT = 3.0
+#: watch_id etcd uses for stream-wide progress responses (RequestProgress).
+_STREAM_WIDE = -1
+#: Cancel reasons of a create refused for its token (as in _errors.is_auth_token_error).
+_TOKEN_MESSAGES = ("invalid auth token", "revision of auth store is old",
+                   "user name is empty")
+
+
+def _reason_message(reason: str) -> str:
+    """etcd's error text in a cancel reason ("rpc error: code = X desc = etcdserver: ...")."""
+    _, _, desc = reason.rpartition("desc = ")
+    return _errors.etcd_message(desc)
+
+
+def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
+    message = _reason_message(reason)
+    cls = _errors._BY_MESSAGE.get(message, exceptions.Etcd3Exception)
+    if cls is exceptions.RevisionCompactedError:
+        return exceptions.RevisionCompactedError(None, message=reason)
+    return cls(f"the watch was cancelled by etcd: {reason or 'no reason given'}")
+
+
+class WatchEngine:
+    """Every watch of one client. Thread-safe; see the module docstring."""
+
+    def __init__(self, transport: Any, *, coalesce: bool = True) -> None:
+        self._transport = transport
+        self.coalesce = coalesce
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._closed = threading.Event()
+        self._sub_ids = itertools.count(1)
+        self._watch_ids = itertools.count(1)
+        self._subs: Dict[int, Subscriber] = {}
+        self._watches: Dict[int, ServerWatch] = {}
+        self._shared: Dict[WatchSpec, ServerWatch] = {}
+        self._requests: Optional[queue.SimpleQueue[Any]] = None
+        self._call: Any = None
+        self._gen = 0
+        self._token_rejected = False
+        self._stalled = False  # set by the watchdog: the member stopped answering
+        self._last_seen = 0.0
+        self._attached_at = 0.0
+        self._probe_sent = 0.0
+        self._progress_wanted = 0  # stream-wide progress answers owed to users
+        self._creating: Deque[int] = collections.deque()  # awaiting "created", in order
+        #: The endpoint (``host:port``) the stream is open to; None while it is down.
+        self.endpoint: Optional[str] = None
+        self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: List[threading.Thread] = []
+
+    # -- subscribing --------------------------------------------------------------------
+
+    def subscribe(self, spec: WatchSpec, *, start_revision: Optional[int] = None,
+                  callback: Optional[Callback] = None,
+                  timeout: Optional[float] = None) -> Subscriber:
+        """Add a subscriber; returns once the watch is active on the server.
+
+        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
+        :raises WatchTimedOut: the server did not confirm the watch within ``timeout``.
+        :raises ClientClosedError: the client is closed.
+        """
+        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue())
+        shareable = self.coalesce and not start_revision
+        with self._lock:
+            if self._closed.is_set():
+                raise exceptions.ClientClosedError("this etcd3 client has been closed")
+            self._start_threads()
+            sub.id = next(self._sub_ids)
+            sw = self._shared.get(spec) if shareable else None
+            joining = sw is not None
+            if sw is None:
+                sw = ServerWatch(next(self._watch_ids), spec, start_revision or 0)
+                self._watches[sw.id] = sw
+                if shareable:
+                    self._shared[spec] = sw
+                sw.attach(sub)
+                self._send_create(sw)
+                self._wakeup.notify_all()
+            else:
+                sw.joining.append(sub)
+            sub.watch = sw
+            self._subs[sub.id] = sub
+        try:
+            if not sw.ready.wait(timeout):
+                raise exceptions.WatchTimedOut(
+                    f"etcd did not confirm the watch on {spec.key!r} within {timeout} s")
+            if self._closed.is_set():
+                raise exceptions.ClientClosedError("this etcd3 client has been closed")
+            if joining:
+                self._settle_join(sub, self._current_revision(spec.key))
+        except BaseException:
+            self.cancel(sub.id)
+            raise
+        return sub
+
+    def _current_revision(self, key: bytes) -> int:
+        response = self._transport.call(_rpc.RANGE, pb.RangeRequest(key=key, count_only=True),
+                                        context=f"watch on {key!r}")
+        return int(response.header.revision)
+
+    def _settle_join(self, sub: Subscriber, revision: int) -> None:
+        with self._lock:
+            sw = sub.watch
+            if sub.finished or sw is None:
+                return
+            sub.threshold = revision
+            pending, sub.pending = sub.pending, []
+            for item in pending:
+                if sub in sw.joining:
+                    self._deliver_joining(sw, sub, item)
+                else:
+                    self._deliver_one(sub, item)
+
+    def cancel(self, sub_id: int) -> bool:
+        """Stop delivering to subscriber ``sub_id``; False when it was not active."""
+        with self._lock:
+            sub = self._subs.pop(sub_id, None)
+            if sub is None:
+                return False
+            sub.cancelled = sub.finished = True
+            sw = sub.watch
+            if sw is not None:
+                sw.detach(sub)
+                if sw.empty():
+                    self._drop(sw)
+            if sub.queue is not None:
+                sub.queue.put(END)
+            return True
+
+    def request_progress(self) -> None:
+        """Ask etcd for a progress notification on every watch of the stream."""
+        with self._lock:
+            if self._requests is not None:
+                self._progress_wanted += 1
+                self._requests.put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
+
+    # -- state changes (called with the lock held) ----------------------------------------
+
+    def _start_threads(self) -> None:
+        if self._threads:
+            return
+        for name, target in (("reader", self._run_reader), ("dispatcher", self._run_dispatcher),
+                             ("watchdog", self._run_watchdog)):
+            thread = threading.Thread(target=target, name=f"etcd3-watch-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _send_create(self, sw: ServerWatch) -> None:
+        if self._requests is not None:
+            sw.fragments = []
+            sw.stream_gen = self._gen
+            self._creating.append(sw.id)
+            self._requests.put(sw.create_request())
+
+    def _drop(self, sw: ServerWatch) -> None:
+        self._watches.pop(sw.id, None)
+        if self._shared.get(sw.spec) is sw:
+            del self._shared[sw.spec]
+        sw.ready.set()
+        if self._requests is not None and sw.stream_gen == self._gen:
+            self._requests.put(pb.WatchRequest(
+                cancel_request=pb.WatchCancelRequest(watch_id=sw.id)))
+
+    def _fail(self, sw: ServerWatch, error: BaseException) -> None:
+        for sub in sw.subscribers + sw.joining:
+            sub.finished = True
+            self._subs.pop(sub.id, None)
+            self._deliver_one(sub, error)
+        sw.subscribers, sw.joining = [], []
+        self._drop(sw)
+
+    def _deliver_one(self, sub: Subscriber, item: Item) -> None:
+        if sub.callback is not None:
+            self._dispatch.put(((sub,), item))
+        else:
+            assert sub.queue is not None
+            sub.queue.put(item)
+
+    def _deliver_joining(self, sw: ServerWatch, sub: Subscriber, item: Item) -> None:
+        threshold = sub.threshold
+        if threshold is None:
+            sub.pending.append(item)
+            return
+        if isinstance(item, WatchResponse):
+            events = item.events
+            if events:
+                if events[0].mod_revision <= threshold:
+                    kept = [e for e in events if e.mod_revision > threshold]
+                    if not kept:
+                        return
+                    item = WatchResponse(item.header, kept, item.compact_revision)
+            elif item.header.revision < threshold:
+                return
+            # From here on every response is newer than the join point.
+            sw.joining.remove(sub)
+            sw.attach(sub)
+        self._deliver_one(sub, item)
+
+    def _route(self, sw: ServerWatch, response: WatchResponse) -> None:
+        callbacks, queues = sw.targets()
+        if callbacks:
+            self._dispatch.put((callbacks, response))
+        for sub in queues:
+            sub.queue.put(response)  # type: ignore[union-attr]
+        for sub in list(sw.joining):
+            self._deliver_joining(sw, sub, response)
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _run_reader(self) -> None:
+        backoff = 0.0
+        avoid = None
+        transport = self._transport
+        while True:
+            with self._lock:
+                while not self._closed.is_set() and not self._watches:
+                    self._wakeup.wait()
+            if self._closed.wait(backoff):
+                return
+            backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
+            requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            try:
+                call, state = transport.open_stream(_rpc.WATCH, request_iterator(requests),
+                                                    avoid=avoid)
+            except exceptions.ClientClosedError:
+                return
+            except exceptions.Etcd3Exception as setup_error:
+                self._stream_setup_failed(setup_error)
+                continue
+            except Exception:  # e.g. gRPC's ValueError on a channel closed meanwhile
+                if self._closed.is_set():
+                    return
+                log.exception("etcd3: cannot open the watch stream; retrying")
+                continue
+            if not self._attach_stream(call, requests, state.name):
+                return
+            failure: Optional[BaseException] = None
+            healthy = False
+            try:
+                for response in call:
+                    self._last_seen = time.monotonic()
+                    if not healthy:
+                        healthy = True
+                        transport.report_success(state)
+                        backoff, avoid = 0.0, None
+                    self._handle(response)
+            except grpc.RpcError as rpc_error:
+                failure = rpc_error
+            except Exception as bug:  # never let the reader die: reopen and resume
+                log.exception("etcd3: failed to process a watch response; reopening")
+                failure = bug
+                call.cancel()
+            finally:
+                with self._lock:
+                    self._requests = self._call = self.endpoint = None
+                requests.put(END)
+            if self._closed.is_set():
+                return
+            if self._stalled:
+                self._stalled = False
+                transport.pool.mark_failed(state)
+                avoid, backoff = state, 0.0
+                continue
+            if self._token_rejected:
+                # etcd refused a create because our token went stale (it says
+                # "permission denied" up to 3.5): new token, new stream, same watches.
+                self._token_rejected = False
+                self._refresh_token(state)
+                backoff = 0.0
+                continue
+            avoid = state
+            if failure is not None:
+                self._stream_broke(state, failure, healthy)
+
+    def _attach_stream(self, call: Any, requests: queue.SimpleQueue[Any],
+                       endpoint: str) -> bool:
+        with self._lock:
+            if self._closed.is_set():
+                call.cancel()
+                requests.put(END)
+                return False
+            self._gen += 1
+            self._requests, self._call, self.endpoint = requests, call, endpoint
+            self._creating = collections.deque()
+            self._attached_at = time.monotonic()
+            self._probe_sent = 0.0
+            self._progress_wanted = 0
+            for sw in self._watches.values():
+                self._send_create(sw)
+            return True
+
+    def _stream_setup_failed(self, error: exceptions.Etcd3Exception) -> None:
+        if isinstance(error, (exceptions.ConnectionFailedError,
+                              exceptions.ConnectionTimeoutError)):
+            log.info("etcd3: cannot open the watch stream (%s); retrying", error)
+            return
+        log.warning("etcd3: cannot open the watch stream (%s); ending every watch", error)
+        with self._lock:
+            for sw in list(self._watches.values()):
+                self._fail(sw, error)
+
+    def _stream_broke(self, state: Any, error: BaseException, was_healthy: bool) -> None:
+        if _errors.is_auth_token_error(error):
+            self._refresh_token(state)
+        else:
+            self._transport.report_failure(state, error)
+        code, details = _errors.status_of(error)
+        log.log(logging.INFO if was_healthy else logging.DEBUG,
+                "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
+                code, details)
+
+    def _refresh_token(self, state: Any) -> None:
+        transport = self._transport
+        try:
+            transport.refresh_token(state, transport.metadata_for(state))
+        except exceptions.Etcd3Exception as error:
+            log.info("etcd3: token refresh for the watch stream failed (%s)", error)
+
+    def _token_may_be_stale(self, sw: ServerWatch, reason: str) -> bool:
+        """True (once per watch) when a refused create may be due to a stale token."""
+        if self._transport.token_provider is None or sw.auth_retried:
+            return False
+        message = _reason_message(reason)
+        return message == "permission denied" or message in _TOKEN_MESSAGES
+
+    def _handle(self, response: Any) -> None:
+        watch_id = response.watch_id
+        if response.created:
+            # Creations are answered in request order; a failed one may carry id -1.
+            head = self._creating.popleft() if self._creating else _STREAM_WIDE
+            if watch_id == _STREAM_WIDE:
+                watch_id = head
+        sw = self._watches.get(watch_id)
+        if sw is None:
+            if watch_id == _STREAM_WIDE and not response.events:
+                self._progress_all(response)
+            return  # leftovers of a cancelled watch
+        if response.created:
+            if response.canceled and self._token_may_be_stale(sw, response.cancel_reason):
+                sw.auth_retried = True
+                self._token_rejected = True
+                call = self._call
+                if call is not None:
+                    call.cancel()
+                return
+            if not sw.next_rev:
+                sw.next_rev = response.header.revision + 1
+            sw.auth_retried = False
+            sw.ready.set()
+            if not response.canceled:
+                return
+        if response.canceled or response.compact_revision:
+            with self._lock:
+                if self._watches.get(watch_id) is sw:
+                    self._fail(sw, self._end_error(response))
+            return
+        if response.fragment:
+            sw.fragments.extend(response.events)
+            return
+        pb_events = response.events
+        if sw.fragments:
+            pb_events = sw.fragments + list(pb_events)
+            sw.fragments = []
+        events: List[Event] = events_from_pb(pb_events)
+        header = header_from_pb(response.header)
+        if events:
+            sw.next_rev = events[-1].mod_revision + 1
+        else:
+            sw.next_rev = max(sw.next_rev, header.revision + 1)
+        wr = WatchResponse(header, events)
+        with self._lock:
+            if self._watches.get(watch_id) is sw:
+                self._route(sw, wr)
+
+    @staticmethod
+    def _end_error(response: Any) -> exceptions.Etcd3Exception:
+        if response.compact_revision:
+            return exceptions.RevisionCompactedError(response.compact_revision)
+        return _cancel_error(response.cancel_reason)
+
+    def _progress_all(self, response: Any) -> None:
+        # etcd 3.4 answers RequestProgress without checking that watchers are synced,
+        # so a stream-wide notification is passed on but never moves a resume point.
+        wr = WatchResponse(header_from_pb(response.header), [])
+        with self._lock:
+            if not self._progress_wanted:
+                return  # the answer to a watchdog probe
+            self._progress_wanted -= 1
+            for sw in self._watches.values():
+                if sw.ready.is_set():
+                    self._route(sw, wr)
+
+    # -- the watchdog thread -------------------------------------------------------------
+
+    def _run_watchdog(self) -> None:
+        # gRPC keepalive alone does not always notice a frozen (SIGSTOPped) member: when
+        # the stream has been silent, ask for a progress notification; no answer at all
+        # within PROBE_TIMEOUT means the member is gone, so reopen elsewhere (resuming).
+        while not self._closed.wait(_WATCHDOG_TICK):
+            with self._lock:
+                call = self._call
+                if call is None:
+                    self._probe_sent = 0.0
+                    continue
+                now = time.monotonic()
+                silent = now - max(self._last_seen, self._attached_at)
+                if self._probe_sent > self._last_seen and now - self._probe_sent > _PROBE_TIMEOUT:
+                    log.warning("etcd3: watch stream to %s did not answer for %.1f s; "
+                                "reconnecting", self.endpoint, silent)
+                    self._stalled = True
+                    self._probe_sent = 0.0
+                    call.cancel()
+                elif silent > _SILENCE_BEFORE_PROBE and self._probe_sent <= self._last_seen:
+                    self._probe_sent = now
+                    assert self._requests is not None
+                    self._requests.put(pb.WatchRequest(
+                        progress_request=pb.WatchProgressRequest()))
+
+    # -- the dispatcher thread ------------------------------------------------------------
+
+    def _run_dispatcher(self) -> None:
+        while True:
+            item = self._dispatch.get()
+            if item is END:
+                return
+            targets, payload = item
+            for sub in targets:
+                if sub.cancelled:
+                    continue
+                try:
+                    sub.callback(payload)
+                except Exception:
+                    log.exception("etcd3: watch callback %r raised; delivery continues",
+                                  sub.callback)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End every watch, the stream and both threads (iterators end promptly)."""
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._wakeup.notify_all()
+            call, requests = self._call, self._requests
+            for sub in self._subs.values():
+                sub.cancelled = sub.finished = True
+                if sub.queue is not None:
+                    sub.queue.put(END)
+            for sw in self._watches.values():
+                sw.ready.set()
+            self._subs.clear()
+            self._watches.clear()
+            self._shared.clear()
+        if requests is not None:
+            requests.put(END)
+        if call is not None:
+            call.cancel()
+        self._dispatch.put(END)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(timeout)

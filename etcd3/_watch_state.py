@@ -1,0 +1,121 @@
+"""The state of the watch engine: what is watched, by whom, and from which revision.
+
+:class:`WatchSpec` says what a server watch selects; a :class:`ServerWatch` is one
+watch on the server with its resume point and every :class:`Subscriber` it feeds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+
+from .etcdrpc import rpc_pb2 as pb
+from .events import WatchResponse
+
+Callback = Callable[[Union[WatchResponse, BaseException]], None]
+Item = Union[WatchResponse, BaseException]
+
+END: Any = object()  # ends a request iterator, a subscriber queue or the dispatcher
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What a server watch selects; equal specs may share one server watch."""
+
+    key: bytes
+    range_end: bytes = b""
+    filters: Tuple[int, ...] = ()
+    prev_kv: bool = False
+    progress_notify: bool = False
+    fragment: bool = False
+
+
+class Subscriber:
+    """One user-visible watch: a callback or a queue, fed by one server watch."""
+
+    __slots__ = ("id", "callback", "queue", "watch", "cancelled", "finished",
+                 "threshold", "pending")
+
+    def __init__(self, sub_id: int, callback: Optional[Callback],
+                 q: Optional[queue.SimpleQueue[Any]]) -> None:
+        self.id = sub_id
+        self.callback = callback
+        self.queue = q
+        self.watch: Optional[ServerWatch] = None
+        self.cancelled = False  # by the user or close(): deliver nothing more
+        self.finished = False  # no longer attached to a server watch
+        # Joining a shared watch: None = revision not known yet (buffer in pending);
+        # an int = drop events at or below it.
+        self.threshold: Optional[int] = None
+        self.pending: List[Item] = []
+
+    def iterate(self) -> Iterator[WatchResponse]:
+        """The responses of a queue subscriber; raises the error that ends the watch."""
+        q = self.queue
+        assert q is not None
+        while not self.cancelled:
+            item = q.get()
+            if item is END or self.cancelled:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class ServerWatch:
+    """A watch on the server, with every subscriber it feeds and its resume point."""
+
+    __slots__ = ("id", "spec", "next_rev", "subscribers", "joining", "ready",
+                 "fragments", "stream_gen", "auth_retried", "_callback_targets",
+                 "_queue_targets")
+
+    def __init__(self, watch_id: int, spec: WatchSpec, start_revision: int) -> None:
+        self.id = watch_id
+        self.spec = spec
+        self.next_rev = start_revision  # 0: "from now", until the creation response
+        self.subscribers: List[Subscriber] = []
+        self.joining: List[Subscriber] = []
+        self.ready = threading.Event()  # first creation confirmed (or watch ended)
+        self.fragments: List[Any] = []
+        self.stream_gen = -1
+        self.auth_retried = False  # a refused create was retried with a new token
+        self._callback_targets: Optional[Tuple[Subscriber, ...]] = None
+        self._queue_targets: Optional[Tuple[Subscriber, ...]] = None
+
+    def attach(self, sub: Subscriber) -> None:
+        self.subscribers.append(sub)
+        self._callback_targets = self._queue_targets = None
+
+    def detach(self, sub: Subscriber) -> None:
+        if sub in self.joining:
+            self.joining.remove(sub)
+        else:
+            self.subscribers.remove(sub)
+            self._callback_targets = self._queue_targets = None
+
+    def targets(self) -> Tuple[Tuple[Subscriber, ...], Tuple[Subscriber, ...]]:
+        if self._callback_targets is None or self._queue_targets is None:
+            self._callback_targets = tuple(s for s in self.subscribers if s.callback)
+            self._queue_targets = tuple(s for s in self.subscribers if not s.callback)
+        return self._callback_targets, self._queue_targets
+
+    def empty(self) -> bool:
+        return not self.subscribers and not self.joining
+
+    def create_request(self) -> Any:
+        spec = self.spec
+        return pb.WatchRequest(create_request=pb.WatchCreateRequest(
+            key=spec.key, range_end=spec.range_end, start_revision=self.next_rev,
+            progress_notify=spec.progress_notify,
+            filters=list(spec.filters),  # type: ignore[arg-type]
+            prev_kv=spec.prev_kv, fragment=spec.fragment, watch_id=self.id))
+
+
+def request_iterator(q: queue.SimpleQueue[Any]) -> Iterator[Any]:
+    while True:
+        request = q.get()
+        if request is END:
+            return
+        yield request

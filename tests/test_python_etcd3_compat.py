@@ -1,0 +1,162 @@
+"""Code written for python-etcd3 runs unchanged: its idioms, names and return shapes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import etcd3
+import etcd3.etcdrpc
+import etcd3.events
+import etcd3.exceptions
+import etcd3.utils
+from etcd3.client import Etcd3Client
+
+
+@pytest.fixture
+def etcd(etcd_server):
+    client = etcd3.client(host=etcd_server.host, port=etcd_server.port)
+    client.delete_prefix("/doot/")
+    yield client
+    client.close()
+
+
+def test_module_level_names() -> None:
+    for name in ("client", "Etcd3Client", "MultiEndpointEtcd3Client", "Endpoint",
+                 "Etcd3Exception", "Transactions", "Lease", "Lock", "Member"):
+        assert hasattr(etcd3, name), name
+    for name in ("Etcd3Exception", "WatchTimedOut", "InternalServerError",
+                 "ConnectionFailedError", "ConnectionTimeoutError",
+                 "PreconditionFailedError", "RevisionCompactedError"):
+        assert issubclass(getattr(etcd3.exceptions, name), etcd3.exceptions.Etcd3Exception)
+    assert etcd3.utils.increment_last_byte(b"a") == b"b"
+    assert etcd3.utils.prefix_range_end(b"a\xff") == b"b"
+    assert etcd3.etcdrpc.WatchCreateRequest.NOPUT == 0
+    assert isinstance(etcd3.client(), Etcd3Client)
+
+
+def test_kv_idioms(etcd) -> None:
+    etcd.put("/doot/a_key", "some value")
+    value, metadata = etcd.get("/doot/a_key")
+    assert value == b"some value"
+    assert metadata.key == b"/doot/a_key"
+    assert metadata.version == 1 and metadata.lease_id == 0
+    assert metadata.response_header.revision >= metadata.mod_revision
+    etcd.put("/doot/b_key", "other")
+    values = [v for v, _ in etcd.get_prefix("/doot/")]
+    assert values == [b"some value", b"other"]
+    assert sorted(m.key for _, m in etcd.get_all()) >= [b"/doot/a_key", b"/doot/b_key"]
+    assert etcd.delete("/doot/a_key") is True
+    assert etcd.get("/doot/a_key") == (None, None)
+    response = etcd.delete_prefix("/doot/")
+    assert response.deleted == 1
+
+
+def test_transaction_idioms(etcd) -> None:
+    etcd.put("/doot/txn", "dootdoot")
+    status, responses = etcd.transaction(
+        compare=[etcd.transactions.value("/doot/txn") == "dootdoot",
+                 etcd.transactions.version("/doot/txn") > 0],
+        success=[etcd.transactions.put("/doot/txn", "success")],
+        failure=[etcd.transactions.put("/doot/txn", "failure")])
+    assert status is True
+    assert etcd.get("/doot/txn")[0] == b"success"
+    assert etcd.put_if_not_exists("/doot/new", "v") is True
+    assert etcd.replace("/doot/new", "v", "w") is True
+
+
+def test_lease_idioms(etcd) -> None:
+    lease = etcd.lease(10)
+    etcd.put("/doot/leased", "v", lease=lease)
+    assert 0 < lease.remaining_ttl <= 10
+    assert lease.granted_ttl == 10
+    assert lease.keys == [b"/doot/leased"]
+    responses = list(etcd.refresh_lease(lease.id))
+    assert responses[0].TTL == 10
+    assert lease.refresh()[0].ID == lease.id
+    info = etcd.get_lease_info(lease.id)
+    assert info.ID == lease.id and info.grantedTTL == 10
+    lease.revoke()
+    assert etcd.get("/doot/leased") == (None, None)
+
+
+def test_lock_idioms(etcd) -> None:
+    lock = etcd.lock("thing", ttl=10)
+    assert lock.acquire(timeout=None) is True
+    assert etcd.get(lock.key)[0] is not None
+    assert lock.acquire(timeout=0) is False
+    assert lock.is_acquired() is True
+    other = etcd.lock("thing", ttl=10)
+    assert other.acquire(timeout=0) is False
+    assert lock.release() is True
+    assert etcd.get(lock.key) == (None, None)
+    with etcd.lock("doot-machine") as held:
+        assert held.is_acquired() is True
+    assert held.is_acquired() is False
+
+
+def test_watch_idioms(etcd) -> None:
+    events = []
+    done = threading.Event()
+
+    def callback(response):
+        events.extend(response.events)
+        if len(events) >= 2:
+            done.set()
+
+    watch_id = etcd.add_watch_callback("/doot/watch", callback)
+    etcd.put("/doot/watch", "1")
+    etcd.delete("/doot/watch")
+    assert done.wait(10)
+    etcd.cancel_watch(watch_id)
+    assert isinstance(events[0], etcd3.events.PutEvent)
+    assert isinstance(events[1], etcd3.events.DeleteEvent)
+    assert events[0].key == b"/doot/watch" and events[0].value == b"1"
+
+    events_iterator, cancel = etcd.watch_prefix("/doot/watch/prefix/")
+
+    def writer() -> None:
+        time.sleep(0.2)
+        for i in range(3):
+            etcd.put(f"/doot/watch/prefix/{i}", str(i))
+
+    threading.Thread(target=writer).start()
+    seen = []
+    for event in events_iterator:
+        seen.append(event.value)
+        if len(seen) == 3:
+            cancel()
+    assert seen == [b"0", b"1", b"2"]
+
+    with pytest.raises(etcd3.exceptions.WatchTimedOut):
+        etcd.watch_once("/doot/never", timeout=0.3)
+
+    filtered = []
+    fid = etcd.add_watch_prefix_callback(
+        "/doot/f/", lambda r: filtered.extend(r.events),
+        filters=[etcd3.etcdrpc.WatchCreateRequest.NOPUT])
+    etcd.put("/doot/f/x", "1")
+    etcd.delete("/doot/f/x")
+    deadline = time.monotonic() + 10
+    while not filtered and time.monotonic() < deadline:
+        time.sleep(0.05)
+    etcd.cancel_watch(fid)
+    assert [type(e) for e in filtered] == [etcd3.events.DeleteEvent]
+
+
+def test_status_members_and_multi_endpoint(etcd, etcd_server) -> None:
+    status = etcd.status()
+    assert status.version and status.db_size > 0 and status.raft_term >= 1
+    assert status.leader is not None and status.leader.id
+    members = list(etcd.members)
+    assert len(members) == 1 and members[0].client_urls
+    client = etcd3.MultiEndpointEtcd3Client(
+        endpoints=[etcd3.Endpoint(etcd_server.host, etcd_server.port, secure=False)],
+        failover=True)
+    try:
+        client.put("/doot/multi", "v")
+        assert client.get("/doot/multi")[0] == b"v"
+    finally:
+        client.close()
