@@ -41,6 +41,10 @@ DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, Any], ...] = (
     # after about 6 + 3 s.
     ("grpc.keepalive_time_ms", 6000),
     ("grpc.keepalive_timeout_ms", 3000),
+    # gRPC core times keepalive pings out after grpc.http2.ping_timeout_ms (60 s by
+    # default), not keepalive_timeout_ms alone: without this a frozen member goes
+    # unnoticed for a minute.
+    ("grpc.http2.ping_timeout_ms", 3000),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
     # Reconnect quickly to a member that comes back.
@@ -381,13 +385,14 @@ class ChannelPool:
             state.probing = False
             if self._closed or state not in self.states:
                 return
+            readmitted = ok and state.ejected
             if ok:
                 state.failures = 0
                 state.ejected_until = 0.0
                 self._refresh_healthy()
             else:
                 self._eject(state)
-        if ok:
+        if readmitted:
             log.info("etcd3: endpoint %s is back", state.endpoint)
 
     # -- membership -------------------------------------------------------------------
