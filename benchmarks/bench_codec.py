@@ -19,8 +19,10 @@ import statistics
 import time
 from typing import Any, Callable, Dict, List
 
-from etcd3 import events, kv as kv_module, transactions
-from etcd3.etcdrpc import kv_pb2, rpc_pb2 as pb
+from etcd3 import events, transactions
+from etcd3 import kv as kv_module
+from etcd3.etcdrpc import kv_pb2
+from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.results import KVMetadata
 
 PURE = importlib.import_module("etcd3._codec_py")

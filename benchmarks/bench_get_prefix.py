@@ -21,7 +21,8 @@ import grpc
 
 import etcd3
 from etcd3 import codec
-from etcd3.etcdrpc import rpc_pb2 as pb, rpc_pb2_grpc
+from etcd3.etcdrpc import rpc_pb2 as pb
+from etcd3.etcdrpc import rpc_pb2_grpc
 from etcd3.testing import EtcdServer
 
 PREFIX = b"/bench/get_prefix/"

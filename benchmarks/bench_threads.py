@@ -89,11 +89,13 @@ def run(rounds: int, seconds: float, latency_ops: int) -> List[Dict[str, object]
             client.get(KEY)  # connect
         per_size: Dict[int, Dict[int, float]] = {size: {} for size in POOL_SIZES}
         for threads in THREAD_COUNTS:
-            base = median_of(rounds, lambda: throughput(bare_get, threads, seconds))
+            base = median_of(rounds, lambda n=threads: throughput(bare_get, n, seconds))
             for size, client in clients.items():
-                get: Callable[[], object] = lambda c=client: c.get(KEY)
+                def get(c: etcd3.Etcd3Client = client) -> object:
+                    return c.get(KEY)
+
                 per_size[size][threads] = median_of(
-                    rounds, lambda: throughput(get, threads, seconds))
+                    rounds, lambda op=get, n=threads: throughput(op, n, seconds))
             for size in POOL_SIZES:
                 this = per_size[size][threads]
                 rows.append({
@@ -108,8 +110,8 @@ def run(rounds: int, seconds: float, latency_ops: int) -> List[Dict[str, object]
         for name, mine, bare in (
                 ("get latency, 1 thread", lambda: default.get(KEY), bare_get),
                 ("put latency, 1 thread", lambda: default.put(KEY, b"v" * 64), bare_put)):
-            bare_us = median_of(rounds, lambda: latency_us(bare, latency_ops))
-            mine_us = median_of(rounds, lambda: latency_us(mine, latency_ops))
+            bare_us = median_of(rounds, lambda op=bare: latency_us(op, latency_ops))
+            mine_us = median_of(rounds, lambda op=mine: latency_us(op, latency_ops))
             rows.append({"workload": name, "this": round(mine_us, 1),
                          "baseline": round(bare_us, 1), "unit": "us/op",
                          "ratio": round(mine_us / bare_us, 3), "higher_is_better": False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._transport import Method, Transport, _UNSET
+from ._transport import _UNSET, Method, Transport
 
 UNSET: Any = _UNSET
 

@@ -16,9 +16,18 @@ from __future__ import annotations
 from operator import index as _index
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ._results_py import (DeleteRangeResponse, Event, KeyValue, KVMetadata, PutResponse,
-                          RangeResponse, ResponseHeader, ResponseOp, TxnResponse,
-                          WatchResponse)
+from ._results_py import (
+    DeleteRangeResponse,
+    Event,
+    KeyValue,
+    KVMetadata,
+    PutResponse,
+    RangeResponse,
+    ResponseHeader,
+    ResponseOp,
+    TxnResponse,
+    WatchResponse,
+)
 from .exceptions import CodecError
 
 #: Nesting limit for transactions inside transactions and for groups (upb's is 100).
@@ -76,17 +85,17 @@ def range_pairs(kvs: Sequence[KeyValue]) -> List[Tuple[bytes, KVMetadata]]:
 # -- encoding ------------------------------------------------------------------------------
 
 def _i64(value: Any, what: str) -> int:
-    value = _index(value)
-    if not _I64_MIN <= value <= _I64_MAX:
-        raise ValueError(f"{what} {value} is out of the int64 range")
-    return value
+    number = _index(value)
+    if not _I64_MIN <= number <= _I64_MAX:
+        raise ValueError(f"{what} {number} is out of the int64 range")
+    return number
 
 
 def _i32(value: Any, what: str) -> int:
-    value = _index(value)
-    if not _I32_MIN <= value <= _I32_MAX:
-        raise ValueError(f"{what} {value} is out of the int32 range")
-    return value
+    number = _index(value)
+    if not _I32_MIN <= number <= _I32_MAX:
+        raise ValueError(f"{what} {number} is out of the int32 range")
+    return number
 
 
 def _bytes(value: Any, what: str) -> bytes:

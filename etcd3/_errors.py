@@ -94,9 +94,8 @@ def is_not_sent(error: BaseException) -> bool:
     code, details = status_of(error)
     if code is None:
         return False
-    if code is grpc.StatusCode.UNAVAILABLE and _NOT_SENT_PATTERNS.search(details):
-        return True
-    return False
+    return (code is grpc.StatusCode.UNAVAILABLE
+            and _NOT_SENT_PATTERNS.search(details) is not None)
 
 
 _TLS_PATTERNS = re.compile(r"tls handshake|SSL_ERROR|TSI_|certificate", re.IGNORECASE)

@@ -39,7 +39,7 @@ class _Read:
         self.event = threading.Event()
         self.role = _WAITING
         self.result: Any = None
-        self.batch: List["_Read"] = []
+        self.batch: List[_Read] = []
 
 
 class ReadBatcher:

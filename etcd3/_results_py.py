@@ -7,7 +7,7 @@ code written against python-etcd3 (which returned protobuf objects) keeps workin
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, cast
 
 
 class ResponseHeader:
@@ -57,7 +57,7 @@ class KVMetadata:
         self.response_header = response_header
 
     @classmethod
-    def from_pb(cls, kv: Any, header: Any) -> "KVMetadata":
+    def from_pb(cls, kv: Any, header: Any) -> KVMetadata:
         """Build from a ``mvccpb.KeyValue``-shaped object and a response header."""
         return cls(kv.key, kv.create_revision, kv.mod_revision, kv.version, kv.lease, header)
 
@@ -109,10 +109,10 @@ class KeyValue(KVMetadata):
             return NotImplemented
         return (self.key, self.create_revision, self.mod_revision, self.version,
                 self.value, self.lease_id) == (
-            other.key, other.create_revision, other.mod_revision,  # type: ignore
-            other.version, other.value, getattr(other, "lease", None))  # type: ignore
+            other.key, other.create_revision, other.mod_revision,  # type: ignore[attr-defined]
+            other.version, other.value, getattr(other, "lease", None))  # type: ignore[attr-defined]
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         return (f"KeyValue(key={self.key!r}, value={self.value!r}, "
@@ -186,7 +186,7 @@ class TxnResponse:
     __slots__ = ("header", "succeeded", "responses")
 
     def __init__(self, header: Optional[ResponseHeader] = None, succeeded: bool = False,
-                 responses: Optional[List["ResponseOp"]] = None) -> None:
+                 responses: Optional[List[ResponseOp]] = None) -> None:
         self.header = header if header is not None else ResponseHeader()
         self.succeeded = succeeded
         self.responses = responses if responses is not None else []
@@ -221,19 +221,19 @@ class ResponseOp:
 
     @property
     def response_range(self) -> RangeResponse:
-        return self._get(1)
+        return cast(RangeResponse, self._get(1))
 
     @property
     def response_put(self) -> PutResponse:
-        return self._get(2)
+        return cast(PutResponse, self._get(2))
 
     @property
     def response_delete_range(self) -> DeleteRangeResponse:
-        return self._get(3)
+        return cast(DeleteRangeResponse, self._get(3))
 
     @property
     def response_txn(self) -> TxnResponse:
-        return self._get(4)
+        return cast(TxnResponse, self._get(4))
 
     def WhichOneof(self, group: str) -> Optional[str]:  # noqa: N802 - protobuf's name
         """The name of the set field of the ``response`` oneof, or None."""

@@ -19,7 +19,8 @@ def _wire(request: Any) -> bytes:
     """Request bytes: already encoded by :mod:`etcd3.codec`, or a protobuf message."""
     if type(request) is bytes:
         return request
-    return request.SerializeToString()
+    data: bytes = request.SerializeToString()
+    return data
 
 
 def _method(service: str, name: str, request: Any, response: Any, repeatable: bool,

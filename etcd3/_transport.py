@@ -159,7 +159,8 @@ class Transport:
             return None
         if timeout <= 0:
             raise ValueError("timeout must be > 0 or None")
-        return time.monotonic() + timeout
+        deadline: float = time.monotonic() + timeout
+        return deadline
 
     @staticmethod
     def _remaining(deadline: Optional[float]) -> Optional[float]:
@@ -315,7 +316,7 @@ class Transport:
             return result
 
     def call_future(self, method: Method, request: Any, *, timeout: Any = _UNSET,
-                    context: str = "") -> "concurrent.futures.Future[Any]":
+                    context: str = "") -> concurrent.futures.Future[Any]:
         """Start a unary RPC without waiting; returns a :class:`concurrent.futures.Future`.
 
         The future's ``result(timeout=None)`` gives the decoded response or raises the
@@ -334,11 +335,11 @@ class Transport:
         :raises ClientClosedError: the client is closed (raised at once).
         """
         ctx = _Attempts(method, request, self._deadline(timeout), context)
-        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future
 
-    def _start_future_attempt(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]"
+    def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
         try:
             fn, attempt_timeout = self._begin_attempt(ctx)
@@ -352,7 +353,7 @@ class Transport:
         future.add_done_callback(lambda f: f.cancelled() and call.cancel())
         call.add_done_callback(lambda done: self._future_done(ctx, future, done))
 
-    def _future_done(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+    def _future_done(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                      call: Any) -> None:
         # Runs on gRPC's completion thread: decide quickly, never block here.
         try:
@@ -370,7 +371,7 @@ class Transport:
         self._succeeded(ctx)
         _settle(future, result=result)
 
-    def _future_failed(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+    def _future_failed(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                        error: grpc.RpcError) -> None:
         try:
             pause = self._after_failure(ctx, error)
@@ -379,7 +380,7 @@ class Transport:
             return
         self._run_later(lambda: self._retry_future(ctx, future, pause), future)
 
-    def _retry_future(self, ctx: _Attempts, future: "concurrent.futures.Future[Any]",
+    def _retry_future(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                       pause: Optional[float]) -> None:
         try:
             if pause is None:
@@ -392,7 +393,7 @@ class Transport:
         self._start_future_attempt(ctx, future)
 
     def _run_later(self, job: Callable[[], None],
-                   future: "concurrent.futures.Future[Any]") -> None:
+                   future: concurrent.futures.Future[Any]) -> None:
         with self._retry_lock:
             executor = self._retry_executor
             if executor is None and not self._closed.is_set():
@@ -406,8 +407,13 @@ class Transport:
                 _settle(future, error=exceptions.ClientClosedError(
                     "this etcd3 client has been closed"))
                 return
-        task.add_done_callback(lambda t: t.cancelled() and _settle(
-            future, error=exceptions.ClientClosedError("this etcd3 client has been closed")))
+
+        def settle_if_cancelled(done: concurrent.futures.Future[Any]) -> None:
+            if done.cancelled():
+                _settle(future, error=exceptions.ClientClosedError(
+                    "this etcd3 client has been closed"))
+
+        task.add_done_callback(settle_if_cancelled)
 
     # -- streams ----------------------------------------------------------------------
 
@@ -453,7 +459,7 @@ class Transport:
             executor.shutdown(wait=not own, cancel_futures=True)
 
 
-def _settle(future: "concurrent.futures.Future[Any]", *, result: Any = None,
+def _settle(future: concurrent.futures.Future[Any], *, result: Any = None,
             error: Optional[BaseException] = None) -> None:
     """Complete ``future`` unless it already is (e.g. cancelled by its owner)."""
     if future.done():

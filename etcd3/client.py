@@ -20,12 +20,12 @@ from .auth import AuthMixin
 from .bulk import BulkMixin
 from .cluster import ClusterMixin
 from .election import ElectionMixin
+from .etcdrpc import rpc_pb2 as pb
 from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
-from .pool import (ChannelPool, Endpoint, EndpointSpec, EndpointSyncer,
-                   credentials_from_files)
+from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer, credentials_from_files
 from .retry import Retry
 from .stm import STMMixin
 from .watch import WatchMixin
@@ -146,7 +146,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         return list(self._transport.pool.endpoints)
 
     def _member_client_urls(self) -> List[str]:
-        response = self._transport.call(_rpc.MEMBER_LIST, _rpc.pb.MemberListRequest())
+        response = self._transport.call(_rpc.MEMBER_LIST, pb.MemberListRequest())
         return [url for member in response.members
                 if member.name and not member.isLearner for url in member.clientURLs]
 
@@ -196,7 +196,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         finally:
             self._transport.close()
 
-    def __enter__(self) -> "Etcd3Client":
+    def __enter__(self) -> Etcd3Client:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -31,7 +31,7 @@ class Member:
         self._etcd_client = etcd_client
 
     @classmethod
-    def from_pb(cls, member: Any, etcd_client: Any) -> "Member":
+    def from_pb(cls, member: Any, etcd_client: Any) -> Member:
         """Build from an ``etcdserverpb.Member`` message."""
         return cls(member.ID, member.name, member.peerURLs, member.clientURLs,
                    etcd_client=etcd_client, is_learner=bool(member.isLearner))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from . import _codec_py
 
@@ -22,46 +23,83 @@ if os.environ.get("ETCD3_NO_EXTENSIONS", "").strip() not in ("", "0"):
     IMPLEMENTATION = "pure"
 else:
     try:
-        from ._speedups import _codec as _impl  # type: ignore[no-redef]
+        from ._speedups import _codec as _impl
         IMPLEMENTATION = "compiled"
     except ImportError:  # not compiled (no C compiler at install time)
         _impl = _codec_py
         IMPLEMENTATION = "pure"
 
-MAX_DEPTH: int = _impl.MAX_DEPTH
-OP_RANGE: int = _impl.OP_RANGE
-OP_PUT: int = _impl.OP_PUT
-OP_DELETE_RANGE: int = _impl.OP_DELETE_RANGE
-OP_TXN: int = _impl.OP_TXN
+if TYPE_CHECKING:
+    # Both implementations have the same API; type-check against the reference one.
+    from ._codec_py import (
+        MAX_DEPTH,
+        OP_DELETE_RANGE,
+        OP_PUT,
+        OP_RANGE,
+        OP_TXN,
+        decode_delete_range_response,
+        decode_put_response,
+        decode_range_response,
+        decode_txn_response,
+        decode_watch_response,
+        encode_delete_range_request,
+        encode_put_request,
+        encode_range_request,
+        encode_txn_request,
+        encode_watch_cancel_request,
+        encode_watch_create_request,
+        encode_watch_progress_request,
+        prefix_range_end,
+        range_pairs,
+        to_bytes,
+    )
+    from ._results_py import (
+        DeleteRangeResponse,
+        Event,
+        KeyValue,
+        KVMetadata,
+        PutResponse,
+        RangeResponse,
+        ResponseHeader,
+        ResponseOp,
+        TxnResponse,
+        WatchResponse,
+    )
+else:
+    MAX_DEPTH = _impl.MAX_DEPTH
+    OP_RANGE = _impl.OP_RANGE
+    OP_PUT = _impl.OP_PUT
+    OP_DELETE_RANGE = _impl.OP_DELETE_RANGE
+    OP_TXN = _impl.OP_TXN
 
-to_bytes = _impl.to_bytes
-prefix_range_end = _impl.prefix_range_end
-range_pairs = _impl.range_pairs
+    to_bytes = _impl.to_bytes
+    prefix_range_end = _impl.prefix_range_end
+    range_pairs = _impl.range_pairs
 
-encode_range_request = _impl.encode_range_request
-encode_put_request = _impl.encode_put_request
-encode_delete_range_request = _impl.encode_delete_range_request
-encode_txn_request = _impl.encode_txn_request
-encode_watch_create_request = _impl.encode_watch_create_request
-encode_watch_cancel_request = _impl.encode_watch_cancel_request
-encode_watch_progress_request = _impl.encode_watch_progress_request
+    encode_range_request = _impl.encode_range_request
+    encode_put_request = _impl.encode_put_request
+    encode_delete_range_request = _impl.encode_delete_range_request
+    encode_txn_request = _impl.encode_txn_request
+    encode_watch_create_request = _impl.encode_watch_create_request
+    encode_watch_cancel_request = _impl.encode_watch_cancel_request
+    encode_watch_progress_request = _impl.encode_watch_progress_request
 
-decode_range_response = _impl.decode_range_response
-decode_put_response = _impl.decode_put_response
-decode_delete_range_response = _impl.decode_delete_range_response
-decode_txn_response = _impl.decode_txn_response
-decode_watch_response = _impl.decode_watch_response
+    decode_range_response = _impl.decode_range_response
+    decode_put_response = _impl.decode_put_response
+    decode_delete_range_response = _impl.decode_delete_range_response
+    decode_txn_response = _impl.decode_txn_response
+    decode_watch_response = _impl.decode_watch_response
 
-ResponseHeader = _impl.ResponseHeader
-KVMetadata = _impl.KVMetadata
-KeyValue = _impl.KeyValue
-RangeResponse = _impl.RangeResponse
-PutResponse = _impl.PutResponse
-DeleteRangeResponse = _impl.DeleteRangeResponse
-TxnResponse = _impl.TxnResponse
-ResponseOp = _impl.ResponseOp
-Event = _impl.Event
-WatchResponse = _impl.WatchResponse
+    ResponseHeader = _impl.ResponseHeader
+    KVMetadata = _impl.KVMetadata
+    KeyValue = _impl.KeyValue
+    RangeResponse = _impl.RangeResponse
+    PutResponse = _impl.PutResponse
+    DeleteRangeResponse = _impl.DeleteRangeResponse
+    TxnResponse = _impl.TxnResponse
+    ResponseOp = _impl.ResponseOp
+    Event = _impl.Event
+    WatchResponse = _impl.WatchResponse
 
 __all__ = [
     "IMPLEMENTATION", "MAX_DEPTH", "OP_RANGE", "OP_PUT", "OP_DELETE_RANGE", "OP_TXN",

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _rpc, codec
-from ._read_batch import ReadBatcher
 from ._base import UNSET, ServiceBase
+from ._read_batch import ReadBatcher
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
-from .transactions import (BaseCompare, Delete, Get, Put, Transactions, Txn, _int,
-                           key_bytes, lease_to_id, shape_txn_responses)
+from .transactions import (
+    BaseCompare,
+    Delete,
+    Get,
+    Put,
+    Transactions,
+    Txn,
+    _int,
+    key_bytes,
+    lease_to_id,
+    shape_txn_responses,
+)
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
@@ -92,6 +102,7 @@ def _compare_fields(item: Any) -> Tuple[Any, ...]:
     if item.op is None:
         raise ValueError(f"compare on {item.key!r} has no operator; use ==, !=, < or >")
     target = item.target
+    value: Union[bytes, int]
     if target == pb.Compare.VALUE:
         value = codec.to_bytes(item.value, "value compare")
     elif target == pb.Compare.LEASE:

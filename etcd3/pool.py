@@ -105,7 +105,7 @@ class Endpoint:
     @classmethod
     def from_url(cls, url: str, *, creds: Optional[grpc.ChannelCredentials] = None,
                  time_retry: Optional[float] = None,
-                 opts: Optional[Sequence[Tuple[str, Any]]] = None) -> "Endpoint":
+                 opts: Optional[Sequence[Tuple[str, Any]]] = None) -> Endpoint:
         """An endpoint from ``host:port``, ``http://host:port`` or ``https://host:port``.
 
         A bare ``host:port`` uses TLS when ``creds`` is given. ``https`` uses

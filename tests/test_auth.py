@@ -11,13 +11,12 @@ import time
 from typing import Iterator
 
 import pytest
+from auth_support import ROOT_PASSWORD, client_for, enable_root_auth
 
 import etcd3
 from etcd3 import exceptions
 from etcd3.auth import Perm, Perms, permission_range
 from etcd3.testing import EtcdServer
-
-from auth_support import ROOT_PASSWORD, client_for, enable_root_auth
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +182,9 @@ def test_wrong_password_is_reported_and_never_shown(
 
 
 def test_unauthenticated_client_gets_an_auth_error(auth_server: EtcdServer) -> None:
-    with etcd3.client(host=auth_server.host, port=auth_server.port) as anonymous:
-        with pytest.raises(exceptions.AuthError):
-            anonymous.get("/k")
+    with etcd3.client(host=auth_server.host, port=auth_server.port) as anonymous, \
+            pytest.raises(exceptions.AuthError):
+        anonymous.get("/k")
 
 
 def test_constructing_an_authenticated_client_does_no_io() -> None:
@@ -214,6 +213,6 @@ def test_changing_own_password_keeps_the_client_working(
         # re-authenticate, with the new password.
         admin.put("/pw/b", "2")
         assert admin.get("/pw/a")[0] == b"1"
-    with client_for(auth_server, "admin2", "old-pw") as stale:
-        with pytest.raises(exceptions.AuthenticationFailedError):
-            stale.get("/pw/a")
+    with client_for(auth_server, "admin2", "old-pw") as stale, \
+            pytest.raises(exceptions.AuthenticationFailedError):
+        stale.get("/pw/a")

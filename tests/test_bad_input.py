@@ -26,9 +26,9 @@ def test_key_type_checked_before_io(key) -> None:
 
 
 def test_value_type_checked_before_io() -> None:
-    with etcd3.client(host="127.0.0.1", port=1) as client:
-        with pytest.raises(TypeError, match="value must be str or bytes, not int"):
-            client.put("/k", 5)
+    with etcd3.client(host="127.0.0.1", port=1) as client, \
+            pytest.raises(TypeError, match="value must be str or bytes, not int"):
+        client.put("/k", 5)
 
 
 def test_empty_key_rejected() -> None:

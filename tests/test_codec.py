@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etcd3 import codec, exceptions, results
-from etcd3.etcdrpc import kv_pb2, rpc_pb2 as pb
+from etcd3.etcdrpc import kv_pb2
+from etcd3.etcdrpc import rpc_pb2 as pb
 
 IMPLS = {"pure": "etcd3._codec_py", "compiled": "etcd3._speedups._codec"}
 FAST = settings(max_examples=60, deadline=None,

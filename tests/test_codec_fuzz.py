@@ -11,7 +11,8 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etcd3.etcdrpc import kv_pb2, rpc_pb2 as pb
+from etcd3.etcdrpc import kv_pb2
+from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.exceptions import CodecError
 
 PURE = importlib.import_module("etcd3._codec_py")

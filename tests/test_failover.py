@@ -4,7 +4,6 @@ every member down and back. Uses its own cluster: it damages it."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -90,7 +89,7 @@ class Workload:
             with self.lock:
                 self.written.append(key)
 
-    def __enter__(self) -> "Workload":
+    def __enter__(self) -> Workload:
         for thread in self.threads:
             thread.start()
         return self
@@ -128,7 +127,7 @@ def test_members_killed_and_frozen_under_load(cluster: EtcdCluster) -> None:
             counts_during = (load.reads, len(load.written))
         assert not load.read_failures, load.read_failures[:3]
         assert counts_during[0] > 100 and counts_during[1] > 50, counts_during
-        for key, error in load.uncertain:
+        for _key, error in load.uncertain:
             assert UNCERTAIN in str(error), error
         # Every acknowledged write is present exactly once; uncertain ones at most once.
         found: Dict[bytes, int] = {

@@ -38,7 +38,7 @@ def _sha256(path):
 
 
 def _recorded_hashes():
-    assert os.path.exists(HASH_FILE), "missing %s; %s" % (HASH_FILE, HINT)
+    assert os.path.exists(HASH_FILE), f"missing {HASH_FILE}; {HINT}"
     recorded = {}
     with open(HASH_FILE) as f:
         for line in f:
@@ -55,10 +55,9 @@ def test_proto_sources_match_recorded_hashes():
             if name.endswith(".proto"):
                 on_disk.add(os.path.relpath(os.path.join(dirpath, name), ROOT).replace(os.sep, "/"))
     listed = {rel for rel in recorded if rel.endswith(".proto")}
-    assert on_disk == listed, "proto files changed (%s vs %s); %s" % (
-        sorted(on_disk), sorted(listed), HINT)
+    assert on_disk == listed, f"proto files changed ({sorted(on_disk)} vs {sorted(listed)}); {HINT}"
     for rel in sorted(listed):
-        assert _sha256(os.path.join(ROOT, rel)) == recorded[rel], "%s changed; %s" % (rel, HINT)
+        assert _sha256(os.path.join(ROOT, rel)) == recorded[rel], f"{rel} changed; {HINT}"
 
 
 def test_generated_files_match_recorded_hashes():
@@ -69,9 +68,9 @@ def test_generated_files_match_recorded_hashes():
     assert set(generated) == expected, HINT
     for rel, digest in sorted(generated.items()):
         path = os.path.join(ROOT, rel)
-        assert os.path.exists(path), "%s missing; %s" % (rel, HINT)
+        assert os.path.exists(path), f"{rel} missing; {HINT}"
         assert _sha256(path) == digest, (
-            "%s was edited by hand or generated differently; %s" % (rel, HINT))
+            f"{rel} was edited by hand or generated differently; {HINT}")
 
 
 def test_full_regeneration_check():
@@ -82,8 +81,8 @@ def test_full_regeneration_check():
         boot = subprocess.run([sys.executable, GENERATE, "--bootstrap"], cwd=ROOT,
                               capture_output=True, text=True, timeout=600)
         assert boot.returncode == 0, (
-            "could not install grpcio-tools==%s for the regeneration check:\n%s%s"
-            % (gen.PINNED_GRPCIO_TOOLS, boot.stdout, boot.stderr))
+            f"could not install grpcio-tools=={gen.PINNED_GRPCIO_TOOLS} for the regeneration "
+            f"check:\n{boot.stdout}{boot.stderr}")
         python = gen.find_pinned_python()
         assert python is not None, "protos/generate.py --bootstrap made no usable venv"
     res = subprocess.run([python, GENERATE, "--check"], cwd=ROOT,
@@ -144,7 +143,7 @@ def test_streaming_shapes():
     ch = _RecordingChannel()
     for name in EXPECTED_METHODS:
         getattr(rpc_pb2_grpc, name + "Stub")(ch)
-    expected_paths = {"/etcdserverpb.%s/%s" % (s, m)
+    expected_paths = {f"/etcdserverpb.{s}/{m}"
                       for s, ms in EXPECTED_METHODS.items() for m in ms}
     assert set(ch.kinds) == expected_paths
     streaming = {p: k for p, k in ch.kinds.items() if k != "unary_unary"}

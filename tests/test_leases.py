@@ -126,7 +126,7 @@ def test_keepalive_survives_killing_its_member() -> None:
             leader = cluster.leader()
             if leader is not member:  # the hardest case: the stream's member leads
                 member_id = int(member.status()["header"]["member_id"])
-                leader.etcdctl("move-leader", "%x" % member_id)
+                leader.etcdctl("move-leader", f"{member_id:x}")
                 wait_for(lambda: cluster.leader() is member)
             member.kill()
             time.sleep(7)  # more than twice the TTL

@@ -82,8 +82,8 @@ def test_lone_reader_is_not_delayed_by_batching(etcd_client: etcd3.Etcd3Client) 
 
 
 def test_batcher_rejects_bad_limits(etcd_client: etcd3.Etcd3Client) -> None:
-    from etcd3._read_batch import ReadBatcher
     from etcd3 import _rpc
+    from etcd3._read_batch import ReadBatcher
 
     with pytest.raises(ValueError):
         ReadBatcher(etcd_client._transport, _rpc.RANGE, _rpc.TXN, max_in_flight=0)

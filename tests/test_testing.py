@@ -33,7 +33,7 @@ def _put_retrying(target, key: str, value: str, deadline: float = 15.0) -> None:
         if res.returncode == 0:
             return
         if time.monotonic() > end:
-            raise AssertionError("put never succeeded: %s" % res.stderr)
+            raise AssertionError(f"put never succeeded: {res.stderr}")
         time.sleep(0.1)
 
 
@@ -71,19 +71,19 @@ def test_module_imports_no_grpc() -> None:
 
     code = (
         "import importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('standalone_testing', %r)\n"
+        f"spec = importlib.util.spec_from_file_location('standalone_testing', {mod.__file__!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         "bad = [n for n in sys.modules if n.startswith(('grpc', 'cryptography', 'etcd3'))]\n"
         "assert not bad, bad\n"
         "assert callable(m.find_etcd_binary)\n"
-    ) % mod.__file__
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
 
 
 def test_session_server_put_get(etcd_server: EtcdServer) -> None:
     s = etcd_server
     assert s.running and s.pid
-    assert s.endpoint == "127.0.0.1:%d" % s.port
+    assert s.endpoint == f"127.0.0.1:{s.port}"
     assert s.client_url == "http://" + s.endpoint
     assert s.peer_url.startswith("http://127.0.0.1:")
     assert s.version.count(".") == 2 and s.version_info >= (3, 4)
@@ -162,9 +162,8 @@ def test_two_servers_different_ports(etcd_server: EtcdServer) -> None:
 
 def test_startup_failure_includes_log_tail() -> None:
     s = EtcdServer(extra_args=["--no-such-flag"], startup_timeout=10)
-    with pytest.raises(EtcdStartupError) as info:
-        with s:
-            pass
+    with pytest.raises(EtcdStartupError) as info, s:
+        pass
     assert "no-such-flag" in str(info.value)
     assert not s.running
 
@@ -237,7 +236,7 @@ def test_etcd_client_fixture(request: pytest.FixtureRequest, etcd_server: EtcdSe
     try:
         import etcd3
     except Exception as exc:  # the package is being written concurrently
-        pytest.skip("etcd3 not importable yet: %s" % exc)
+        pytest.skip(f"etcd3 not importable yet: {exc}")
     if not hasattr(etcd3, "client"):
         pytest.skip("etcd3.client not available yet")
     etcd_server.etcdctl("put", "leftover", "x")

@@ -43,11 +43,11 @@ def test_https_endpoint_url_round_trip(mtls) -> None:
 
 
 def test_tls_without_client_certificates():
-    with TLSConfig(client_cert_auth=False) as tls, EtcdServer(tls=tls) as server:
-        with etcd3.client(host=server.host, port=server.port, ca_cert=tls.ca_cert,
-                          timeout=5) as client:
-            client.put("/tls/c", "3")
-            assert client.get("/tls/c")[0] == b"3"
+    with TLSConfig(client_cert_auth=False) as tls, EtcdServer(tls=tls) as server, \
+            etcd3.client(host=server.host, port=server.port, ca_cert=tls.ca_cert,
+                         timeout=5) as client:
+        client.put("/tls/c", "3")
+        assert client.get("/tls/c")[0] == b"3"
 
 
 def _assert_tls_error(client: etcd3.Etcd3Client) -> None:
@@ -75,9 +75,9 @@ def test_tls_misconfiguration_is_a_clear_error(mtls, other_ca, ca, client_cert) 
 
 def test_plain_text_to_a_tls_port_says_so(mtls) -> None:
     _, server = mtls
-    with etcd3.client(host=server.host, port=server.port, timeout=2) as client:
-        with pytest.raises(exceptions.ConnectionFailedError, match="TLS"):
-            client.get("/tls/a")
+    with etcd3.client(host=server.host, port=server.port, timeout=2) as client, \
+            pytest.raises(exceptions.ConnectionFailedError, match="TLS"):
+        client.get("/tls/a")
 
 
 def test_half_a_client_certificate_is_refused(mtls) -> None:

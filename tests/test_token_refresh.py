@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
+from auth_support import client_for, enable_root_auth
 
 from etcd3.testing import EtcdServer
-
-from auth_support import client_for, enable_root_auth
 
 TOKEN_TTL = 2
 LOAD_SECONDS = 8.0

@@ -132,6 +132,6 @@ def test_bad_compare_and_ops(etcd_client: etcd3.Etcd3Client) -> None:
     with pytest.raises(TypeError):
         etcd_client.transaction(compare=[], success=[("put", "k", "v")])
     with pytest.raises(TypeError):
-        t.version("/k") == "not a number"
+        t.version("/k") == "not a number"  # noqa: B015 - the comparison must raise
     with pytest.raises(TypeError):
-        t.value("/k") == 12
+        t.value("/k") == 12  # noqa: B015 - the comparison must raise
