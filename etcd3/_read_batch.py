@@ -1,17 +1,19 @@
-"""Read batching: concurrent Range calls from many threads share one read-only Txn.
+"""Read batching: concurrent single-key reads from many threads share one read-only Txn.
 
 A sync gRPC call costs hundreds of microseconds of client CPU and a server round trip,
 so many threads issuing gets through one client saturate on per-call overhead long
-before the network. While ``max_in_flight`` Range calls are on the wire, further reads
-wait in a queue; when a call completes, the queue (up to ``max_batch`` reads) leaves
-as ONE read-only transaction whose range ops are answered together, and each waiting
-thread gets its own RangeResponse back.
+before the network. While ``max_in_flight`` reads are on the wire, further reads wait
+in a queue; whenever a call completes, the queue (up to ``max_batch`` reads) leaves as
+ONE read-only transaction, sent by the first waiting thread, and each waiting thread
+gets its own RangeResponse back.
 
 Linearizability holds: a read is sent no earlier than it was issued, and etcd serves
 a read-only Txn like a Range (a linearizable read unless every op is serializable).
 If a batch fails for any reason, every read in it is re-run alone on the normal call
 path, so errors (and retries) are exactly those of an unbatched call. A lone reader
-never waits: with nothing in flight its call goes out at once, as a plain Range.
+never waits: with nothing in flight its call goes out at once, as a plain Range; and
+a queued read that finds no free slot within ``max_wait`` (a slow call holds it) goes
+out alone. Only single-key reads are batched (see ``KVMixin._range``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _WAITING, _LEAD, _SOLO, _DONE = 0, 1, 2, 3
 
 
 class _Read:
-    __slots__ = ("request", "fields", "deadline", "context", "event", "role", "result",
+    __slots__ = ("request", "fields", "deadline", "context", "event", "state", "result",
                  "batch")
 
     def __init__(self, request: bytes, fields: Sequence[Any], deadline: Optional[float],
@@ -37,21 +39,25 @@ class _Read:
         self.deadline = deadline
         self.context = context
         self.event = threading.Event()
-        self.role = _WAITING
+        self.state = _WAITING
         self.result: Any = None
         self.batch: List[_Read] = []
 
 
 class ReadBatcher:
-    """Batches concurrent Range calls of one client (see the module docstring).
+    """Batches concurrent single-key reads of one client (see the module docstring).
 
-    :param max_in_flight: Range RPCs allowed on the wire before reads are queued.
+    :param max_in_flight: reads (single or batched) allowed on the wire before
+        further reads are queued.
     :param max_batch: reads per batch (etcd's --max-txn-ops is 128 by default; a
         server with a lower limit makes the batcher shrink this on the first refusal).
+    :param max_wait: seconds a queued read waits for a free slot before it is sent
+        on its own, so a slow call in flight never holds other reads back for long.
     """
 
     def __init__(self, transport: Transport, range_method: Method, txn_method: Method, *,
-                 max_in_flight: int = 2, max_batch: int = 64) -> None:
+                 max_in_flight: int = 1, max_batch: int = 64,
+                 max_wait: float = 0.02) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be >= 1")
         self._transport = transport
@@ -59,6 +65,7 @@ class ReadBatcher:
         self._txn = txn_method
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
+        self.max_wait = max_wait
         self._lock = threading.Lock()
         self._in_flight = 0
         self._pending: List[_Read] = []
@@ -82,15 +89,22 @@ class ReadBatcher:
                                             context=context)
             finally:
                 self._release()
-        read.event.wait()
-        if read.role == _LEAD:
+        if not read.event.wait(self.max_wait):
+            with self._lock:
+                stuck = read in self._pending
+                if stuck:
+                    self._pending.remove(read)
+            if stuck:  # the slots are held by slow calls: don't queue behind them
+                return self._solo(read)
+            read.event.wait()
+        if read.state == _LEAD:
             self._lead(read)
-        if read.role == _DONE:
+        if read.state == _DONE:
             return read.result
         return self._solo(read)
 
     def _release(self) -> None:
-        """Free an RPC slot, or hand it to the next queued batch."""
+        """Free a slot, or hand it to the first queued read, which sends the batch."""
         with self._lock:
             if not self._pending:
                 self._in_flight -= 1
@@ -99,21 +113,26 @@ class ReadBatcher:
             del self._pending[:self.max_batch]
         leader = batch[0]
         leader.batch = batch
-        leader.role = _LEAD
+        leader.state = _LEAD
         leader.event.set()
 
     def _lead(self, leader: _Read) -> None:
+        """Send the leader's batch (it holds a slot), hand out the results, pass the
+        slot on."""
         batch = leader.batch
         try:
-            if len(batch) == 1:
-                leader.role = _SOLO
-                return
             deadlines = [r.deadline for r in batch if r.deadline is not None]
-            timeout = None
+            timeout: Optional[float] = None
             if deadlines:
                 timeout = min(deadlines) - time.monotonic()
                 if timeout <= 0:
                     return  # every read falls back to its own call (and deadline)
+            if len(batch) == 1:
+                leader.result = self._transport.call(self._range, leader.request,
+                                                     timeout=timeout,
+                                                     context=leader.context)
+                leader.state = _DONE
+                return
             request = codec.encode_txn_request(
                 [], [(codec.OP_RANGE, r.fields) for r in batch])
             try:
@@ -121,18 +140,18 @@ class ReadBatcher:
             except exceptions.TooManyOpsError:
                 self.max_batch = max(1, len(batch) // 2)
                 return
-            except exceptions.Etcd3Exception:
-                return
             header = response.header
             for read, op in zip(batch, response.responses):
                 result = op.response_range
                 result.header = header
                 read.result = result
-                read.role = _DONE
+                read.state = _DONE
+        except exceptions.Etcd3Exception:
+            return  # each read re-runs alone and meets its own error
         finally:
             for read in batch:
-                if read.role != _DONE:
-                    read.role = _SOLO
+                if read.state != _DONE:
+                    read.state = _SOLO
                 if read is not leader:
                     read.event.set()
             self._release()

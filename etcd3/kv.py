@@ -158,8 +158,10 @@ class KVMixin(ServiceBase):
                **options: Any) -> Any:
         fields = range_fields(key, range_end, **options)
         request = codec.encode_range_request(*fields)
-        return self._read_batcher.call(request, fields, timeout=timeout,
-                                       context=f"key {key!r}")
+        if range_end is None:  # single-key reads are small: batch them
+            return self._read_batcher.call(request, fields, timeout=timeout,
+                                           context=f"key {key!r}")
+        return self._call(_rpc.RANGE, request, timeout=timeout, context=f"key {key!r}")
 
     def get_response(self, key: KeyType, *, timeout: Any = UNSET, **options: Any) -> Any:
         """The raw Range response for one key (``header``, ``kvs``, ``count``, ``more``).
