@@ -108,12 +108,20 @@ def is_tls_error(error: BaseException) -> bool:
     return code is grpc.StatusCode.UNAVAILABLE and bool(_TLS_PATTERNS.search(details))
 
 
+#: etcd messages that mean "this auth token is no good": re-authenticate and retry.
+AUTH_TOKEN_MESSAGES = frozenset(("invalid auth token", "revision of auth store is old",
+                                 "user name is empty"))
+
+
 def is_auth_token_error(error: BaseException) -> bool:
     """True when the server rejected our auth token (re-authenticate and retry)."""
     code, details = status_of(error)
-    message = etcd_message(details)
-    return message in ("invalid auth token", "revision of auth store is old",
-                       "user name is empty")
+    return etcd_message(details) in AUTH_TOKEN_MESSAGES
+
+
+def exception_class_for(message: str) -> Type[exc.Etcd3Exception]:
+    """The exception class for etcd's error text (without "etcdserver: ")."""
+    return _BY_MESSAGE.get(message, exc.Etcd3Exception)
 
 
 def is_unavailable(error: BaseException) -> bool:

@@ -52,9 +52,8 @@ _SILENCE_BEFORE_PROBE = 3.0
 _PROBE_TIMEOUT = 3.0
 #: watch_id etcd uses for stream-wide progress responses (RequestProgress).
 _STREAM_WIDE = -1
-#: Cancel reasons of a create refused for its token (as in _errors.is_auth_token_error).
-_TOKEN_MESSAGES = ("invalid auth token", "revision of auth store is old",
-                   "user name is empty")
+#: Cancel reasons of a create refused for its token.
+_TOKEN_MESSAGES = _errors.AUTH_TOKEN_MESSAGES
 
 
 def _reason_message(reason: str) -> str:
@@ -65,7 +64,7 @@ def _reason_message(reason: str) -> str:
 
 def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
     message = _reason_message(reason)
-    cls = _errors._BY_MESSAGE.get(message, exceptions.Etcd3Exception)
+    cls = _errors.exception_class_for(message)
     if cls is exceptions.RevisionCompactedError:
         return exceptions.RevisionCompactedError(None, message=reason)
     return cls(f"the watch was cancelled by etcd: {reason or 'no reason given'}")

@@ -59,6 +59,8 @@ from typing import (
     Tuple,
 )
 
+import cachetools
+
 __all__ = [
     "EtcdNotFoundError",
     "EtcdStartupError",
@@ -198,17 +200,13 @@ def _sibling_binary(etcd_binary: str, name: str) -> str:
     return find_etcd_binary(name)
 
 
-_version_cache: Dict[str, str] = {}
-
-
+@cachetools.cached(cachetools.LRUCache(maxsize=16), lock=threading.Lock())
 def _binary_version(binary: str) -> str:
-    if binary not in _version_cache:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=30
-        ).stdout
-        match = re.search(r"etcd Version:\s*(\S+)", out)
-        _version_cache[binary] = match.group(1) if match else "unknown"
-    return _version_cache[binary]
+    out = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=30
+    ).stdout
+    match = re.search(r"etcd Version:\s*(\S+)", out)
+    return match.group(1) if match else "unknown"
 
 
 # --------------------------------------------------------------------------
