@@ -171,5 +171,5 @@ def translate(
     else:
         result = cls(text)
     result.__cause__ = error
-    result.grpc_code = code  # type: ignore[attr-defined]
+    result.grpc_code = code
     return result

@@ -283,7 +283,7 @@ class Transport:
         detail += f"; {ctx.attempt} attempt(s), endpoints tried: {', '.join(ctx.tried)}"
         result: exceptions.Etcd3Exception = cls(detail)
         result.__cause__ = error
-        result.grpc_code = code  # type: ignore[attr-defined]
+        result.grpc_code = code
         return result
 
     # -- unary calls ------------------------------------------------------------------

@@ -4,14 +4,22 @@ Everything derives from :class:`Etcd3Exception`. When the failure came from gRPC
 original ``grpc.RpcError`` is chained as ``__cause__``. Names that python-etcd3 used
 (``ConnectionFailedError``, ``PreconditionFailedError``, ``WatchTimedOut``, ...) keep
 their meaning, so ``except`` clauses written for it keep working.
+
+python-etcd3 let most server errors (a compacted revision, a missing lease, a denied
+permission) escape as raw ``grpc.RpcError``; code written for it catches those. So
+:class:`Etcd3Exception` is also a ``grpc.RpcError`` with ``code()`` and ``details()``
+(the gRPC status of the failure, when it came from the server), and such ``except
+grpc.RpcError`` clauses keep working too.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Tuple
 
+import grpc
 
-class Etcd3Exception(Exception):
+
+class Etcd3Exception(grpc.RpcError):  # type: ignore[misc]  # grpc has no stubs
     """Base class of every error raised by this client."""
 
     def __init__(self, message: str = "", *args: Any) -> None:
@@ -19,6 +27,23 @@ class Etcd3Exception(Exception):
             message = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
         super().__init__(message, *args)
         self.message = message
+
+    def code(self) -> Optional[grpc.StatusCode]:
+        """The gRPC status code of the failure (None when it did not come from gRPC)."""
+        known = self.__dict__.get("grpc_code")
+        if known is not None:
+            return known
+        cause = self.__cause__
+        if isinstance(cause, grpc.Call):
+            return cause.code()
+        return None
+
+    def details(self) -> str:
+        """The failure's description (gRPC's details when it came from gRPC)."""
+        cause = self.__cause__
+        if isinstance(cause, grpc.Call):
+            return cause.details() or self.message
+        return self.message
 
 
 class ClientClosedError(Etcd3Exception):

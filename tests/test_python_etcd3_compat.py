@@ -160,3 +160,21 @@ def test_status_members_and_multi_endpoint(etcd, etcd_server) -> None:
         assert client.get("/doot/multi")[0] == b"v"
     finally:
         client.close()
+
+
+def test_server_errors_are_also_grpc_errors(etcd) -> None:
+    import grpc
+
+    etcd.put("/doot/compact", "x")
+    revision = etcd.get("/doot/compact")[1].mod_revision
+    etcd.compact(revision)
+    # python-etcd3 let this escape as a raw grpc.RpcError; code catching it still works
+    with pytest.raises(grpc.RpcError) as info:
+        etcd.compact(revision)
+    assert isinstance(info.value, etcd3.exceptions.RevisionCompactedError)
+    assert info.value.code() is grpc.StatusCode.OUT_OF_RANGE
+    assert "compacted" in info.value.details()
+    with pytest.raises(grpc.RpcError) as lease_error:
+        etcd.revoke_lease(987654321)
+    assert lease_error.value.code() is grpc.StatusCode.NOT_FOUND
+    assert etcd3.exceptions.WatchTimedOut().code() is None
