@@ -65,9 +65,10 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         reads retry on another endpoint, writes only when provably never sent.
     :param channels_per_endpoint: gRPC channels (separate TCP connections) per
         endpoint; more helps many threads (see benchmarks/bench_threads.py).
-    :param read_batch_in_flight: Range calls on the wire at once before further
-        concurrent reads are queued and sent together as one read-only transaction
-        (see :mod:`etcd3._read_batch`); a lone reader is never delayed.
+    :param read_batch_in_flight: single-key reads on the wire at once before further
+        concurrent ones are queued and sent together as one read-only transaction
+        (linearizable as before; see ``etcd3/_read_batch.py``); a lone reader is never
+        delayed, and a large value effectively turns batching off.
     :param endpoint_sync_interval: every this many seconds, replace the endpoint list
         with the cluster's member list (None: never, the default). Not run in a
         forked child.
