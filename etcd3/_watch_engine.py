@@ -103,14 +103,17 @@ class WatchEngine:
 
     def subscribe(self, spec: WatchSpec, *, start_revision: Optional[int] = None,
                   callback: Optional[Callback] = None,
-                  timeout: Optional[float] = None) -> Subscriber:
+                  timeout: Optional[float] = None,
+                  max_queue: Optional[int] = None) -> Subscriber:
         """Add a subscriber; returns once the watch is active on the server.
 
-        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
+        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`)
+        holding at most ``max_queue`` unread responses (None: no limit); past that it
+        is failed with :class:`~etcd3.exceptions.WatchOverflowError`.
         :raises WatchTimedOut: the server did not confirm the watch within ``timeout``.
         :raises ClientClosedError: the client is closed.
         """
-        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue())
+        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue(), max_queue)
         shareable = self.coalesce and not start_revision
         with self._lock:
             if self._closed.is_set():
@@ -220,6 +223,24 @@ class WatchEngine:
         sw.subscribers, sw.joining = [], []
         self._drop(sw)
 
+    def _overflow(self, sub: Subscriber) -> None:
+        """Fail a queue subscriber that fell ``max_queue`` responses behind: it still
+        reads what it was sent, then gets the error; the others are not held back."""
+        self._subs.pop(sub.id, None)
+        sub.finished = True
+        sw = sub.watch
+        if sw is not None:
+            sw.detach(sub)
+            if sw.empty():
+                self._drop(sw)
+        log.warning("etcd3: watch %d fell %d responses behind; cancelled it",
+                    sub.id, sub.max_queue)
+        assert sub.queue is not None
+        sub.queue.put(exceptions.WatchOverflowError(
+            f"the watch iterator fell more than {sub.max_queue} responses behind and "
+            "was cancelled; read faster or raise max_queue, and watch again from the "
+            "last revision seen"))
+
     def _deliver_one(self, sub: Subscriber, item: Item) -> None:
         if sub.callback is not None:
             self._dispatch.put(((sub,), item))
@@ -252,7 +273,12 @@ class WatchEngine:
         if callbacks:
             self._dispatch.put((callbacks, response))
         for sub in queues:
-            sub.queue.put(response)  # type: ignore[union-attr]
+            q = sub.queue
+            assert q is not None
+            if sub.max_queue is not None and q.qsize() >= sub.max_queue:
+                self._overflow(sub)
+            else:
+                q.put(response)
         for sub in list(sw.joining):
             self._deliver_joining(sw, sub, response)
 

@@ -36,13 +36,15 @@ class Subscriber:
     """One user-visible watch: a callback or a queue, fed by one server watch."""
 
     __slots__ = ("id", "callback", "queue", "watch", "cancelled", "finished",
-                 "threshold", "pending")
+                 "threshold", "pending", "max_queue")
 
     def __init__(self, sub_id: int, callback: Optional[Callback],
-                 q: Optional[queue.SimpleQueue[Any]]) -> None:
+                 q: Optional[queue.SimpleQueue[Any]], max_queue: Optional[int] = None) -> None:
         self.id = sub_id
         self.callback = callback
         self.queue = q
+        #: Responses a queue subscriber may leave unread before it is failed.
+        self.max_queue = max_queue
         self.watch: Optional[ServerWatch] = None
         self.cancelled = False  # by the user or close(): deliver nothing more
         self.finished = False  # no longer attached to a server watch

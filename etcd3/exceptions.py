@@ -154,6 +154,12 @@ class TooManyRequestsError(Etcd3Exception):
     """etcd is overloaded and refused the request; retry later."""
 
 
+class WatchOverflowError(Etcd3Exception):
+    """A watch iterator fell more than its ``max_queue`` responses behind; it was
+    cancelled so it cannot grow memory without bound. Read faster, or watch again
+    from the last revision seen (``start_revision=``) to catch up."""
+
+
 class WatchTimedOut(Etcd3Exception):
     """No event arrived within the watch timeout."""
 

@@ -90,11 +90,11 @@ class WatchMixin(ServiceBase):
     def _subscribe(self, key: KeyType, callback: Optional[Callback], *,
                    range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
                    progress_notify: bool = False, filters: Any = None, prev_kv: bool = False,
-                   fragment: bool = False) -> Any:
+                   fragment: bool = False, max_queue: Optional[int] = None) -> Any:
         spec = _spec(key, range_end, filters, prev_kv, progress_notify, fragment)
         return self._watch_engine().subscribe(
             spec, start_revision=_start(start_revision), callback=callback,
-            timeout=self._transport.timeout)
+            timeout=self._transport.timeout, max_queue=max_queue)
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -148,7 +148,11 @@ class WatchMixin(ServiceBase):
     # -- iterators ------------------------------------------------------------------------
 
     def _iterate(self, key: KeyType, kwargs: Any) -> Tuple[Iterator[WatchResponse], CancelFn]:
-        sub = self._subscribe(key, None, **kwargs)
+        max_queue = kwargs.pop("max_queue", None)
+        if max_queue is not None and (isinstance(max_queue, bool)
+                                      or not isinstance(max_queue, int) or max_queue < 1):
+            raise ValueError("max_queue must be a positive int or None")
+        sub = self._subscribe(key, None, max_queue=max_queue, **kwargs)
         engine = self._watch_engine()
 
         def cancel() -> None:
@@ -162,7 +166,10 @@ class WatchMixin(ServiceBase):
 
         The iterator yields :class:`~etcd3.events.WatchResponse` objects and raises the
         error that ends the watch; ``cancel()`` (or closing the client) ends it.
-        Keyword arguments are those of :meth:`add_watch_callback`.
+        Keyword arguments are those of :meth:`add_watch_callback`, plus ``max_queue``:
+        the unread responses this iterator may hold (None, the default: no limit);
+        past it the iterator gets :class:`~etcd3.exceptions.WatchOverflowError` after
+        what it already holds, and other watchers are not held back.
         """
         return self._iterate(key, kwargs)
 

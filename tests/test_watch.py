@@ -318,3 +318,28 @@ def test_close_ends_iterators_and_threads(etcd_server: Any) -> None:
     assert set(threading.enumerate()) - before == set()
     with pytest.raises(exceptions.ClientClosedError):
         client.watch("/closing")
+
+
+def test_bounded_iterator_overflows_alone(etcd_client: Any) -> None:
+    slow, cancel_slow = etcd_client.watch_prefix("/bounded/", max_queue=3)
+    fast, cancel_fast = etcd_client.watch_prefix("/bounded/")  # shares the server watch
+    for i in range(10):
+        etcd_client.put(f"/bounded/{i}", str(i))
+    seen_fast = []
+    for event in fast:
+        seen_fast.append(event.value)
+        if len(seen_fast) == 10:
+            break
+    assert seen_fast == [str(i).encode() for i in range(10)]
+    got = []
+    with pytest.raises(exceptions.WatchOverflowError, match="3 responses behind"):
+        for event in slow:
+            got.append(event.value)
+    assert got == [b"0", b"1", b"2"]
+    # the unbounded watcher keeps going on the shared server watch
+    etcd_client.put("/bounded/after", "x")
+    assert next(fast).key == b"/bounded/after"
+    cancel_fast()
+    cancel_slow()
+    with pytest.raises(ValueError, match="max_queue"):
+        etcd_client.watch("/bounded/x", max_queue=0)
