@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, List
@@ -12,40 +12,49 @@ from typing import Any, List
 import pytest
 from _concurrency_support import etcdctl, keys, readline, wait_for
 
-import etcd3
 from etcd3 import exceptions
 from etcd3.testing import EtcdServer
 
+# Other processes are plain ``python -c`` interpreters (not multiprocessing), each
+# with its own client, as separate services would be. faulthandler makes a stuck
+# one print every thread's stack and exit instead of hanging the test.
+_PROLOGUE = """
+import faulthandler, sys, time
+faulthandler.enable()
+faulthandler.dump_traceback_later(float(sys.argv[1]), exit=True)
+import etcd3
+host, port = sys.argv[2].rsplit(":", 1)
+client = etcd3.client(host=host, port=int(port), timeout=15)
+"""
 
-def _client_for(endpoint: str) -> Any:
-    host, port = endpoint.rsplit(":", 1)
-    return etcd3.client(host=host, port=int(port), timeout=15)
+_COUNTER = _PROLOGUE + """
+key, rounds = sys.argv[3], int(sys.argv[4])
+try:
+    for _ in range(rounds):
+        lock = client.lock("counter", ttl=5)
+        if not lock.acquire(timeout=60):
+            sys.exit("lock not acquired")
+        value, _ = client.get(key)
+        client.put(key, str(int(value) + 1))
+        if not lock.release():
+            sys.exit("lock lost while held")
+finally:
+    client.close()
+print("done", flush=True)
+"""
+
+_HOLDER = _PROLOGUE + """
+lock = client.lock(sys.argv[3], ttl=int(sys.argv[4]))
+if lock.acquire(timeout=10):
+    faulthandler.cancel_dump_traceback_later()
+    print("ready", flush=True)
+time.sleep(60)
+"""
 
 
-# -- processes (spawned: they import this module) ------------------------------------
-
-
-def _count_with_lock(endpoint: str, key: str, rounds: int) -> None:
-    client = _client_for(endpoint)
-    try:
-        for _ in range(rounds):
-            lock = client.lock("counter", ttl=5)
-            if not lock.acquire(timeout=60):
-                raise SystemExit("lock not acquired")
-            value, _ = client.get(key)
-            client.put(key, str(int(value) + 1))
-            if not lock.release():
-                raise SystemExit("lock lost while held")
-    finally:
-        client.close()
-
-
-def _hold_lock(endpoint: str, name: str, ttl: int, ready: Any) -> None:
-    client = _client_for(endpoint)
-    lock = client.lock(name, ttl=ttl)
-    if lock.acquire(timeout=10):
-        ready.set()
-    time.sleep(60)
+def _python(script: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 # -- basics ---------------------------------------------------------------------------
@@ -215,15 +224,11 @@ def test_waiters_are_served_in_fifo_order(etcd_client: Any) -> None:
 def test_processes_increment_a_counter_exactly(etcd_server: EtcdServer,
                                                etcd_client: Any) -> None:
     etcd_client.put("/counter", "0")
-    ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_count_with_lock,
-                           args=(etcd_server.endpoint, "/counter", 100))
+    workers = [_python(_COUNTER, "100", etcd_server.endpoint, "/counter", "100")
                for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(90)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    outcomes = [worker.communicate(timeout=120) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0], outcomes
+    assert all(out.strip() == "done" for out, _ in outcomes), outcomes
     assert etcd_client.get("/counter")[0] == b"400"
     assert keys(etcd_client, "/locks/") == []
 
@@ -231,13 +236,10 @@ def test_processes_increment_a_counter_exactly(etcd_server: EtcdServer,
 def test_killed_holder_frees_the_lock_after_its_ttl(etcd_server: EtcdServer,
                                                     etcd_client: Any) -> None:
     ttl = 2
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(etcd_server.endpoint, "crash", ttl, ready))
-    holder.start()
+    holder = _python(_HOLDER, "25", etcd_server.endpoint, "crash", str(ttl))
     try:
-        assert ready.wait(30), "the holder process did not get the lock"
-        os.kill(holder.pid, signal.SIGKILL)
+        assert readline(holder, timeout=30) == "ready", "the holder did not get the lock"
+        holder.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         (_, meta), = etcd_client.get_prefix("/locks/crash/")
         remaining = etcd_client.get_lease_info(meta.lease_id).TTL
@@ -251,7 +253,7 @@ def test_killed_holder_frees_the_lock_after_its_ttl(etcd_server: EtcdServer,
         assert waiter.release()
     finally:
         holder.kill()
-        holder.join(10)
+        holder.communicate(timeout=10)
 
 
 # -- etcdctl interop ---------------------------------------------------------------
