@@ -51,7 +51,7 @@ class _Attempts:
     """The retry state of one unary call (blocking or future)."""
 
     __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
-                 "state", "metadata", "capped", "tried", "pinned")
+                 "state", "metadata", "capped", "tried", "pinned", "unreachable")
 
     def __init__(self, method: Method, request: Any, deadline: Optional[float],
                  context: str, pinned: Optional[EndpointState] = None) -> None:
@@ -66,6 +66,7 @@ class _Attempts:
         self.metadata: Metadata = None
         self.capped = False
         self.tried: List[str] = []
+        self.unreachable = 0  # attempts that could not connect at all
 
 
 class Transport:
@@ -214,6 +215,8 @@ class Transport:
             ctx.attempt -= 1
             return None
         code, _ = _errors.status_of(error)
+        if _errors.is_not_sent(error):
+            ctx.unreachable += 1
         attempt_timed_out = (ctx.capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
                              and not self._expired(ctx.deadline))
         if attempt_timed_out or _errors.is_endpoint_failure(error):
@@ -257,11 +260,20 @@ class Transport:
         state = ctx.state
         assert state is not None
         translated = _errors.translate(error, context=ctx.context, endpoint=state.name)
-        code, _ = _errors.status_of(error)
+        code, details = _errors.status_of(error)
         not_sent = _errors.is_not_sent(error)
         detail = None
         cls: type = type(translated)
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED and ctx.unreachable \
+                and ctx.unreachable >= ctx.attempt - 1 and "Stream removed" not in details:
+            # Every earlier attempt failed to connect and the deadline cut the last one
+            # short before it had a stream: the servers are down, not slow.
+            cls = (exceptions.NoServerAvailableError
+                   if len(ctx.tried) >= len(self.pool.endpoints)
+                   else exceptions.ConnectionFailedError)
+            detail = (f"no etcd endpoint could be reached for {method.path} within the "
+                      f"deadline")
+        elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
             cls = exceptions.ConnectionTimeoutError
             detail = (f"{method.path} did not complete within the deadline "
                       f"(endpoint {state.name}; {ctx.attempt} attempt(s))")
