@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 from typing import Any
 
 import pytest
@@ -457,6 +458,20 @@ def test_result_types_behave_the_same(impl: Any) -> None:
     assert impl.Event.DELETE == 1 and impl.WatchResponse().events == []
 
 
+def test_decoded_keys_read_set_and_pickle_like_plain_attributes(impl: Any) -> None:
+    message = pb.RangeResponse(header=pb.ResponseHeader(revision=9))
+    for key in (b"/a", b"/bb", b""):
+        message.kvs.add(key=key, value=b"v" + key, mod_revision=5)
+    kvs = impl.decode_range_response(message.SerializeToString()).kvs
+    first, second, empty = kvs
+    assert pickle.loads(pickle.dumps(first)).key == b"/a"
+    assert [kv.key for kv in kvs] == [b"/a", b"/bb", b""]
+    assert second.key is second.key  # cut once, then kept
+    second.key = b"/renamed"
+    assert (second.key, second.value, empty.key) == (b"/renamed", b"v/bb", b"")
+    meta = impl.range_pairs(kvs)[0][1]
+    meta.key = b"/x"
+    assert meta == impl.KVMetadata(b"/x", 0, 5, 0, 0, None)
 # -- end to end through a real etcd (runs under whichever codec is installed) -------------
 
 def test_kv_calls_through_the_codec(etcd_client: Any) -> None:

@@ -62,6 +62,15 @@ cdef class ResponseHeader:
                                  self.raft_term))
 
 
+cdef inline object _key_of(KVMetadata metadata):
+    if metadata._lazy_key_len:
+        metadata._key = PyBytes_FromStringAndSize(
+            PyBytes_AS_STRING(metadata._key) + metadata._lazy_key_at,
+            metadata._lazy_key_len)
+        metadata._lazy_key_len = 0
+    return metadata._key
+
+
 cdef inline ResponseHeader _new_header():
     cdef ResponseHeader header = ResponseHeader.__new__(ResponseHeader)
     header.cluster_id = header.member_id = header.revision = header.raft_term = 0
@@ -70,11 +79,29 @@ cdef inline ResponseHeader _new_header():
 
 @cython.no_gc
 cdef class KVMetadata:
-    """Everything about a key except its value (see etcd3/_results_py.py)."""
+    """Everything about a key except its value (see etcd3/_results_py.py).
 
-    cdef public object key
+    A decoded key's bytes are cut from the response the first time ``key`` is read
+    (most readers of a big range only want the values); until then the object holds
+    the response's wire bytes.
+    """
+
+    # The key, or while _lazy_key_len > 0 the wire bytes it is to be cut from (at
+    # _lazy_key_at); 32-bit offsets suffice, protobuf messages stay under 2 GiB.
+    cdef object _key
+    cdef uint32_t _lazy_key_at, _lazy_key_len
     cdef public int64_t create_revision, mod_revision, version, lease_id
     cdef public object response_header
+
+    @property
+    def key(self):
+        """The key (bytes)."""
+        return _key_of(self)
+
+    @key.setter
+    def key(self, key):
+        self._key = key
+        self._lazy_key_len = 0
 
     def __init__(self, key, create_revision, mod_revision, version, lease_id,
                  response_header):
@@ -373,6 +400,10 @@ def range_pairs(kvs):
     cdef Py_ssize_t i, n = PyList_GET_SIZE(source)
     cdef list out = PyList_New(n)
     cdef object kv, value, pair
+    # Each new tuple counts towards a young-generation collection, and each collection
+    # would walk ``out`` again; no Python code runs in this loop, so pausing the
+    # collector can't be seen by other threads.
+    cdef int collector_was_on = _gc_pause()
     for i in range(n):
         kv = <object>PyList_GET_ITEM(source, i)
         value = (<KeyValue>kv).value if type(kv) is KeyValue else kv.value
@@ -387,11 +418,26 @@ def range_pairs(kvs):
             PyObject_GC_UnTrack(pair)
         Py_INCREF(pair)
         PyList_SET_ITEM(out, i, pair)
+    _gc_resume(collector_was_on)
     return out
 
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(object)
+
+
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030A0000
+    static int _gc_pause(void) { return PyGC_Disable(); }
+    static void _gc_resume(int was_on) { if (was_on) PyGC_Enable(); }
+    #else
+    static int _gc_pause(void) { return 0; }
+    static void _gc_resume(int was_on) { (void)was_on; }
+    #endif
+    """
+    int _gc_pause()
+    void _gc_resume(int was_on)
 
 
 # == encoding =============================================================================
@@ -897,7 +943,7 @@ cdef int _header(cbuf p, Py_ssize_t pos, Py_ssize_t end, ResponseHeader header) 
     return 0
 
 
-cdef KeyValue _kv(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header, object into):
+cdef KeyValue _kv(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header, object into):
     cdef uint64_t tag
     cdef uint64_t create = 0, mod = 0, version = 0, lease = 0
     cdef Py_ssize_t key_at = 0, key_len = -1, value_at = 0, value_len = -1, stop
@@ -934,9 +980,10 @@ cdef KeyValue _kv(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header, object 
                 raise CodecError(f"malformed field tag {tag}")
             _skip(p, &pos, end, tag, 0)
     if key_len > 0:
-        kv.key = PyBytes_FromStringAndSize(<const char*>p + key_at, key_len)
+        kv._key = src
+        kv._lazy_key_at, kv._lazy_key_len = <uint32_t>key_at, <uint32_t>key_len
     else:
-        kv.key = old.key if key_len < 0 and into is not None else b""
+        kv._key = _key_of(old) if key_len < 0 and into is not None else b""
     if value_len > 0:
         kv.value = PyBytes_FromStringAndSize(<const char*>p + value_at, value_len)
     else:
@@ -949,7 +996,7 @@ cdef KeyValue _kv(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header, object 
     return kv
 
 
-cdef int _range(cbuf p, Py_ssize_t pos, Py_ssize_t end, RangeResponse response,
+cdef int _range(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, RangeResponse response,
                 object kv_header) except -1:
     cdef uint64_t tag, value
     cdef Py_ssize_t stop
@@ -958,7 +1005,7 @@ cdef int _range(cbuf p, Py_ssize_t pos, Py_ssize_t end, RangeResponse response,
         _read_tag(p, &pos, end, &tag)
         if tag == 0x12:
             _read_length(p, &pos, end, &stop)
-            PyList_Append(kvs, _kv(p, pos, stop, kv_header, None))
+            PyList_Append(kvs, _kv(p, src, pos, stop, kv_header, None))
             pos = stop
         elif tag == 0x0A:
             _read_length(p, &pos, end, &stop)
@@ -975,7 +1022,7 @@ cdef int _range(cbuf p, Py_ssize_t pos, Py_ssize_t end, RangeResponse response,
     return 0
 
 
-cdef int _put(cbuf p, Py_ssize_t pos, Py_ssize_t end, PutResponse response) except -1:
+cdef int _put(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, PutResponse response) except -1:
     cdef uint64_t tag
     cdef Py_ssize_t stop
     while pos < end:
@@ -986,14 +1033,14 @@ cdef int _put(cbuf p, Py_ssize_t pos, Py_ssize_t end, PutResponse response) exce
             pos = stop
         elif tag == 0x12:
             _read_length(p, &pos, end, &stop)
-            response._prev_kv = _kv(p, pos, stop, response.header, response._prev_kv)
+            response._prev_kv = _kv(p, src, pos, stop, response.header, response._prev_kv)
             pos = stop
         else:
             _skip(p, &pos, end, tag, 0)
     return 0
 
 
-cdef int _delete(cbuf p, Py_ssize_t pos, Py_ssize_t end,
+cdef int _delete(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end,
                  DeleteRangeResponse response) except -1:
     cdef uint64_t tag, value
     cdef Py_ssize_t stop
@@ -1008,7 +1055,7 @@ cdef int _delete(cbuf p, Py_ssize_t pos, Py_ssize_t end,
             response.deleted = <int64_t>value
         elif tag == 0x1A:
             _read_length(p, &pos, end, &stop)
-            PyList_Append(<list>response.prev_kvs, _kv(p, pos, stop, response.header, None))
+            PyList_Append(<list>response.prev_kvs, _kv(p, src, pos, stop, response.header, None))
             pos = stop
         else:
             _skip(p, &pos, end, tag, 0)
@@ -1025,7 +1072,7 @@ cdef object _new_op_response(int kind):
     return TxnResponse()
 
 
-cdef ResponseOp _response_op(cbuf p, Py_ssize_t pos, Py_ssize_t end, object kv_header,
+cdef ResponseOp _response_op(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object kv_header,
                              int depth):
     cdef ResponseOp op = ResponseOp.__new__(ResponseOp)
     cdef uint64_t tag
@@ -1042,20 +1089,20 @@ cdef ResponseOp _response_op(cbuf p, Py_ssize_t pos, Py_ssize_t end, object kv_h
                 op.kind = kind
                 op.response = _new_op_response(kind)
             if kind == 1:
-                _range(p, pos, stop, <RangeResponse>op.response, kv_header)
+                _range(p, src, pos, stop, <RangeResponse>op.response, kv_header)
             elif kind == 2:
-                _put(p, pos, stop, <PutResponse>op.response)
+                _put(p, src, pos, stop, <PutResponse>op.response)
             elif kind == 3:
-                _delete(p, pos, stop, <DeleteRangeResponse>op.response)
+                _delete(p, src, pos, stop, <DeleteRangeResponse>op.response)
             else:
-                _txn(p, pos, stop, <TxnResponse>op.response, kv_header, depth + 1)
+                _txn(p, src, pos, stop, <TxnResponse>op.response, kv_header, depth + 1)
             pos = stop
         else:
             _skip(p, &pos, end, tag, 0)
     return op
 
 
-cdef int _txn(cbuf p, Py_ssize_t pos, Py_ssize_t end, TxnResponse response,
+cdef int _txn(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, TxnResponse response,
               object kv_header, int depth) except -1:
     cdef uint64_t tag, value
     cdef Py_ssize_t stop
@@ -1068,7 +1115,7 @@ cdef int _txn(cbuf p, Py_ssize_t pos, Py_ssize_t end, TxnResponse response,
         if tag == 0x1A:
             _read_length(p, &pos, end, &stop)
             PyList_Append(<list>response.responses,
-                          _response_op(p, pos, stop, kv_header, depth))
+                          _response_op(p, src, pos, stop, kv_header, depth))
             pos = stop
         elif tag == 0x0A:
             _read_length(p, &pos, end, &stop)
@@ -1097,7 +1144,7 @@ def decode_range_response(data):
     response.kvs = []
     response.more = False
     response.count = 0
-    _range(<cbuf>PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), response,
+    _range(<cbuf>PyBytes_AS_STRING(raw), raw, 0, PyBytes_GET_SIZE(raw), response,
            response.header)
     return response
 
@@ -1107,7 +1154,7 @@ def decode_put_response(data):
     cdef PutResponse response = PutResponse.__new__(PutResponse)
     response.header = _new_header()
     response._prev_kv = None
-    _put(<cbuf>PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), response)
+    _put(<cbuf>PyBytes_AS_STRING(raw), raw, 0, PyBytes_GET_SIZE(raw), response)
     return response
 
 
@@ -1117,18 +1164,18 @@ def decode_delete_range_response(data):
     response.header = _new_header()
     response.deleted = 0
     response.prev_kvs = []
-    _delete(<cbuf>PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), response)
+    _delete(<cbuf>PyBytes_AS_STRING(raw), raw, 0, PyBytes_GET_SIZE(raw), response)
     return response
 
 
 def decode_txn_response(data):
     cdef bytes raw = _as_bytes(data)
     cdef TxnResponse response = TxnResponse()
-    _txn(<cbuf>PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), response, None, 0)
+    _txn(<cbuf>PyBytes_AS_STRING(raw), raw, 0, PyBytes_GET_SIZE(raw), response, None, 0)
     return response
 
 
-cdef tuple _event(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header):
+cdef tuple _event(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header):
     cdef uint64_t tag, value
     cdef Py_ssize_t stop
     cdef int kind = 0
@@ -1137,11 +1184,11 @@ cdef tuple _event(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header):
         _read_tag(p, &pos, end, &tag)
         if tag == 0x12:
             _read_length(p, &pos, end, &stop)
-            kv = _kv(p, pos, stop, header, kv)
+            kv = _kv(p, src, pos, stop, header, kv)
             pos = stop
         elif tag == 0x1A:
             _read_length(p, &pos, end, &stop)
-            prev = _kv(p, pos, stop, header, prev)
+            prev = _kv(p, src, pos, stop, header, prev)
             pos = stop
         elif tag == 0x08:
             _read_varint(p, &pos, end, &value)
@@ -1154,13 +1201,13 @@ cdef tuple _event(cbuf p, Py_ssize_t pos, Py_ssize_t end, object header):
 cdef object _user_event(object types, int kind, object kv_object, object prev):
     cdef object event = object.__new__(types[1] if kind == 1 else types[0])
     cdef KeyValue kv = _empty_kv(kv_object)
-    event.key = kv.key
+    event.key = _key_of(kv)
     event.value = kv.value
     event.create_revision = kv.create_revision
     event.mod_revision = kv.mod_revision
     event.version = kv.version
     event.lease = kv.lease_id
-    event.prev_kv = prev if prev is not None and (<KeyValue>prev).key else None
+    event.prev_kv = prev if prev is not None and _key_of(<KeyValue>prev) else None
     return event
 
 
@@ -1179,7 +1226,7 @@ def decode_watch_response(data, event_types=None):
         _read_tag(p, &pos, end, &tag)
         if tag == 0x5A:
             _read_length(p, &pos, end, &stop)
-            kind, kv, prev = _event(p, pos, stop, header)
+            kind, kv, prev = _event(p, raw, pos, stop, header)
             pos = stop
             if event_types is None:
                 event = Event.__new__(Event)
