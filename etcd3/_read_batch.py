@@ -4,8 +4,18 @@ A sync gRPC call costs hundreds of microseconds of client CPU and a server round
 so many threads issuing gets through one client saturate on per-call overhead long
 before the network. While ``max_in_flight`` reads are on the wire, further reads wait
 in a queue; whenever a call completes, the queue (up to ``max_batch`` reads) leaves as
-ONE read-only transaction, sent by the first waiting thread, and each waiting thread
-gets its own RangeResponse back.
+ONE read-only transaction, and each waiting thread gets its own RangeResponse. The
+batch is sent without blocking by whichever thread saw the slot free up (a reader
+finishing its own call, or gRPC's completion thread finishing a batch), so no thread
+has to be woken up to send it.
+
+Gathering: the threads a finished batch wakes up usually come straight back with
+their next read. Sending the queue before they are back would split the readers into
+two halves that take turns, each waiting a whole round trip for the other; so after a
+batch of several reads, its slot waits (at most ``gather`` seconds, on gRPC's
+completion thread) until as many reads are queued as were just answered. When the
+readers stop coming back that fast, gathering turns itself off (and is retried now
+and then).
 
 Linearizability holds: a read is sent no earlier than it was issued, and etcd serves
 a read-only Txn like a Range (a linearizable read unless every op is serializable).
@@ -18,19 +28,23 @@ out alone. Only single-key reads are batched (see ``KVMixin._range``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, List, Optional, Sequence
 
-from . import codec, exceptions
+import grpc
+
+from . import _errors, codec, exceptions
 from ._transport import Method, Transport
 
-_WAITING, _LEAD, _SOLO, _DONE = 0, 1, 2, 3
+log = logging.getLogger("etcd3")
+
+_QUEUED, _SENT, _DONE, _SOLO = 0, 1, 2, 3
 
 
 class _Read:
-    __slots__ = ("request", "fields", "deadline", "context", "event", "state", "result",
-                 "batch")
+    __slots__ = ("request", "fields", "deadline", "context", "ready", "state", "result")
 
     def __init__(self, request: bytes, fields: Sequence[Any], deadline: Optional[float],
                  context: str) -> None:
@@ -38,10 +52,12 @@ class _Read:
         self.fields = fields
         self.deadline = deadline
         self.context = context
-        self.event = threading.Event()
-        self.state = _WAITING
+        # Released once the read is settled (_DONE or _SOLO); a bare lock is the
+        # cheapest one-shot signal between two threads.
+        self.ready = threading.Lock()
+        self.ready.acquire()
+        self.state = _QUEUED
         self.result: Any = None
-        self.batch: List[_Read] = []
 
 
 class ReadBatcher:
@@ -51,13 +67,20 @@ class ReadBatcher:
         further reads are queued.
     :param max_batch: reads per batch (etcd's --max-txn-ops is 128 by default; a
         server with a lower limit makes the batcher shrink this on the first refusal).
-    :param max_wait: seconds a queued read waits for a free slot before it is sent
-        on its own, so a slow call in flight never holds other reads back for long.
+    :param max_wait: seconds a queued read waits to be sent before it is sent on its
+        own, so a slow call in flight never holds other reads back for long.
+    :param gather: seconds a finished batch's slot may wait for its readers' next
+        reads (see the module docstring; 0 turns gathering off).
     """
+
+    #: Gathering turns itself off after this many gathers in a row time out ...
+    GATHER_MISSES_TO_PAUSE = 4
+    #: ... and is tried again once in this many batches.
+    GATHER_RETRY_EVERY = 32
 
     def __init__(self, transport: Transport, range_method: Method, txn_method: Method, *,
                  max_in_flight: int = 1, max_batch: int = 64,
-                 max_wait: float = 0.02) -> None:
+                 max_wait: float = 0.02, gather: float = 0.0003) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be >= 1")
         self._transport = transport
@@ -66,9 +89,16 @@ class ReadBatcher:
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.gather = gather
         self._lock = threading.Lock()
         self._in_flight = 0
         self._pending: List[_Read] = []
+        # While a finished batch's slot gathers: a held lock, released by the read
+        # that brings the queue to _gather_target.
+        self._gathering: Optional[threading.Lock] = None
+        self._gather_target = 0
+        self._gather_misses = 0
+        self._batches = 0
 
     def call(self, request: bytes, fields: Sequence[Any], *, timeout: Any,
              context: str = "") -> Any:
@@ -83,78 +113,125 @@ class ReadBatcher:
             else:
                 read = _Read(request, fields, self._transport.deadline(timeout), context)
                 self._pending.append(read)
+                gathering = self._gathering
+                if gathering is not None and len(self._pending) >= self._gather_target:
+                    self._gathering = None
+                    gathering.release()
         if read is None:
             try:
                 return self._transport.call(self._range, request, timeout=timeout,
                                             context=context)
             finally:
                 self._release()
-        if not read.event.wait(self.max_wait):
+        if not read.ready.acquire(timeout=self.max_wait):
             with self._lock:
-                stuck = read in self._pending
+                stuck = read.state == _QUEUED
                 if stuck:
                     self._pending.remove(read)
             if stuck:  # the slots are held by slow calls: don't queue behind them
                 return self._solo(read)
-            read.event.wait()
-        if read.state == _LEAD:
-            self._lead(read)
+            read.ready.acquire()
         if read.state == _DONE:
             return read.result
         return self._solo(read)
 
     def _release(self) -> None:
-        """Free a slot, or hand it to the first queued read, which sends the batch."""
+        """Free a slot, or send the queued reads in it."""
         with self._lock:
             if not self._pending:
                 self._in_flight -= 1
                 return
             batch = self._pending[:self.max_batch]
             del self._pending[:self.max_batch]
-        leader = batch[0]
-        leader.batch = batch
-        leader.state = _LEAD
-        leader.event.set()
+            for read in batch:
+                read.state = _SENT
+        self._send(batch)
 
-    def _lead(self, leader: _Read) -> None:
-        """Send the leader's batch (it holds a slot), hand out the results, pass the
-        slot on."""
-        batch = leader.batch
+    def _send(self, batch: List[_Read]) -> None:
+        """Start the call for ``batch`` (which holds a slot) without waiting for it."""
         try:
             deadlines = [r.deadline for r in batch if r.deadline is not None]
             timeout: Optional[float] = None
             if deadlines:
                 timeout = min(deadlines) - time.monotonic()
                 if timeout <= 0:
-                    return  # every read falls back to its own call (and deadline)
+                    raise exceptions.ConnectionTimeoutError("batch deadline passed")
             if len(batch) == 1:
-                leader.result = self._transport.call(self._range, leader.request,
-                                                     timeout=timeout,
-                                                     context=leader.context)
-                leader.state = _DONE
-                return
-            request = codec.encode_txn_request(
-                [], [(codec.OP_RANGE, r.fields) for r in batch])
-            try:
-                response = self._transport.call(self._txn, request, timeout=timeout)
-            except exceptions.TooManyOpsError:
+                call, _ = self._transport.start_once(self._range, batch[0].request,
+                                                     timeout=timeout)
+            else:
+                request = codec.encode_txn_request(
+                    [], [(codec.OP_RANGE, r.fields) for r in batch])
+                call, _ = self._transport.start_once(self._txn, request, timeout=timeout)
+        except Exception:  # each read re-runs alone and meets its own error
+            self._settle(batch)
+            return
+        call.add_done_callback(lambda done: self._finished(batch, done))
+
+    def _finished(self, batch: List[_Read], call: Any) -> None:
+        # Runs on gRPC's completion thread (or the sender's, if the call failed at
+        # once): hand out the results, then pass the slot on.
+        try:
+            response = call.result()
+            if len(batch) == 1:
+                batch[0].result = response
+                batch[0].state = _DONE
+                gather = False
+            else:
+                header = response.header
+                for read, op in zip(batch, response.responses):
+                    result = op.response_range
+                    result.header = header
+                    read.result = result
+                    read.state = _DONE
+                gather = True
+        except grpc.RpcError as error:
+            gather = False
+            message = _errors.etcd_message(_errors.status_of(error)[1])
+            if _errors.exception_class_for(message) is exceptions.TooManyOpsError:
                 self.max_batch = max(1, len(batch) // 2)
-                return
-            header = response.header
-            for read, op in zip(batch, response.responses):
-                result = op.response_range
-                result.header = header
-                read.result = result
-                read.state = _DONE
-        except exceptions.Etcd3Exception:
-            return  # each read re-runs alone and meets its own error
-        finally:
+            log.debug("etcd3: batch of %d reads failed (%s); sending them one by one",
+                      len(batch), error)
+        except Exception as error:  # each read re-runs alone and meets its own error
+            gather = False
+            log.debug("etcd3: batch of %d reads failed (%s); sending them one by one",
+                      len(batch), error)
+        self._settle(batch, gather=gather)
+
+    def _settle(self, batch: List[_Read], *, gather: bool = False) -> None:
+        """Wake the batch's readers (the unanswered ones re-run their read alone), then
+        pass its slot on, after gathering their next reads when ``gather``."""
+        gathering = self._start_gathering(len(batch)) if gather else None
+        try:
             for read in batch:
                 if read.state != _DONE:
                     read.state = _SOLO
-                if read is not leader:
-                    read.event.set()
+                read.ready.release()
+        finally:
+            if gathering is not None:
+                gathered = gathering.acquire(timeout=self.gather)
+                with self._lock:
+                    if self._gathering is gathering:
+                        self._gathering = None
+                self._gather_misses = 0 if gathered else self._gather_misses + 1
             self._release()
+
+    def _start_gathering(self, answered: int) -> Optional[threading.Lock]:
+        """A held lock to wait on until ``answered`` more reads are queued, or None
+        when gathering is off or not needed."""
+        self._batches += 1
+        if self.gather <= 0 or (self._gather_misses >= self.GATHER_MISSES_TO_PAUSE
+                                and self._batches % self.GATHER_RETRY_EVERY):
+            return None
+        with self._lock:
+            target = min(len(self._pending) + answered, self.max_batch)
+            if len(self._pending) >= target:
+                return None
+            gathering = threading.Lock()
+            gathering.acquire()
+            self._gathering = gathering
+            self._gather_target = target
+        return gathering
 
     def _solo(self, read: _Read) -> Any:
         timeout: Optional[float] = None

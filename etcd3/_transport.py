@@ -92,8 +92,10 @@ class Transport:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _callable(self, state: EndpointState, method: Method) -> Any:
-        index = state.pick_index()
+    def _callable(self, state: EndpointState, method: Method,
+                  index: Optional[int] = None) -> Any:
+        if index is None:
+            index = state.pick_index()
         registry = state.callables[index]
         fn = registry.get(method.key)
         if fn is None:
@@ -175,8 +177,12 @@ class Transport:
 
     # -- the retry decision, shared by call() and call_future() ----------------------
 
-    def _begin_attempt(self, ctx: _Attempts) -> Tuple[Any, Optional[float]]:
-        """Pick the endpoint of the next attempt; returns (multi-callable, timeout)."""
+    def _begin_attempt(self, ctx: _Attempts, channel_index: Optional[int] = None
+                       ) -> Tuple[Any, Optional[float]]:
+        """Pick the endpoint of the next attempt; returns (multi-callable, timeout).
+
+        ``channel_index`` picks one of the endpoint's channels (default: round-robin).
+        """
         ctx.attempt += 1
         state = ctx.pinned or self.pool.pick(ctx.state)
         ctx.state = state
@@ -195,7 +201,7 @@ class Transport:
             remaining = cap
             ctx.capped = True
         ctx.metadata = self.metadata_for(state)
-        return self._callable(state, ctx.method), remaining
+        return self._callable(state, ctx.method, channel_index), remaining
 
     def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
         """Decide what follows a failed attempt.
@@ -351,10 +357,30 @@ class Transport:
         self._start_future_attempt(ctx, future)
         return future
 
+    def start_once(self, method: Method, request: Any, *,
+                   timeout: Optional[float]) -> Tuple[Any, EndpointState]:
+        """Start ONE attempt of a unary RPC without waiting: no retry, no error
+        translation. For callers that handle every failure themselves (the read
+        batcher re-runs failed batches as ordinary calls).
+
+        Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure) and
+        the endpoint it went to.
+        :raises Etcd3Exception: no call could be started (e.g. the client is closed,
+            or authentication failed).
+        """
+        state = self.pool.pick()
+        metadata = self.metadata_for(state)
+        fn = self._callable(state, method, 0)  # see _start_future_attempt
+        return fn.future(request, timeout=timeout, metadata=metadata), state
+
     def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
         try:
-            fn, attempt_timeout = self._begin_attempt(ctx)
+            # Every future goes to the endpoint's first channel: gRPC completes futures
+            # on a Python thread per channel, which it stops when the channel has no
+            # call left and starts again for the next one; one channel keeps one such
+            # thread busy instead of several starting and stopping.
+            fn, attempt_timeout = self._begin_attempt(ctx, channel_index=0)
             call = fn.future(ctx.request, timeout=attempt_timeout, metadata=ctx.metadata)
         except exceptions.Etcd3Exception as error:
             _settle(future, error=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import List
 
 import pytest
@@ -31,13 +32,13 @@ def _run(threads: int, target) -> List[BaseException]:
 def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> None:
     batches: List[int] = []
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
-        original = client._read_batcher._lead
+        original = client._read_batcher._send
 
-        def counting_lead(leader) -> None:
-            batches.append(len(leader.batch))
-            original(leader)
+        def counting_send(batch) -> None:
+            batches.append(len(batch))
+            original(batch)
 
-        client._read_batcher._lead = counting_lead  # type: ignore[method-assign]
+        client._read_batcher._send = counting_send  # type: ignore[method-assign]
 
         def worker(n: int) -> None:
             key = f"/batch/{n}/k"
@@ -87,3 +88,49 @@ def test_batcher_rejects_bad_limits(etcd_client: etcd3.Etcd3Client) -> None:
 
     with pytest.raises(ValueError):
         ReadBatcher(etcd_client._transport, _rpc.RANGE, _rpc.TXN, max_in_flight=0)
+
+
+def test_gathering_fills_batches_and_pauses_when_readers_do_not_return(
+        etcd_server) -> None:
+    batches: List[int] = []
+    with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
+        batcher = client._read_batcher
+        original = batcher._send
+
+        def counting_send(batch) -> None:
+            batches.append(len(batch))
+            original(batch)
+
+        batcher._send = counting_send  # type: ignore[method-assign]
+        client.put("/gather/k", "v")
+        stop = threading.Event()
+
+        def steady_reader(n: int) -> None:
+            for _ in range(150):
+                assert client.get("/gather/k")[0] == b"v"
+
+        batcher.gather = 0.05  # generous, so that a loaded machine can't time it out
+        assert _run(8, steady_reader) == []
+        # With gathering, the 8 readers ride together instead of in two halves.
+        assert sorted(batches)[len(batches) // 2] >= 6, batches
+
+        batcher.gather = 0.001
+        batcher._gather_misses = 0
+
+        def slow_reader(n: int) -> None:  # never back within the gathering time
+            while not stop.is_set():
+                assert client.get("/gather/k")[0] == b"v"
+                stop.wait(0.02)
+
+        workers = [threading.Thread(target=slow_reader, args=(n,)) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        deadline = time.monotonic() + 20
+        while (batcher._gather_misses < batcher.GATHER_MISSES_TO_PAUSE
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+        assert batcher._gather_misses >= batcher.GATHER_MISSES_TO_PAUSE
+        assert batcher._pending == [] and batcher._gathering is None
