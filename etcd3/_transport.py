@@ -51,11 +51,14 @@ class _Attempts:
     """The retry state of one unary call (blocking or future)."""
 
     __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
-                 "state", "metadata", "capped", "tried", "pinned", "unreachable")
+                 "state", "metadata", "capped", "tried", "pinned", "unreachable",
+                 "anonymous")
 
     def __init__(self, method: Method, request: Any, deadline: Optional[float],
-                 context: str, pinned: Optional[EndpointState] = None) -> None:
+                 context: str, pinned: Optional[EndpointState] = None,
+                 anonymous: bool = False) -> None:
         self.pinned = pinned  # every attempt goes to this endpoint (per-member calls)
+        self.anonymous = anonymous  # sent without an auth token (Authenticate itself)
         self.method = method
         self.request = request
         self.deadline = deadline
@@ -131,24 +134,10 @@ class Transport:
             raise exceptions.AuthError("authentication is not available")
         from .etcdrpc import rpc_pb2
 
-        req = rpc_pb2.AuthenticateRequest(name=user, password=password)
-        deadline = self._deadline(_UNSET)
-        last: Optional[BaseException] = None
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                fn = self._callable(state, method)
-                response = fn(req, timeout=self._remaining(deadline))
-                return str(response.token)
-            except grpc.RpcError as error:
-                last = error
-                if not _errors.is_not_sent(error) or self._expired(deadline):
-                    break
-                time.sleep(self.retry.backoff(attempt + 1))
-        assert last is not None
-        if self._closed.is_set():
-            raise exceptions.ClientClosedError("this etcd3 client has been closed")
-        raise _errors.translate(last, context=f"authenticating as {user!r}",
-                                endpoint=state.name)
+        request = rpc_pb2.AuthenticateRequest(name=user, password=password)
+        ctx = _Attempts(method, request, self._deadline(_UNSET),
+                        f"authenticating as {user!r}", pinned=state, anonymous=True)
+        return str(self._run(ctx).token)
 
     def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
         """The monotonic-clock deadline of a call given ``timeout`` (default: the
@@ -200,7 +189,7 @@ class Transport:
                 and (remaining is None or cap < remaining)):
             remaining = cap
             ctx.capped = True
-        ctx.metadata = self.metadata_for(state)
+        ctx.metadata = None if ctx.anonymous else self.metadata_for(state)
         return self._callable(state, ctx.method, channel_index), remaining
 
     def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
@@ -215,7 +204,7 @@ class Transport:
         if self._closed.is_set():
             raise exceptions.ClientClosedError(
                 "this etcd3 client has been closed") from error
-        if (self.token_provider is not None and not ctx.refreshed
+        if (self.token_provider is not None and not ctx.refreshed and not ctx.anonymous
                 and _errors.is_auth_token_error(error)):
             ctx.refreshed = True
             ctx.attempt -= 1
@@ -317,7 +306,12 @@ class Transport:
             for per-member calls such as Status or Defragment.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
-        ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint)
+        return self._run(_Attempts(method, request, self._deadline(timeout), context,
+                                   endpoint))
+
+    def _run(self, ctx: _Attempts) -> Any:
+        """Attempt ``ctx``'s call until it succeeds or the retry rules give up."""
+        request = ctx.request
         while True:
             fn, attempt_timeout = self._begin_attempt(ctx)
             try:
