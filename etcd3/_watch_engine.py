@@ -107,9 +107,10 @@ class WatchEngine:
                   max_queue: Optional[int] = None) -> Subscriber:
         """Add a subscriber; returns once the watch is active on the server.
 
-        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`)
-        holding at most ``max_queue`` unread responses (None: no limit); past that it
-        is failed with :class:`~etcd3.exceptions.WatchOverflowError`.
+        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
+        A queue holding ``max_queue`` unread responses, or a callback with as many
+        responses not yet handled (None: no limit), fails the subscriber with
+        :class:`~etcd3.exceptions.WatchOverflowError`.
         :raises WatchTimedOut: the server did not confirm the watch within ``timeout``.
         :raises ClientClosedError: the client is closed.
         """
@@ -224,8 +225,8 @@ class WatchEngine:
         self._drop(sw)
 
     def _overflow(self, sub: Subscriber) -> None:
-        """Fail a queue subscriber that fell ``max_queue`` responses behind: it still
-        reads what it was sent, then gets the error; the others are not held back."""
+        """Fail a subscriber that fell ``max_queue`` responses behind: it still gets
+        what it was sent, then the error; the others are not held back."""
         self._subs.pop(sub.id, None)
         sub.finished = True
         sw = sub.watch
@@ -235,14 +236,16 @@ class WatchEngine:
                 self._drop(sw)
         log.warning("etcd3: watch %d fell %d responses behind; cancelled it",
                     sub.id, sub.max_queue)
-        assert sub.queue is not None
-        sub.queue.put(exceptions.WatchOverflowError(
-            f"the watch iterator fell more than {sub.max_queue} responses behind and "
-            "was cancelled; read faster or raise max_queue, and watch again from the "
+        what = "callback" if sub.callback is not None else "iterator"
+        self._deliver_one(sub, exceptions.WatchOverflowError(
+            f"the watch {what} fell more than {sub.max_queue} responses behind and "
+            "was cancelled; keep up or raise max_queue, and watch again from the "
             "last revision seen"))
 
     def _deliver_one(self, sub: Subscriber, item: Item) -> None:
         if sub.callback is not None:
+            if sub.max_queue is not None:
+                sub.routed += 1
             self._dispatch.put(((sub,), item))
         else:
             assert sub.queue is not None
@@ -270,6 +273,17 @@ class WatchEngine:
 
     def _route(self, sw: ServerWatch, response: WatchResponse) -> None:
         callbacks, queues = sw.targets()
+        bounded = sw.bounded_callbacks()
+        if bounded:
+            behind = [sub for sub in bounded
+                      if sub.routed - sub.delivered >= (sub.max_queue or 0)]
+            for sub in behind:
+                self._overflow(sub)
+            if behind:
+                callbacks, queues = sw.targets()
+                bounded = sw.bounded_callbacks()
+            for sub in bounded:
+                sub.routed += 1
         if callbacks:
             self._dispatch.put((callbacks, response))
         for sub in queues:
@@ -502,13 +516,14 @@ class WatchEngine:
                 return
             targets, payload = item
             for sub in targets:
-                if sub.cancelled:
-                    continue
-                try:
-                    sub.callback(payload)
-                except Exception:
-                    log.exception("etcd3: watch callback %r raised; delivery continues",
-                                  sub.callback)
+                if not sub.cancelled:
+                    try:
+                        sub.callback(payload)
+                    except Exception:
+                        log.exception("etcd3: watch callback %r raised; delivery "
+                                      "continues", sub.callback)
+                if sub.max_queue is not None:
+                    sub.delivered += 1
 
     # -- shutdown -------------------------------------------------------------------------
 

@@ -36,15 +36,20 @@ class Subscriber:
     """One user-visible watch: a callback or a queue, fed by one server watch."""
 
     __slots__ = ("id", "callback", "queue", "watch", "cancelled", "finished",
-                 "threshold", "pending", "max_queue")
+                 "threshold", "pending", "max_queue", "routed", "delivered")
 
     def __init__(self, sub_id: int, callback: Optional[Callback],
                  q: Optional[queue.SimpleQueue[Any]], max_queue: Optional[int] = None) -> None:
         self.id = sub_id
         self.callback = callback
         self.queue = q
-        #: Responses a queue subscriber may leave unread before it is failed.
+        #: Responses a subscriber may leave unread (a queue) or not yet handled (a
+        #: callback) before it is failed.
         self.max_queue = max_queue
+        # A callback's backlog is routed - delivered; each count has one writer (the
+        # reader thread, the dispatcher thread), so neither update can be lost.
+        self.routed = 0
+        self.delivered = 0
         self.watch: Optional[ServerWatch] = None
         self.cancelled = False  # by the user or close(): deliver nothing more
         self.finished = False  # no longer attached to a server watch
@@ -71,7 +76,7 @@ class ServerWatch:
 
     __slots__ = ("id", "spec", "next_rev", "subscribers", "joining", "ready",
                  "fragments", "stream_gen", "auth_retried", "_callback_targets",
-                 "_queue_targets")
+                 "_queue_targets", "_bounded_callbacks")
 
     def __init__(self, watch_id: int, spec: WatchSpec, start_revision: int) -> None:
         self.id = watch_id
@@ -85,6 +90,7 @@ class ServerWatch:
         self.auth_retried = False  # a refused create was retried with a new token
         self._callback_targets: Optional[Tuple[Subscriber, ...]] = None
         self._queue_targets: Optional[Tuple[Subscriber, ...]] = None
+        self._bounded_callbacks: Tuple[Subscriber, ...] = ()
 
     def attach(self, sub: Subscriber) -> None:
         self.subscribers.append(sub)
@@ -101,7 +107,13 @@ class ServerWatch:
         if self._callback_targets is None or self._queue_targets is None:
             self._callback_targets = tuple(s for s in self.subscribers if s.callback)
             self._queue_targets = tuple(s for s in self.subscribers if not s.callback)
+            self._bounded_callbacks = tuple(s for s in self._callback_targets
+                                            if s.max_queue is not None)
         return self._callback_targets, self._queue_targets
+
+    def bounded_callbacks(self) -> Tuple[Subscriber, ...]:
+        """The callback subscribers with a ``max_queue`` (after :meth:`targets`)."""
+        return self._bounded_callbacks
 
     def empty(self) -> bool:
         return not self.subscribers and not self.joining

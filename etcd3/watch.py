@@ -102,7 +102,8 @@ class WatchMixin(ServiceBase):
                            range_end: Optional[KeyType] = None,
                            start_revision: Optional[int] = None,
                            progress_notify: bool = False, filters: Any = None,
-                           prev_kv: bool = False, fragment: bool = False) -> int:
+                           prev_kv: bool = False, fragment: bool = False,
+                           max_queue: Optional[int] = None) -> int:
         """Call ``callback(WatchResponse)`` for every change of ``key`` (or the range).
 
         Returns once etcd has confirmed the watch: every later change is delivered,
@@ -119,13 +120,20 @@ class WatchMixin(ServiceBase):
             ``WatchCreateRequest.NOPUT`` / ``NODELETE`` values.
         :param prev_kv: events carry the previous key-value (``event.prev_value``).
         :param fragment: let etcd split huge responses (reassembled here).
+        :param max_queue: responses that may wait for this callback (all callbacks run
+            on one thread, so a slow one holds the others back); past it the callback
+            gets the ones already waiting, then
+            :class:`~etcd3.exceptions.WatchOverflowError`, and the watch ends. None
+            (the default): no limit.
         :returns: the watch id for :meth:`cancel_watch` (stable for the watch's life).
         :raises WatchTimedOut: etcd did not confirm the watch within the client timeout.
+        :raises ValueError: ``max_queue`` is not a positive int or None.
         """
         return int(self._subscribe(key, callback, range_end=range_end,
                                    start_revision=start_revision,
                                    progress_notify=progress_notify, filters=filters,
-                                   prev_kv=prev_kv, fragment=fragment).id)
+                                   prev_kv=prev_kv, fragment=fragment,
+                                   max_queue=_checked_max_queue(max_queue)).id)
 
     def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callback,
                                   **kwargs: Any) -> int:
@@ -148,10 +156,7 @@ class WatchMixin(ServiceBase):
     # -- iterators ------------------------------------------------------------------------
 
     def _iterate(self, key: KeyType, kwargs: Any) -> Tuple[Iterator[WatchResponse], CancelFn]:
-        max_queue = kwargs.pop("max_queue", None)
-        if max_queue is not None and (isinstance(max_queue, bool)
-                                      or not isinstance(max_queue, int) or max_queue < 1):
-            raise ValueError("max_queue must be a positive int or None")
+        max_queue = _checked_max_queue(kwargs.pop("max_queue", None))
         sub = self._subscribe(key, None, max_queue=max_queue, **kwargs)
         engine = self._watch_engine()
 
@@ -241,3 +246,10 @@ class WatchMixin(ServiceBase):
 def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
     for response in responses:
         yield from response.events
+
+
+def _checked_max_queue(max_queue: Any) -> Optional[int]:
+    if max_queue is not None and (isinstance(max_queue, bool)
+                                  or not isinstance(max_queue, int) or max_queue < 1):
+        raise ValueError("max_queue must be a positive int or None")
+    return max_queue

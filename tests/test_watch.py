@@ -343,3 +343,45 @@ def test_bounded_iterator_overflows_alone(etcd_client: Any) -> None:
     cancel_slow()
     with pytest.raises(ValueError, match="max_queue"):
         etcd_client.watch("/bounded/x", max_queue=0)
+
+
+def test_bounded_callback_overflows_alone(etcd_client: Any) -> None:
+    release = threading.Event()
+    slow_got: List[Any] = []
+    fast_got: List[Any] = []
+    fast_done = threading.Event()
+
+    def slow(response: Any) -> None:
+        release.wait(30)
+        slow_got.append(response)
+
+    def fast(response: Any) -> None:
+        fast_got.extend(e.value for e in response.events)
+        if len(fast_got) == 10:
+            fast_done.set()
+
+    slow_id = etcd_client.add_watch_prefix_callback("/bcb/", slow, max_queue=3)
+    fast_id = etcd_client.add_watch_prefix_callback("/bcb/", fast)
+    for i in range(10):
+        etcd_client.put(f"/bcb/{i}", str(i))
+    time.sleep(0.5)  # the slow callback is stuck on the first response meanwhile
+    release.set()
+    assert fast_done.wait(10)
+    assert fast_got == [str(i).encode() for i in range(10)]
+    deadline = time.monotonic() + 10
+    while not (slow_got and isinstance(slow_got[-1], Exception)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    *responses, error = slow_got
+    assert isinstance(error, exceptions.WatchOverflowError) and "callback" in str(error)
+    values = [e.value for r in responses for e in r.events]
+    assert len(responses) == 3 and values == [str(i).encode() for i in range(len(values))]
+    etcd_client.put("/bcb/after", "x")  # the unbounded one goes on; the slow one ended
+    deadline = time.monotonic() + 10
+    while len(fast_got) < 11 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fast_got[-1] == b"x" and len(slow_got) == 4
+    etcd_client.cancel_watch(slow_id)  # a no-op now
+    etcd_client.cancel_watch(fast_id)
+    with pytest.raises(ValueError, match="max_queue"):
+        etcd_client.add_watch_callback("/bcb/x", fast, max_queue=True)
