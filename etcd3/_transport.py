@@ -296,7 +296,8 @@ class Transport:
     # -- unary calls ------------------------------------------------------------------
 
     def call(self, method: Method, request: Any, *, timeout: Any = _UNSET,
-             context: str = "", endpoint: Optional[EndpointState] = None) -> Any:
+             context: str = "", endpoint: Optional[EndpointState] = None,
+             anonymous: bool = False) -> Any:
         """Run a unary RPC and return its decoded response.
 
         :param timeout: seconds for the whole call, retries included (default: the
@@ -304,10 +305,12 @@ class Transport:
         :param context: words added to an error message (e.g. the key).
         :param endpoint: run every attempt on this endpoint (one of ``pool.states``),
             for per-member calls such as Status or Defragment.
+        :param anonymous: send it without an auth token, even when the client has
+            credentials.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
         return self._run(_Attempts(method, request, self._deadline(timeout), context,
-                                   endpoint))
+                                   endpoint, anonymous))
 
     def _run(self, ctx: _Attempts) -> Any:
         """Attempt ``ctx``'s call until it succeeds or the retry rules give up."""
@@ -360,10 +363,16 @@ class Transport:
         Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure) and
         the endpoint it went to.
         :raises Etcd3Exception: no call could be started (e.g. the client is closed,
-            or authentication failed).
+            or it has no auth token for the endpoint yet: fetching one would block).
         """
         state = self.pool.pick()
-        metadata = self.metadata_for(state)
+        metadata: Metadata = None
+        if self.token_provider is not None:
+            token = self.token_provider.cached(state.name)
+            if token is None:
+                raise exceptions.InvalidAuthTokenError(
+                    f"no auth token for {state.name} yet")
+            metadata = (("token", token),) if token else None
         fn = self._callable(state, method, 0)  # see _start_future_attempt
         return fn.future(request, timeout=timeout, metadata=metadata), state
 

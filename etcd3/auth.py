@@ -412,16 +412,23 @@ class AuthMixin(ServiceBase):
         self._call(_rpc.AUTH_DISABLE, pb.AuthDisableRequest(), timeout=timeout)
 
     def auth_status(self, *, timeout: Any = UNSET) -> AuthStatus:
-        """Whether authentication is enabled (etcd >= 3.5).
+        """Whether authentication is enabled, and the auth store's revision.
 
-        :raises Etcd3Exception: the server is older than 3.5 (no AuthStatus RPC).
+        etcd 3.4 has no AuthStatus RPC: there, ``enabled`` comes from whether a
+        user listing without a token is refused, and ``auth_revision`` is 0.
         """
         try:
             response = self._call(_rpc.AUTH_STATUS, pb.AuthStatusRequest(), timeout=timeout)
         except exceptions.Etcd3Exception as error:
             if getattr(error, "grpc_code", None) is not grpc.StatusCode.UNIMPLEMENTED:
                 raise
-            raise exceptions.Etcd3Exception(
-                "auth_status() needs etcd >= 3.5 (this server has no AuthStatus RPC)"
-            ) from error.__cause__
+            return AuthStatus(self._refuses_anonymous_calls(timeout), 0)
         return AuthStatus(bool(response.enabled), int(response.authRevision))
+
+    def _refuses_anonymous_calls(self, timeout: Any) -> bool:
+        try:
+            self._transport.call(_rpc.USER_LIST, pb.AuthUserListRequest(), timeout=timeout,
+                                 anonymous=True, context="probing whether auth is on")
+        except (exceptions.InvalidAuthTokenError, exceptions.PermissionDeniedError):
+            return True
+        return False

@@ -65,10 +65,14 @@ def test_enable_auth_without_root_user_says_what_to_do() -> None:
             client.enable_auth()
         client.grant_role("root", "root")
         assert client.auth_status().enabled is False
+        # etcd 3.4 has no AuthStatus RPC; what auth_status() falls back to there:
+        assert client._refuses_anonymous_calls(None) is False
         client.enable_auth()
         # The early client now needs (and fetches) a token, then goes without again.
         assert early.get("/early")[0] == b"1"
         assert early.auth_status().enabled is True
+        assert early._refuses_anonymous_calls(None) is True
+        assert client._refuses_anonymous_calls(None) is True
         early.disable_auth()
         assert client.auth_status().enabled is False
         assert early.get("/early")[0] == b"1"
