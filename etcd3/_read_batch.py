@@ -35,7 +35,7 @@ from typing import Any, List, Optional, Sequence
 
 import grpc
 
-from . import _errors, codec, exceptions
+from . import _errors, _forksafe, codec, exceptions
 from ._transport import Method, Transport
 
 log = logging.getLogger("etcd3")
@@ -99,6 +99,15 @@ class ReadBatcher:
         self._gather_target = 0
         self._gather_misses = 0
         self._batches = 0
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the parent's reads in flight (and lock holders) are not
+        ours; start empty."""
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._pending = []
+        self._gathering = None
 
     def call(self, request: bytes, fields: Sequence[Any], *, timeout: Any,
              context: str = "") -> Any:
@@ -242,3 +251,4 @@ class ReadBatcher:
                     f"Range did not complete within the deadline [{read.context}]")
         return self._transport.call(self._range, read.request, timeout=timeout,
                                     context=read.context)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Dict, Optional
 
-from . import exceptions
+from . import _forksafe, exceptions
 
 
 class TokenProvider:
@@ -24,6 +24,11 @@ class TokenProvider:
         self._password = password
         self._tokens: Dict[str, str] = {}
         self._locks: Dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._locks = {}
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:

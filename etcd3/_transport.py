@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 
-from . import _errors, exceptions
+from . import _errors, _forksafe, exceptions
 from ._token import TokenProvider
 from .pool import ChannelPool, EndpointState
 from .retry import Retry
@@ -92,6 +92,12 @@ class Transport:
         self._closed = threading.Event()
         self._retry_lock = threading.Lock()
         self._retry_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        _forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's retry threads don't exist here; a new pool starts when needed.
+        self._retry_lock = threading.Lock()
+        self._retry_executor = None
 
     # -- plumbing -------------------------------------------------------------------
 

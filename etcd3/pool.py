@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from . import exceptions
+from . import _forksafe, exceptions
 
 log = logging.getLogger("etcd3")
 
@@ -246,6 +246,7 @@ class ChannelPool:
         self._next = itertools.count()
         self._retired: List[EndpointState] = []
         self._pid = os.getpid()
+        _forksafe.register(self)
         self.states = [self._new_state(ep) for ep in self.endpoints]
         self._healthy: Tuple[EndpointState, ...] = tuple(self.states)
         self._probe_at = float("inf")
@@ -254,6 +255,9 @@ class ChannelPool:
         return EndpointState(endpoint, [
             endpoint.make_channel(self.options + [("etcd3.channel", i)])
             for i in range(self.channels_per_endpoint)])
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # channels are replaced on the next call
 
     def _check(self) -> None:
         if self._closed:

@@ -98,7 +98,19 @@ def test_forked_child_uses_inherited_client(etcd_server) -> None:
     try:
         client.put("/fork", "parent")
         assert client.get("/fork")[0] == b"parent"
+        # As if other threads were mid-read at the fork: the batcher's lock held and
+        # its slots taken, by threads the child won't have.
+        batcher = client._read_batcher
+        held = [batcher._lock, client._transport.pool._lock,
+                client._transport._retry_lock]
+        for lock in held:
+            lock.acquire()
+        batcher._in_flight = batcher.max_in_flight
         pid = os.fork()
+        if pid != 0:
+            batcher._in_flight = 0
+            for lock in held:
+                lock.release()
         if pid == 0:  # child: must not hang, must work
             status = 1
             try:
