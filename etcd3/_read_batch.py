@@ -22,8 +22,9 @@ a read-only Txn like a Range (a linearizable read unless every op is serializabl
 If a batch fails for any reason, every read in it is re-run alone on the normal call
 path, so errors (and retries) are exactly those of an unbatched call. A lone reader
 never waits: with nothing in flight its call goes out at once, as a plain Range; and
-a queued read that finds no free slot within ``max_wait`` (a slow call holds it) goes
-out alone. Only single-key reads are batched (see ``KVMixin._range``).
+a queued read that finds no free slot within ``max_wait`` (or three typical round
+trips, on a slow link) goes out alone, since a slow call holds the slot. Only
+single-key reads are batched (see ``KVMixin._range``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ._transport import Method, Transport
 log = logging.getLogger("etcd3")
 
 _QUEUED, _SENT, _DONE, _SOLO = 0, 1, 2, 3
+_MAX_ROUND_TRIP_SAMPLE = 0.25  # seconds
 
 
 class _Read:
@@ -68,7 +70,9 @@ class ReadBatcher:
     :param max_batch: reads per batch (etcd's --max-txn-ops is 128 by default; a
         server with a lower limit makes the batcher shrink this on the first refusal).
     :param max_wait: seconds a queued read waits to be sent before it is sent on its
-        own, so a slow call in flight never holds other reads back for long.
+        own, so a slow call in flight never holds other reads back for long (at least
+        three times the recent round trip of a batch, so that a slow link does not
+        turn every queued read into its own call).
     :param gather: seconds a finished batch's slot may wait for its readers' next
         reads (see the module docstring; 0 turns gathering off).
     """
@@ -89,6 +93,7 @@ class ReadBatcher:
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self._round_trip = 0.0  # moving average of a batch's round trip, seconds
         self.gather = gather
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -132,7 +137,7 @@ class ReadBatcher:
                                             context=context)
             finally:
                 self._release()
-        if not read.ready.acquire(timeout=self.max_wait):
+        if not read.ready.acquire(timeout=max(self.max_wait, 3 * self._round_trip)):
             with self._lock:
                 stuck = read.state == _QUEUED
                 if stuck:
@@ -175,13 +180,17 @@ class ReadBatcher:
         except Exception:  # each read re-runs alone and meets its own error
             self._settle(batch)
             return
-        call.add_done_callback(lambda done: self._finished(batch, done))
+        sent_at = time.monotonic()
+        call.add_done_callback(lambda done: self._finished(batch, done, sent_at))
 
-    def _finished(self, batch: List[_Read], call: Any) -> None:
+    def _finished(self, batch: List[_Read], call: Any, sent_at: float) -> None:
         # Runs on gRPC's completion thread (or the sender's, if the call failed at
         # once): hand out the results, then pass the slot on.
         try:
             response = call.result()
+            # A call that hung (a frozen member) must not make queued reads wait long.
+            sample = min(time.monotonic() - sent_at, _MAX_ROUND_TRIP_SAMPLE)
+            self._round_trip += (sample - self._round_trip) / 8
             if len(batch) == 1:
                 batch[0].result = response
                 batch[0].state = _DONE
