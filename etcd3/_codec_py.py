@@ -18,7 +18,6 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ._results_py import (
     DeleteRangeResponse,
-    Event,
     KeyValue,
     KVMetadata,
     PutResponse,
@@ -26,7 +25,8 @@ from ._results_py import (
     ResponseHeader,
     ResponseOp,
     TxnResponse,
-    WatchResponse,
+    WireEvent,
+    WireWatchResponse,
 )
 from .exceptions import CodecError
 
@@ -646,10 +646,10 @@ _WATCH_VARINTS = {0x10: "watch_id", 0x18: "created", 0x20: "canceled",
 
 
 def decode_watch_response(data: bytes, event_types: Optional[Sequence[Any]] = None
-                          ) -> WatchResponse:
-    """A :class:`WatchResponse` from ``etcdserverpb.WatchResponse`` wire bytes.
+                          ) -> WireWatchResponse:
+    """A :class:`WireWatchResponse` from ``etcdserverpb.WatchResponse`` wire bytes.
 
-    ``events`` holds :class:`Event` objects (``mvccpb.Event``'s shape), or, when
+    ``events`` holds :class:`WireEvent` objects (``mvccpb.Event``'s shape), or, when
     ``event_types`` is ``(PutEventClass, DeleteEventClass)``, instances of those
     classes made without calling ``__init__`` and given the attributes ``key, value,
     create_revision, mod_revision, version, lease, prev_kv`` (``prev_kv`` None when
@@ -657,7 +657,7 @@ def decode_watch_response(data: bytes, event_types: Optional[Sequence[Any]] = No
     :raises CodecError: truncated or malformed bytes.
     """
     data = _as_bytes(data)
-    response = WatchResponse()
+    response = WireWatchResponse()
     header = response.header
     events = response.events
     pos, end = 0, len(data)
@@ -667,7 +667,7 @@ def decode_watch_response(data: bytes, event_types: Optional[Sequence[Any]] = No
             start, pos = _length_at(data, pos, end)
             kind, kv, prev = _event(data, start, pos, header)
             if event_types is None:
-                events.append(Event(kind, kv, prev))
+                events.append(WireEvent(kind, kv, prev))
             else:
                 events.append(_user_event(event_types, kind, kv, prev))
         elif tag == 0x0A:

@@ -245,7 +245,7 @@ class ResponseOp:
         return f"ResponseOp({self.WhichOneof('response')}={self.response!r})"
 
 
-class Event:
+class WireEvent:
     """A watch event as etcd sends it (``mvccpb.Event``): ``type`` (0 PUT, 1 DELETE),
     ``kv`` and ``prev_kv`` (empty unless sent; ``HasField("prev_kv")`` tells)."""
 
@@ -269,10 +269,10 @@ class Event:
         return name == "kv" or self._prev_kv is not None
 
     def __repr__(self) -> str:
-        return f"Event(type={self.type}, kv={self.kv!r}, prev_kv={self._prev_kv!r})"
+        return f"WireEvent(type={self.type}, kv={self.kv!r}, prev_kv={self._prev_kv!r})"
 
 
-class WatchResponse:
+class WireWatchResponse:
     """One message of the watch stream, with ``etcdserverpb.WatchResponse``'s fields:
     ``header, watch_id, created, canceled, compact_revision, cancel_reason, fragment,
     events``."""
@@ -294,6 +294,6 @@ class WatchResponse:
         self.events = events if events is not None else []
 
     def __repr__(self) -> str:
-        return (f"WatchResponse(watch_id={self.watch_id}, created={self.created}, "
+        return (f"WireWatchResponse(watch_id={self.watch_id}, created={self.created}, "
                 f"canceled={self.canceled}, events=<{len(self.events)} items>, "
                 f"header={self.header!r})")

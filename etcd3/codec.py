@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     )
     from ._results_py import (
         DeleteRangeResponse,
-        Event,
         KeyValue,
         KVMetadata,
         PutResponse,
@@ -63,7 +62,8 @@ if TYPE_CHECKING:
         ResponseHeader,
         ResponseOp,
         TxnResponse,
-        WatchResponse,
+        WireEvent,
+        WireWatchResponse,
     )
 else:
     MAX_DEPTH = _impl.MAX_DEPTH
@@ -98,8 +98,8 @@ else:
     DeleteRangeResponse = _impl.DeleteRangeResponse
     TxnResponse = _impl.TxnResponse
     ResponseOp = _impl.ResponseOp
-    Event = _impl.Event
-    WatchResponse = _impl.WatchResponse
+    WireEvent = _impl.WireEvent
+    WireWatchResponse = _impl.WireWatchResponse
 
 __all__ = [
     "IMPLEMENTATION", "MAX_DEPTH", "OP_RANGE", "OP_PUT", "OP_DELETE_RANGE", "OP_TXN",
@@ -110,5 +110,5 @@ __all__ = [
     "decode_range_response", "decode_put_response", "decode_delete_range_response",
     "decode_txn_response", "decode_watch_response",
     "ResponseHeader", "KVMetadata", "KeyValue", "RangeResponse", "PutResponse",
-    "DeleteRangeResponse", "TxnResponse", "ResponseOp", "Event", "WatchResponse",
+    "DeleteRangeResponse", "TxnResponse", "ResponseOp", "WireEvent", "WireWatchResponse",
 ]

@@ -11,15 +11,17 @@ builds them straight from wire bytes; both implementations have the same attribu
 - :class:`RangeResponse` (``header, kvs, more, count``), :class:`PutResponse`
   (``header, prev_kv``), :class:`DeleteRangeResponse` (``header, deleted, prev_kvs``),
   :class:`TxnResponse` (``header, succeeded, responses``) with :class:`ResponseOp`
-  items, :class:`WatchResponse` with :class:`Event` items: the attributes of etcd's
-  protobuf messages of the same names.
+  items: the attributes of etcd's protobuf messages of the same names.
+- :class:`WireWatchResponse` with :class:`WireEvent` items: etcd's ``WatchResponse``
+  and ``mvccpb.Event`` as they come off the wire (what the codec decodes when given no
+  event types). Watches hand out :class:`etcd3.events.WatchResponse` with
+  :class:`~etcd3.events.PutEvent` / :class:`~etcd3.events.DeleteEvent` instead.
 """
 
 from __future__ import annotations
 
 from .codec import (
     DeleteRangeResponse,
-    Event,
     KeyValue,
     KVMetadata,
     PutResponse,
@@ -27,8 +29,9 @@ from .codec import (
     ResponseHeader,
     ResponseOp,
     TxnResponse,
-    WatchResponse,
+    WireEvent,
+    WireWatchResponse,
 )
 
 __all__ = ["ResponseHeader", "KVMetadata", "KeyValue", "RangeResponse", "PutResponse",
-           "DeleteRangeResponse", "TxnResponse", "ResponseOp", "Event", "WatchResponse"]
+           "DeleteRangeResponse", "TxnResponse", "ResponseOp", "WireEvent", "WireWatchResponse"]

@@ -453,9 +453,9 @@ def test_result_types_behave_the_same(impl: Any) -> None:
     assert impl.ResponseOp().WhichOneof("response") is None
     put = impl.PutResponse()
     assert not put.HasField("prev_kv") and put.prev_kv.key == b""
-    event = impl.Event(1, kv)
+    event = impl.WireEvent(1, kv)
     assert (event.type, event.kv, event.HasField("prev_kv")) == (1, kv, False)
-    assert impl.Event.DELETE == 1 and impl.WatchResponse().events == []
+    assert impl.WireEvent.DELETE == 1 and impl.WireWatchResponse().events == []
 
 
 def test_decoded_keys_read_set_and_pickle_like_plain_attributes(impl: Any) -> None:

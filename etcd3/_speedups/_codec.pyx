@@ -311,7 +311,7 @@ cdef class ResponseOp:
         return f"ResponseOp({self.WhichOneof('response')}={self.response!r})"
 
 
-cdef class Event:
+cdef class WireEvent:
     """A watch event as etcd sends it (``mvccpb.Event``): ``type``, ``kv``, ``prev_kv``."""
 
     cdef public object type, kv
@@ -333,10 +333,10 @@ cdef class Event:
         return name == "kv" or self._prev_kv is not None
 
     def __repr__(self):
-        return f"Event(type={self.type}, kv={self.kv!r}, prev_kv={self._prev_kv!r})"
+        return f"WireEvent(type={self.type}, kv={self.kv!r}, prev_kv={self._prev_kv!r})"
 
 
-cdef class WatchResponse:
+cdef class WireWatchResponse:
     """One message of the watch stream (``etcdserverpb.WatchResponse``'s fields)."""
 
     cdef public object header, watch_id, created, canceled, compact_revision
@@ -354,7 +354,7 @@ cdef class WatchResponse:
         self.events = events if events is not None else []
 
     def __repr__(self):
-        return (f"WatchResponse(watch_id={self.watch_id}, created={self.created}, "
+        return (f"WireWatchResponse(watch_id={self.watch_id}, created={self.created}, "
                 f"canceled={self.canceled}, events=<{len(self.events)} items>, "
                 f"header={self.header!r})")
 
@@ -1218,8 +1218,8 @@ def decode_watch_response(data, event_types=None):
     cdef uint64_t tag, value
     cdef int kind
     cdef object kv, prev
-    cdef Event event
-    cdef WatchResponse response = WatchResponse()
+    cdef WireEvent event
+    cdef WireWatchResponse response = WireWatchResponse()
     cdef ResponseHeader header = <ResponseHeader>response.header
     cdef list events = <list>response.events
     while pos < end:
@@ -1229,7 +1229,7 @@ def decode_watch_response(data, event_types=None):
             kind, kv, prev = _event(p, raw, pos, stop, header)
             pos = stop
             if event_types is None:
-                event = Event.__new__(Event)
+                event = WireEvent.__new__(WireEvent)
                 event.type = kind
                 event.kv = _empty_kv(kv)
                 event._prev_kv = prev
