@@ -627,6 +627,13 @@ def _event(data: bytes, pos: int, end: int, header: Any) -> Tuple[int, Any, Any]
     return kind, kv, prev
 
 
+def event_layout(put_type: type, delete_type: type) -> Sequence[type]:
+    """What to pass as ``event_types`` to :func:`decode_watch_response` for these
+    classes: build it once. (The compiled codec returns an object that also knows
+    where the classes keep their ``__slots__``, and fills them directly.)"""
+    return (put_type, delete_type)
+
+
 def _user_event(types: Sequence[Any], kind: int, kv: Any, prev: Any) -> Any:
     event = object.__new__(types[1] if kind == 1 else types[0])
     if kv is None:

@@ -42,7 +42,8 @@ COMPACT = _method("KV", "Compact", pb.CompactionRequest, pb.CompactionResponse, 
 # response however many subscribers share the watch.
 WATCH = Method("/etcdserverpb.Watch/Watch", pb.WatchRequest.SerializeToString,
                functools.partial(codec.decode_watch_response,
-                                 event_types=(events.PutEvent, events.DeleteEvent)),
+                                 event_types=codec.event_layout(events.PutEvent,
+                                                                events.DeleteEvent)),
                True, "stream_stream")
 
 LEASE_GRANT = _method("Lease", "LeaseGrant", pb.LeaseGrantRequest, pb.LeaseGrantResponse,

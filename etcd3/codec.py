@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         encode_watch_cancel_request,
         encode_watch_create_request,
         encode_watch_progress_request,
+        event_layout,
         prefix_range_end,
         range_pairs,
         to_bytes,
@@ -89,6 +90,7 @@ else:
     decode_delete_range_response = _impl.decode_delete_range_response
     decode_txn_response = _impl.decode_txn_response
     decode_watch_response = _impl.decode_watch_response
+    event_layout = _impl.event_layout
 
     ResponseHeader = _impl.ResponseHeader
     KVMetadata = _impl.KVMetadata
@@ -108,7 +110,7 @@ __all__ = [
     "encode_txn_request", "encode_watch_create_request", "encode_watch_cancel_request",
     "encode_watch_progress_request",
     "decode_range_response", "decode_put_response", "decode_delete_range_response",
-    "decode_txn_response", "decode_watch_response",
+    "decode_txn_response", "decode_watch_response", "event_layout",
     "ResponseHeader", "KVMetadata", "KeyValue", "RangeResponse", "PutResponse",
     "DeleteRangeResponse", "TxnResponse", "ResponseOp", "WireEvent", "WireWatchResponse",
 ]

@@ -359,6 +359,37 @@ def test_watch_response_into_user_event_types(impl: Any) -> None:
     assert decoded.events[1].prev_value == b"1"
 
 
+class _AttributeEvent:  # not __slots__: decoded attribute by attribute
+    pass
+
+
+class _AttributeDeleteEvent(_AttributeEvent):
+    pass
+
+
+@FAST
+@given(items=st.lists(events, max_size=6), header=headers)
+def test_event_layouts_decode_like_protobuf(impl: Any, items: Any, header: Any) -> None:
+    from etcd3 import events as user_events
+
+    data = pb.WatchResponse(header=header, events=items).SerializeToString()
+    expected = [user_events.event_from_pb(e) for e in items]
+    fields = ("key", "value", "create_revision", "mod_revision", "version", "lease")
+    for put_type, delete_type in ((user_events.PutEvent, user_events.DeleteEvent),
+                                  (_AttributeEvent, _AttributeDeleteEvent)):
+        layout = impl.event_layout(put_type, delete_type)
+        assert (layout[0], layout[1]) == (put_type, delete_type)
+        decoded = impl.decode_watch_response(data, layout).events
+        assert [type(e) for e in decoded] == [
+            delete_type if isinstance(e, user_events.DeleteEvent) else put_type
+            for e in expected]
+        for mine, theirs in zip(decoded, expected):
+            assert [getattr(mine, f) for f in fields] == [getattr(theirs, f) for f in fields]
+            assert (mine.prev_kv is None) == (theirs.prev_kv is None)
+            if theirs.prev_kv is not None:
+                assert kv_tuple(mine.prev_kv) == kv_tuple(theirs.prev_kv)
+
+
 def test_unknown_fields_are_skipped(impl: Any) -> None:
     unknown = (b"\xf8\x07\x05"             # field 127 varint
                b"\xf9\x07" + b"\0" * 8 +    # field 127 fixed64

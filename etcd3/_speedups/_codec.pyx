@@ -11,7 +11,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.number cimport PyNumber_Index
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.ref cimport Py_INCREF
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove
@@ -943,16 +944,27 @@ cdef int _header(cbuf p, Py_ssize_t pos, Py_ssize_t end, ResponseHeader header) 
     return 0
 
 
-cdef KeyValue _kv(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header, object into):
+cdef struct KvFields:
+    # One mvccpb.KeyValue as parsed: where key and value lie in the wire bytes
+    # (length -1: absent), the integer fields, and whether it was there at all.
+    Py_ssize_t key_at, key_len, value_at, value_len
+    uint64_t create, mod, version, lease
+    bint present
+
+
+cdef inline void _kv_fields_init(KvFields* f) noexcept:
+    f.key_at = f.value_at = 0
+    f.key_len = f.value_len = -1
+    f.create = f.mod = f.version = f.lease = 0
+    f.present = False
+
+
+cdef int _kv_fields(cbuf p, Py_ssize_t pos, Py_ssize_t end, KvFields* f) except -1:
+    """Parses one KeyValue into ``f``; fields it lacks keep their value in ``f`` (so a
+    repeated singular message merges like protobuf's)."""
     cdef uint64_t tag
-    cdef uint64_t create = 0, mod = 0, version = 0, lease = 0
-    cdef Py_ssize_t key_at = 0, key_len = -1, value_at = 0, value_len = -1, stop
-    cdef KeyValue kv = KeyValue.__new__(KeyValue)
-    cdef KeyValue old
-    if into is not None:  # a repeated singular message: merge into the earlier one
-        old = <KeyValue>into
-        create, mod = <uint64_t>old.create_revision, <uint64_t>old.mod_revision
-        version, lease = <uint64_t>old.version, <uint64_t>old.lease_id
+    cdef Py_ssize_t stop
+    f.present = True
     while pos < end:
         tag = p[pos]
         if tag < 0x80:
@@ -961,37 +973,59 @@ cdef KeyValue _kv(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object head
             _read_tag(p, &pos, end, &tag)
         if tag == 0x0A:
             _read_length(p, &pos, end, &stop)
-            key_at, key_len = pos, stop - pos
+            f.key_at, f.key_len = pos, stop - pos
             pos = stop
         elif tag == 0x2A:
             _read_length(p, &pos, end, &stop)
-            value_at, value_len = pos, stop - pos
+            f.value_at, f.value_len = pos, stop - pos
             pos = stop
         elif tag == 0x10:
-            _read_varint(p, &pos, end, &create)
+            _read_varint(p, &pos, end, &f.create)
         elif tag == 0x18:
-            _read_varint(p, &pos, end, &mod)
+            _read_varint(p, &pos, end, &f.mod)
         elif tag == 0x20:
-            _read_varint(p, &pos, end, &version)
+            _read_varint(p, &pos, end, &f.version)
         elif tag == 0x30:
-            _read_varint(p, &pos, end, &lease)
+            _read_varint(p, &pos, end, &f.lease)
         else:
             if tag < 8:
                 raise CodecError(f"malformed field tag {tag}")
             _skip(p, &pos, end, tag, 0)
-    if key_len > 0:
+    return 0
+
+
+cdef inline object _cut(cbuf p, Py_ssize_t at, Py_ssize_t length):
+    return PyBytes_FromStringAndSize(<const char*>p + at, length) if length > 0 else b""
+
+
+cdef KeyValue _kv(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header, object into):
+    cdef KvFields f
+    cdef KeyValue old
+    _kv_fields_init(&f)
+    if into is not None:  # a repeated singular message: merge into the earlier one
+        old = <KeyValue>into
+        f.create, f.mod = <uint64_t>old.create_revision, <uint64_t>old.mod_revision
+        f.version, f.lease = <uint64_t>old.version, <uint64_t>old.lease_id
+    _kv_fields(p, pos, end, &f)
+    return _kv_from(p, src, &f, header, into)
+
+
+cdef KeyValue _kv_from(cbuf p, bytes src, KvFields* f, object header, object into):
+    """A KeyValue of parsed fields; absent key/value come from ``into`` if given."""
+    cdef KeyValue kv = KeyValue.__new__(KeyValue)
+    if f.key_len > 0:
         kv._key = src
-        kv._lazy_key_at, kv._lazy_key_len = <uint32_t>key_at, <uint32_t>key_len
+        kv._lazy_key_at, kv._lazy_key_len = <uint32_t>f.key_at, <uint32_t>f.key_len
     else:
-        kv._key = _key_of(old) if key_len < 0 and into is not None else b""
-    if value_len > 0:
-        kv.value = PyBytes_FromStringAndSize(<const char*>p + value_at, value_len)
+        kv._key = _key_of(<KeyValue>into) if f.key_len < 0 and into is not None else b""
+    if f.value_len < 0 and into is not None:
+        kv.value = (<KeyValue>into).value
     else:
-        kv.value = old.value if value_len < 0 and into is not None else b""
-    kv.create_revision = <int64_t>create
-    kv.mod_revision = <int64_t>mod
-    kv.version = <int64_t>version
-    kv.lease_id = <int64_t>lease
+        kv.value = _cut(p, f.value_at, f.value_len)
+    kv.create_revision = <int64_t>f.create
+    kv.mod_revision = <int64_t>f.mod
+    kv.version = <int64_t>f.version
+    kv.lease_id = <int64_t>f.lease
     kv.response_header = header
     return kv
 
@@ -1175,16 +1209,18 @@ def decode_txn_response(data):
     return response
 
 
-cdef tuple _event(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header):
+cdef object _event_parts(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header,
+                        KvFields* kv, int* kind):
+    """Parses one mvccpb.Event: its kv into ``kv``, its type into ``kind``; returns its
+    prev_kv (a KeyValue, or None)."""
     cdef uint64_t tag, value
     cdef Py_ssize_t stop
-    cdef int kind = 0
-    cdef object kv = None, prev = None
+    cdef object prev = None
     while pos < end:
         _read_tag(p, &pos, end, &tag)
         if tag == 0x12:
             _read_length(p, &pos, end, &stop)
-            kv = _kv(p, src, pos, stop, header, kv)
+            _kv_fields(p, pos, stop, kv)
             pos = stop
         elif tag == 0x1A:
             _read_length(p, &pos, end, &stop)
@@ -1192,10 +1228,18 @@ cdef tuple _event(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object head
             pos = stop
         elif tag == 0x08:
             _read_varint(p, &pos, end, &value)
-            kind = <int32_t>(<uint32_t>value)
+            kind[0] = <int32_t>(<uint32_t>value)
         else:
             _skip(p, &pos, end, tag, 0)
-    return (kind, kv, prev)
+    return prev
+
+
+cdef tuple _event(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header):
+    cdef KvFields f
+    cdef int kind = 0
+    _kv_fields_init(&f)
+    prev = _event_parts(p, src, pos, end, header, &f, &kind)
+    return (kind, _kv_from(p, src, &f, header, None) if f.present else None, prev)
 
 
 cdef object _user_event(object types, int kind, object kv_object, object prev):
@@ -1211,6 +1255,88 @@ cdef object _user_event(object types, int kind, object kv_object, object prev):
     return event
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+import types as _types
+
+_EVENT_FIELDS = ("key", "value", "create_revision", "mod_revision", "version", "lease",
+                 "prev_kv")
+cdef int _T_OBJECT_EX = 16  # PyMemberDef.type of a __slots__ entry
+
+
+@cython.final
+cdef class EventLayout:
+    """A (put event class, delete event class) pair whose attributes are ``__slots__``
+    shared by both: decoding then writes each event's fields straight into its slots
+    instead of setting seven attributes. Other classes work too, attribute by
+    attribute. Build it once (see ``event_layout``) and pass it as ``event_types``."""
+
+    cdef readonly object put_type, delete_type
+    cdef Py_ssize_t offsets[7]
+    cdef bint direct
+
+    def __cinit__(self, put_type, delete_type):
+        cdef int i
+        self.put_type = put_type
+        self.delete_type = delete_type
+        self.direct = (put_type.__setattr__ is object.__setattr__
+                       and delete_type.__setattr__ is object.__setattr__)
+        for i, name in enumerate(_EVENT_FIELDS):
+            descriptor = getattr(put_type, name, None)
+            if (type(descriptor) is not _types.MemberDescriptorType
+                    or getattr(delete_type, name, None) is not descriptor
+                    or (<PyMemberDescrObject*>descriptor).d_member.type != _T_OBJECT_EX):
+                self.direct = False
+                return
+            self.offsets[i] = (<PyMemberDescrObject*>descriptor).d_member.offset
+
+    def __getitem__(self, index):
+        return (self.put_type, self.delete_type)[index]
+
+    def __len__(self):
+        return 2
+
+    def __repr__(self):
+        return f"EventLayout({self.put_type!r}, {self.delete_type!r})"
+
+
+def event_layout(put_type, delete_type):
+    """What to pass as ``event_types`` to ``decode_watch_response`` for these classes."""
+    return EventLayout(put_type, delete_type)
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept:
+    cdef PyObject** slot = <PyObject**>((<char*><PyObject*>obj) + offset)
+    cdef PyObject* old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+    Py_XDECREF(old)
+
+
+cdef object _direct_event(cbuf p, bytes src, Py_ssize_t pos, Py_ssize_t end, object header,
+                          EventLayout layout):
+    cdef int kind = 0
+    cdef KvFields f
+    _kv_fields_init(&f)
+    prev = _event_parts(p, src, pos, end, header, &f, &kind)
+    cdef object event = object.__new__(layout.delete_type if kind == 1 else layout.put_type)
+    cdef Py_ssize_t* at = layout.offsets
+    _set_slot(event, at[0], _cut(p, f.key_at, f.key_len))
+    _set_slot(event, at[1], _cut(p, f.value_at, f.value_len))
+    _set_slot(event, at[2], <int64_t>f.create)
+    _set_slot(event, at[3], <int64_t>f.mod)
+    _set_slot(event, at[4], <int64_t>f.version)
+    _set_slot(event, at[5], <int64_t>f.lease)
+    _set_slot(event, at[6],
+              prev if prev is not None and _key_of(<KeyValue>prev) else None)
+    return event
+
+
 def decode_watch_response(data, event_types=None):
     cdef bytes raw = _as_bytes(data)
     cdef cbuf p = <cbuf>PyBytes_AS_STRING(raw)
@@ -1222,10 +1348,17 @@ def decode_watch_response(data, event_types=None):
     cdef WireWatchResponse response = WireWatchResponse()
     cdef ResponseHeader header = <ResponseHeader>response.header
     cdef list events = <list>response.events
+    cdef EventLayout direct = None
+    if type(event_types) is EventLayout and (<EventLayout>event_types).direct:
+        direct = <EventLayout>event_types
     while pos < end:
         _read_tag(p, &pos, end, &tag)
         if tag == 0x5A:
             _read_length(p, &pos, end, &stop)
+            if direct is not None:
+                PyList_Append(events, _direct_event(p, raw, pos, stop, header, direct))
+                pos = stop
+                continue
             kind, kv, prev = _event(p, raw, pos, stop, header)
             pos = stop
             if event_types is None:
