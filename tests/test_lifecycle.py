@@ -93,6 +93,8 @@ def test_call_future_matches_call(etcd_server) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+# Python >= 3.12 warns about any fork of a threaded process; surviving one is the point.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_child_uses_inherited_client(etcd_server) -> None:
     client = etcd3.client(endpoints=[etcd_server.endpoint], timeout=5)
     try:
