@@ -3,7 +3,8 @@
     python benchmarks/bench_get_prefix.py [--keys N] [--repeat N] [--json]
 
 Starts its own etcd (etcd3.testing.EtcdServer), loads the keys, then measures the client
-process's CPU time (time.process_time, every thread) per key, median of --repeat runs:
+process's CPU time (time.process_time, every thread) per key, median of --repeat runs
+(the two alternate, after a gc.collect() each):
   this      etcd3: list(client.get_prefix(prefix)) -> (value, KVMetadata) pairs
   baseline  grpc stub with protobuf classes, reading only the values
 Both run in the same process against the same server.
@@ -12,6 +13,7 @@ Both run in the same process against the same server.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import time
@@ -28,14 +30,19 @@ from etcd3.testing import EtcdServer
 PREFIX = b"/bench/get_prefix/"
 
 
-def cpu_per_key_us(fn: Callable[[], int], repeat: int) -> float:
-    fn()  # warm up (channel, caches)
-    samples = []
+def cpu_per_key_us(fns: List[Callable[[], int]], repeat: int) -> List[float]:
+    """Median CPU microseconds per key of each of ``fns``, sampled in turn (so that a
+    slow spell of the machine hits every one alike)."""
+    for fn in fns:
+        fn()  # warm up (channel, caches)
+    samples: List[List[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.process_time()
-        count = fn()
-        samples.append((time.process_time() - start) / count * 1e6)
-    return statistics.median(samples)
+        for fn, out in zip(fns, samples):
+            gc.collect()
+            start = time.process_time()
+            count = fn()
+            out.append((time.process_time() - start) / count * 1e6)
+    return [statistics.median(out) for out in samples]
 
 
 def load(client: Any, keys: int) -> None:
@@ -65,8 +72,7 @@ def run(keys: int, repeat: int) -> List[Dict[str, Any]]:
             return len([kv.value for kv in response.kvs])
 
         assert ours() == bare() == keys
-        this = cpu_per_key_us(ours, repeat)
-        baseline = cpu_per_key_us(bare, repeat)
+        this, baseline = cpu_per_key_us([ours, bare], repeat)
         channel.close()
         client.close()
     return [{"workload": f"get_prefix {keys} keys, CPU per key",
@@ -79,7 +85,7 @@ def run(keys: int, repeat: int) -> List[Dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=20000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
     args = parser.parse_args()
     rows = run(args.keys, args.repeat)
