@@ -52,7 +52,7 @@ class _Attempts:
 
     __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
                  "state", "metadata", "capped", "tried", "pinned", "unreachable",
-                 "anonymous")
+                 "unreachable_details", "anonymous")
 
     def __init__(self, method: Method, request: Any, deadline: Optional[float],
                  context: str, pinned: Optional[EndpointState] = None,
@@ -70,6 +70,7 @@ class _Attempts:
         self.capped = False
         self.tried: List[str] = []
         self.unreachable = 0  # attempts that could not connect at all
+        self.unreachable_details = ""  # gRPC's words for the last of those
 
 
 class Transport:
@@ -218,6 +219,7 @@ class Transport:
         code, _ = _errors.status_of(error)
         if _errors.is_not_sent(error):
             ctx.unreachable += 1
+            ctx.unreachable_details = _errors.status_of(error)[1]
         attempt_timed_out = (ctx.capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
                              and not self._expired(ctx.deadline))
         if attempt_timed_out or _errors.is_endpoint_failure(error):
@@ -273,7 +275,7 @@ class Transport:
                    if len(ctx.tried) >= len(self.pool.endpoints)
                    else exceptions.ConnectionFailedError)
             detail = (f"no etcd endpoint could be reached for {method.path} within the "
-                      f"deadline")
+                      f"deadline (last error: {ctx.unreachable_details})")
         elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
             cls = exceptions.ConnectionTimeoutError
             detail = (f"{method.path} did not complete within the deadline "
@@ -285,11 +287,11 @@ class Transport:
                 cls = exceptions.NoServerAvailableError
                 detail = (f"no etcd endpoint could be reached for {method.path} "
                           f"(last error: {detail})")
-            if not_sent and "Socket closed" in detail and not state.endpoint.secure:
-                detail += (" (if the server uses TLS, give ca_cert or an https:// "
-                           "endpoint)")
         if detail is None:
             return translated
+        if (ctx.unreachable and "Socket closed" in detail
+                and not state.endpoint.secure):
+            detail += " (if the server uses TLS, give ca_cert or an https:// endpoint)"
         if not method.repeatable and not not_sent:
             detail += ("; the request was sent and may or may not have been applied "
                        "(writes are not retried once sent: check before repeating it)")
