@@ -116,9 +116,6 @@ def _check_ttl(ttl: Any) -> int:
     return ttl
 
 
-_ENGINE_LOCK = threading.Lock()
-
-
 class LeaseMixin(ServiceBase):
     """Lease methods of :class:`~etcd3.client.Etcd3Client`."""
 
@@ -147,16 +144,7 @@ class LeaseMixin(ServiceBase):
 
     def _keepalive_engine(self) -> KeepAliveEngine:
         """The client's keepalive stream engine (created on first use)."""
-        engine = self._keepalive
-        if engine is None:
-            with _ENGINE_LOCK:
-                engine = self._keepalive
-                if engine is None:
-                    if self._transport.closed:
-                        raise exceptions.ClientClosedError(
-                            "this etcd3 client has been closed")
-                    engine = self._keepalive = KeepAliveEngine(self._transport)
-        return engine
+        return self._engine("_keepalive", lambda: KeepAliveEngine(self._transport))
 
     def _stop_keep_alive(self, lease_id: int) -> bool:
         engine = self._keepalive

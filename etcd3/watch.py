@@ -8,7 +8,6 @@ run on a dispatcher thread; iterators have their own queues.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
@@ -24,7 +23,6 @@ CancelFn = Callable[[], None]
 
 _FILTER_NAMES = {"noput": pb.WatchCreateRequest.NOPUT,
                  "nodelete": pb.WatchCreateRequest.NODELETE}
-_ENGINE_LOCK = threading.Lock()
 
 
 def _filters(filters: Any) -> Tuple[int, ...]:
@@ -75,17 +73,8 @@ class WatchMixin(ServiceBase):
     _watch_engine_obj: Optional[WatchEngine] = None
 
     def _watch_engine(self) -> WatchEngine:
-        engine = self._watch_engine_obj
-        if engine is None:
-            with _ENGINE_LOCK:
-                engine = self._watch_engine_obj
-                if engine is None:
-                    if self._transport.closed:
-                        raise exceptions.ClientClosedError(
-                            "this etcd3 client has been closed")
-                    engine = WatchEngine(self._transport, coalesce=self._watch_coalesce)
-                    self._watch_engine_obj = engine
-        return engine
+        return self._engine("_watch_engine_obj", lambda: WatchEngine(
+            self._transport, coalesce=self._watch_coalesce))
 
     def _subscribe(self, key: KeyType, callback: Optional[Callback], *,
                    range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
