@@ -116,13 +116,19 @@ class Transport:
             registry[method.key] = fn
         return fn
 
-    def metadata_for(self, state: EndpointState) -> Metadata:
-        """The auth metadata for a call to ``state`` (authenticating if needed)."""
+    def metadata_for(self, state: EndpointState, *, fetch: bool = True) -> Metadata:
+        """The auth metadata for a call to ``state`` (authenticating if needed).
+
+        :param fetch: False: never authenticate here (it blocks on an RPC); raise
+            :class:`~etcd3.exceptions.InvalidAuthTokenError` when no token is cached.
+        """
         provider = self.token_provider
         if provider is None:
             return None
         token = provider.cached(state.name)
         if token is None:
+            if not fetch:
+                raise exceptions.InvalidAuthTokenError(f"no auth token for {state.name} yet")
             token = provider.get(state.name, lambda u, p: self._authenticate(state, u, p))
         return (("token", token),) if token else None
 
@@ -142,9 +148,9 @@ class Transport:
         from .etcdrpc import rpc_pb2
 
         request = rpc_pb2.AuthenticateRequest(name=user, password=password)
-        ctx = _Attempts(method, request, self._deadline(_UNSET),
-                        f"authenticating as {user!r}", pinned=state, anonymous=True)
-        return str(self._run(ctx).token)
+        response = self.call(method, request, context=f"authenticating as {user!r}",
+                             endpoint=state, anonymous=True)
+        return str(response.token)
 
     def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
         """The monotonic-clock deadline of a call given ``timeout`` (default: the
@@ -317,12 +323,8 @@ class Transport:
             credentials.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
-        return self._run(_Attempts(method, request, self._deadline(timeout), context,
-                                   endpoint, anonymous))
-
-    def _run(self, ctx: _Attempts) -> Any:
-        """Attempt ``ctx``'s call until it succeeds or the retry rules give up."""
-        request = ctx.request
+        ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
+                        anonymous)
         while True:
             fn, attempt_timeout = self._begin_attempt(ctx)
             try:
@@ -374,13 +376,7 @@ class Transport:
             or it has no auth token for the endpoint yet: fetching one would block).
         """
         state = self.pool.pick()
-        metadata: Metadata = None
-        if self.token_provider is not None:
-            token = self.token_provider.cached(state.name)
-            if token is None:
-                raise exceptions.InvalidAuthTokenError(
-                    f"no auth token for {state.name} yet")
-            metadata = (("token", token),) if token else None
+        metadata = self.metadata_for(state, fetch=False)
         fn = self._callable(state, method, 0)  # see _start_future_attempt
         return fn.future(request, timeout=timeout, metadata=metadata), state
 
