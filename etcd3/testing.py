@@ -200,6 +200,26 @@ def _sibling_binary(etcd_binary: str, name: str) -> str:
     return find_etcd_binary(name)
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    """True when every thread of ``pid`` is stopped by a signal (state T), or when
+    /proc cannot tell (not Linux): then SIGSTOP's delivery is all one can wait for."""
+    task_dir = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open(f"{task_dir}/{tid}/stat", "rb") as stat:
+                # "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # the thread exited
+        if state not in (b"T", b"t"):
+            return False
+    return True
+
+
 @cachetools.cached(cachetools.LRUCache(maxsize=16), lock=threading.Lock())
 def _binary_version(binary: str) -> str:
     out = subprocess.run(
@@ -844,12 +864,25 @@ class EtcdServer:
         """SIGKILL the process (a crash): reaped at once, data kept for a restart."""
         self._terminate(kill=True)
 
-    def pause(self) -> None:
-        """Freeze the process with SIGSTOP; connections hang until :meth:`resume`."""
+    def pause(self, timeout: float = 10.0) -> None:
+        """Freeze the process with SIGSTOP; connections hang until :meth:`resume`.
+
+        Returns once every thread of the process is stopped: the kernel stops them
+        one by one, and a request sent before the last one stops could be served.
+        :raises RuntimeError: the server is not running, or it was not stopped
+            within ``timeout`` seconds.
+        """
         if not self.running:
             raise RuntimeError(f"etcd server {self.name} is not running")
         self._send(signal.SIGSTOP)
         self._paused = True
+        pid = self._proc.pid  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while not _all_threads_stopped(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"etcd server {self.name} (pid {pid}) did not stop within {timeout} s")
+            time.sleep(0.001)
 
     def resume(self) -> None:
         """Continue a paused process with SIGCONT."""

@@ -71,6 +71,7 @@ def test_close_fails_calls_in_flight(etcd_server) -> None:
         future = client._transport.call_future(
             _rpc.RANGE, pb.RangeRequest(key=b"/inflight"))
         time.sleep(0.2)
+        assert not future.done(), "a paused server cannot answer"
         client.close()
         with pytest.raises(exceptions.ClientClosedError):
             future.result(timeout=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -105,6 +106,10 @@ def test_pause_resume(etcd_server: EtcdServer) -> None:
     s.pause()
     try:
         assert s.paused
+        task_dir = pathlib.Path(f"/proc/{s.pid}/task")
+        states = {(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for task in task_dir.iterdir()}
+        assert states == {"T"}, "pause() returns once every thread is stopped"
         res = s.etcdctl(
             "--dial-timeout=1s", "--command-timeout=1s", "put", "paused", "x", check=False
         )
