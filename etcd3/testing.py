@@ -869,6 +869,7 @@ class EtcdServer:
 
         Returns once every thread of the process is stopped: the kernel stops them
         one by one, and a request sent before the last one stops could be served.
+
         :raises RuntimeError: the server is not running, or it was not stopped
             within ``timeout`` seconds.
         """

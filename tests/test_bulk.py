@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import threading
 from typing import Callable, Iterator, List, Set, Tuple
 
@@ -14,10 +14,10 @@ from etcd3.testing import EtcdServer
 
 
 def _count(server: EtcdServer, prefix: str) -> int:
-    out = server.etcdctl("get", "--prefix", prefix, "--count-only", "-w", "fields").stdout
-    match = re.search(r'"Count" : (\d+)', out)
-    assert match, out
-    return int(match.group(1))
+    """etcdctl's count of keys under ``prefix`` (``--limit 1``: the count is of the whole
+    range; etcdctl 3.4 has no ``--count-only``)."""
+    out = server.etcdctl("get", "--prefix", prefix, "--limit", "1", "-w", "json").stdout
+    return int(json.loads(out).get("count", 0))
 
 
 def _value(server: EtcdServer, key: str) -> str:
