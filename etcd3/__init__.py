@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import codec, events, exceptions, transactions
+from . import codec, events, exceptions, members, transactions, utils
 from .auth import AuthStatus, Perm, Perms, Role, User
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
 from .cluster import Member
@@ -31,5 +31,5 @@ __all__ = [
     "KVMetadata", "ResponseHeader", "Lease", "Lock", "Election", "STM", "Member",
     "Status", "Alarm", "AlarmType", "Perms", "Perm", "User", "Role", "AuthStatus",
     "Retry", "Transactions", "Event", "PutEvent", "DeleteEvent", "WatchResponse",
-    "codec", "events", "exceptions", "transactions", "__version__",
+    "codec", "events", "exceptions", "members", "transactions", "utils", "__version__",
 ]

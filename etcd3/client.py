@@ -28,6 +28,7 @@ from .maintenance import MaintenanceMixin
 from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer, credentials_from_files
 from .retry import Retry
 from .stm import STMMixin
+from .stubs import EtcdTokenCallCredentials, RawStubsMixin
 from .watch import WatchMixin
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
@@ -41,7 +42,7 @@ def _parse_env_endpoints(value: str) -> List[str]:
 
 
 class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STMMixin,
-                  AuthMixin, ClusterMixin, MaintenanceMixin, BulkMixin):
+                  AuthMixin, ClusterMixin, MaintenanceMixin, BulkMixin, RawStubsMixin):
     """A thread-safe etcd v3 client with endpoint failover, retries and token refresh.
 
     :param host: etcd host (used when ``endpoints`` is not given).
@@ -248,5 +249,6 @@ def client(
                        grpc_options=grpc_options, **kwargs)
 
 
-__all__ = ["Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint"]
+__all__ = ["Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint",
+           "EtcdTokenCallCredentials"]
 ClientType = Union[Etcd3Client, MultiEndpointEtcd3Client]

@@ -188,7 +188,7 @@ class KVMixin(ServiceBase):
                             **options: Any) -> Any:
         """The raw Range response for every key starting with ``key_prefix``."""
         if "range_end" in options or "key" in options:
-            raise TypeError("don't use key or range_end with a prefix")
+            raise TypeError("Don't use key or range_end with prefix")
         prefix = codec.to_bytes(key_prefix, "key_prefix")
         return self._range(prefix or b"\0", codec.prefix_range_end(prefix), timeout,
                            **options)

@@ -100,15 +100,19 @@ class Lock:
         :raises ValueError: negative timeout.
         :raises Etcd3Exception: etcd could not be reached (nothing is left behind).
 
-        A Lock object is not re-entrant: acquiring a lock this object already holds
-        returns False at once, as in python-etcd3.
+        A Lock object is not re-entrant. Acquiring a lock this object already holds
+        changes nothing and answers at once: False with a timeout (as python-etcd3),
+        True with ``timeout=None``, where python-etcd3 waited until its own lease
+        expired and then took the lock again (this one's lease is kept alive, so that
+        wait would never end). Either way the lock is held once, and one
+        :meth:`release` frees it. ``with lock:`` refuses to nest (see ``__enter__``).
         """
         if timeout is UNSET:
             timeout = self.timeout
         deadline = cc.deadline_of(timeout)
         if self.owner_key is not None:
             if self.is_acquired():
-                return False
+                return timeout is None
             self._abandon()
         while True:
             try:
@@ -193,6 +197,15 @@ class Lock:
     # -- context manager --------------------------------------------------------------
 
     def __enter__(self) -> Lock:
+        """Acquire the lock for the ``with`` block.
+
+        :raises LockError: not acquired within the lock's ``timeout``, or this object
+            already holds it (a nested ``with`` would release it on its way out).
+        """
+        if self.owner_key is not None and self.is_acquired():
+            raise exceptions.LockError(
+                f"lock {self.name!r} is already held by this Lock object; Lock objects "
+                f"are not re-entrant")
         if not self.acquire():
             raise exceptions.LockError(
                 f"could not acquire lock {self.name!r} within {self.timeout} seconds; "

@@ -301,6 +301,17 @@ class ChannelPool:
             state = states[(index + 1) % len(states)]
         return state
 
+    def preferred(self) -> EndpointState:
+        """The first healthy endpoint (else the first endpoint): a stable choice, for
+        callers that pair one endpoint's channel with that endpoint's auth token.
+
+        :raises ClientClosedError: the pool is closed.
+        """
+        if self._closed or self._pid != os.getpid():
+            self._check()
+        healthy = self._healthy
+        return healthy[0] if healthy else self.states[0]
+
     def _refresh_healthy(self) -> None:
         # Called with the lock held.
         self._healthy = tuple(s for s in self.states if not s.ejected)

@@ -197,6 +197,36 @@ class WatchMixin(ServiceBase):
         :raises WatchTimedOut: nothing changed within ``timeout`` seconds.
         :raises Etcd3Exception: the watch ended in error.
         """
+        return self._first_response(key, timeout, kwargs, with_events=True).events[0]
+
+    def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
+                          **kwargs: Any) -> Event:
+        """:meth:`watch_once` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self.watch_once(key_prefix, timeout=timeout, **kwargs)
+
+    def watch_once_response(self, key: KeyType, timeout: Optional[float] = None,
+                            **kwargs: Any) -> WatchResponse:
+        """Wait for the watch's first response (its ``events``, and a progress
+        notification's empty one when ``progress_notify=True``) and return it whole:
+        every event of the revision(s) it carries, with its ``header``.
+
+        :raises WatchTimedOut: no response within ``timeout`` seconds.
+        :raises Etcd3Exception: the watch ended in error.
+        """
+        return self._first_response(key, timeout, kwargs, with_events=False)
+
+    def watch_prefix_once_response(self, key_prefix: KeyType,
+                                   timeout: Optional[float] = None,
+                                   **kwargs: Any) -> WatchResponse:
+        """:meth:`watch_once_response` for every key starting with ``key_prefix``."""
+        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        return self.watch_once_response(key_prefix, timeout=timeout, **kwargs)
+
+    def _first_response(self, key: KeyType, timeout: Optional[float], kwargs: Any, *,
+                        with_events: bool) -> WatchResponse:
+        """The first response of a new watch (with events, if ``with_events``); the
+        watch is cancelled before returning."""
         deadline = None if timeout is None else time.monotonic() + timeout
         sub = self._subscribe(key, None, **kwargs)
         try:
@@ -214,16 +244,10 @@ class WatchMixin(ServiceBase):
                     raise item
                 if not isinstance(item, WatchResponse):
                     raise exceptions.ClientClosedError("this etcd3 client has been closed")
-                if item.events:
-                    return item.events[0]
+                if item.events or not with_events:
+                    return item
         finally:
             self._watch_engine().cancel(sub.id)
-
-    def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
-                          **kwargs: Any) -> Event:
-        """:meth:`watch_once` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
-        return self.watch_once(key_prefix, timeout=timeout, **kwargs)
 
     def _close_service(self) -> None:
         engine = self._watch_engine_obj

@@ -10,12 +10,14 @@ import socket
 import time
 from typing import Iterator
 
+import grpc
 import pytest
 from auth_support import ROOT_PASSWORD, client_for, enable_root_auth
 
 import etcd3
 from etcd3 import exceptions
 from etcd3.auth import Perm, Perms, permission_range
+from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.testing import EtcdServer
 
 
@@ -183,6 +185,17 @@ def test_wrong_password_is_reported_and_never_shown(
         with pytest.raises(exceptions.PermissionDeniedError):
             dave.get("/k")
     assert secret not in caplog.text
+
+
+def test_raw_stubs_carry_the_token(root: etcd3.Etcd3Client) -> None:
+    root.put("/raw", "1")
+    assert root.metadata is not None and root.metadata[0][0] == "token"
+    response = root.kvstub.Range(pb.RangeRequest(key=b"/raw"), 5,
+                                 credentials=root.call_credentials, metadata=root.metadata)
+    assert [kv.value for kv in response.kvs] == [b"1"]
+    with pytest.raises(grpc.RpcError) as info:
+        root.kvstub.Range(pb.RangeRequest(key=b"/raw"), 5)
+    assert "user name is empty" in info.value.details()
 
 
 def test_unauthenticated_client_gets_an_auth_error(auth_server: EtcdServer) -> None:

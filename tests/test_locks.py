@@ -125,12 +125,21 @@ def test_refresh_and_reacquire_while_held(etcd_client: Any) -> None:
     assert lock.acquire()
     revision = lock.revision
     assert lock.refresh()[0].TTL == 5
-    # not re-entrant (python-etcd3): a held lock can't be acquired again
+    # Not re-entrant: acquiring a held lock changes nothing and answers at once, as
+    # python-etcd3's own tests expect: False with a timeout, True without one (there
+    # the lease expired and the lock was taken again; this one's never expires).
     assert lock.acquire(timeout=0) is False
+    assert lock.acquire(timeout=1) is False
+    assert lock.acquire(None) is True
     assert lock.is_acquired()
     assert lock.revision == revision
     assert len(keys(etcd_client, "/locks/again/")) == 1
+    # A nested ``with`` would release the lock on its way out: refused.
+    with pytest.raises(exceptions.LockError, match="already held"), lock:
+        pass
+    assert lock.is_acquired()
     assert lock.release()
+    assert not lock.release()  # held once, released once
 
 
 @pytest.mark.parametrize("kwargs, error", [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
+import grpc
 import pytest
 
 import etcd3
@@ -35,6 +38,19 @@ def test_module_level_names() -> None:
     assert etcd3.utils.prefix_range_end(b"a\xff") == b"b"
     assert etcd3.etcdrpc.WatchCreateRequest.NOPUT == 0
     assert isinstance(etcd3.client(), Etcd3Client)
+    # A bare ``import etcd3`` brings the submodules python-etcd3 code reaches through it.
+    code = ("import etcd3; print(etcd3.members.Member.__name__, etcd3.utils.to_bytes('x'),"
+            " etcd3.etcdrpc.KVStub.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["Member", "b'x'", "KVStub"]
+
+
+def test_token_call_credentials_plugin() -> None:
+    from etcd3.client import EtcdTokenCallCredentials
+    received = []
+    EtcdTokenCallCredentials("foo")(None, lambda *args: received.append(args))
+    assert received == [((("token", "foo"),), None)]
 
 
 def test_kv_idioms(etcd) -> None:
@@ -87,6 +103,7 @@ def test_lock_idioms(etcd) -> None:
     assert lock.acquire(timeout=None) is True
     assert etcd.get(lock.key)[0] is not None
     assert lock.acquire(timeout=0) is False
+    assert lock.acquire(None) is True  # python-etcd3's test_lock_acquire_none
     assert lock.is_acquired() is True
     other = etcd.lock("thing", ttl=10)
     assert other.acquire(timeout=0) is False
@@ -144,6 +161,52 @@ def test_watch_idioms(etcd) -> None:
         time.sleep(0.05)
     etcd.cancel_watch(fid)
     assert [type(e) for e in filtered] == [etcd3.events.DeleteEvent]
+
+
+def test_watch_once_responses(etcd) -> None:
+    # python-etcd3's own test_watch_responses, as written there.
+    revision = etcd.put("/doot/watch", "0").header.revision
+    etcd.put("/doot/watch", "1")
+    responses_iterator, cancel = etcd.watch_response("/doot/watch", start_revision=revision)
+    response_1 = next(responses_iterator)
+    cancel()
+    response_2 = etcd.watch_once_response("/doot/watch", start_revision=revision)
+    for response in [response_1, response_2]:
+        assert response.header.revision > 0
+        assert [(e.key, e.value) for e in response.events] == [
+            (b"/doot/watch", b"0"), (b"/doot/watch", b"1")]
+
+    success_ops = [etcd.transactions.put("/doot/watch/prefix/0", "0"),
+                   etcd.transactions.put("/doot/watch/prefix/1", "1")]
+    revision = etcd.transaction([], success_ops, [])[1][0].response_put.header.revision
+    responses_iterator, cancel = etcd.watch_prefix_response("/doot/watch/prefix/",
+                                                            start_revision=revision)
+    response_1 = next(responses_iterator)
+    cancel()
+    response_2 = etcd.watch_prefix_once_response("/doot/watch/prefix/",
+                                                 start_revision=revision)
+    for response in [response_1, response_2]:
+        assert response.header.revision == revision
+        assert [(e.key, e.value) for e in response.events] == [
+            (b"/doot/watch/prefix/0", b"0"), (b"/doot/watch/prefix/1", b"1")]
+    with pytest.raises(etcd3.exceptions.WatchTimedOut):
+        etcd.watch_once_response("/doot/never", timeout=0.3)
+
+
+def test_raw_grpc_attributes(etcd) -> None:
+    etcd.put("/doot/raw", "1")
+    assert etcd.uses_secure_channel is False
+    assert etcd.call_credentials is None and etcd.metadata is None
+    response = etcd.kvstub.Range(etcd3.etcdrpc.RangeRequest(key=b"/doot/raw"), etcd.timeout,
+                                 credentials=etcd.call_credentials, metadata=etcd.metadata)
+    assert [kv.value for kv in response.kvs] == [b"1"]
+    assert etcd.kvstub is etcd.kvstub  # made once per channel
+    assert etcd.maintenancestub.Status(etcd3.etcdrpc.StatusRequest()).version
+    assert etcd.clusterstub.MemberList(etcd3.etcdrpc.MemberListRequest()).members
+    assert etcd.leasestub.LeaseLeases(etcd3.etcdrpc.LeaseLeasesRequest()) is not None
+    assert grpc.channel_ready_future(etcd.channel).result(timeout=5) is None
+    with pytest.raises(TypeError, match="Don't use "):
+        etcd.get_prefix("a_prefix", range_end="end")
 
 
 def test_status_members_and_multi_endpoint(etcd, etcd_server) -> None:

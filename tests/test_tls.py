@@ -29,6 +29,7 @@ def test_mtls_round_trip(mtls) -> None:
                       cert_key=tls.client_key, cert_cert=tls.client_cert,
                       timeout=5) as client:
         assert str(client.endpoints[0]).startswith("https://")
+        assert client.uses_secure_channel is True
         client.put("/tls/a", "1")
         assert client.get("/tls/a")[0] == b"1"
 

@@ -1,0 +1,102 @@
+"""python-etcd3's raw gRPC attributes, for code that calls etcd's stubs directly.
+
+python-etcd3 exposed its channel, its generated stubs (``kvstub``, ``leasestub``,
+``clusterstub``, ``maintenancestub``, ``auth_stub``), the auth ``metadata`` and
+``call_credentials``. Code written against them keeps working::
+
+    response = client.kvstub.Range(etcdrpc.RangeRequest(key=b'k'), client.timeout,
+                                   credentials=client.call_credentials,
+                                   metadata=client.metadata)
+
+Such calls go to one endpoint (the first healthy one) and bypass this client's
+retries, failover, token refresh and error translation: a failure raises a plain
+``grpc.RpcError``. Prefer the client's own methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+import grpc
+
+from ._base import ServiceBase
+from .etcdrpc import rpc_pb2_grpc
+
+Metadata = Optional[Tuple[Tuple[str, str], ...]]
+
+
+class EtcdTokenCallCredentials(grpc.AuthMetadataPlugin):  # type: ignore[misc]
+    """python-etcd3's call-credentials plugin: puts an auth token in each call's
+    metadata. This client does not need it (it sends its token as plain metadata,
+    which also works without TLS, where gRPC refuses call credentials)."""
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    def __call__(self, context: Any, callback: Callable[..., None]) -> None:
+        callback((("token", self._access_token),), None)
+
+
+class RawStubsMixin(ServiceBase):
+    """The raw gRPC attributes of python-etcd3's client (see the module docstring)."""
+
+    #: python-etcd3 set call credentials only with TLS and a user; this client puts
+    #: the token in :attr:`metadata` instead, so there are never call credentials.
+    call_credentials: Optional[grpc.CallCredentials] = None
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """A gRPC channel to the first healthy endpoint.
+
+        :raises ClientClosedError: the client is closed.
+        """
+        return self._transport.pool.preferred().channels[0]
+
+    @property
+    def uses_secure_channel(self) -> bool:
+        """True when the client talks TLS (python-etcd3: ``ca_cert`` was given)."""
+        return any(endpoint.secure for endpoint in self._transport.pool.endpoints)
+
+    @property
+    def metadata(self) -> Metadata:
+        """The auth metadata (``(('token', ...),)``) for calls on :attr:`channel`, or
+        None without authentication; authenticates first if needed.
+
+        :raises AuthenticationFailedError: the user or password is wrong.
+        """
+        return self._transport.metadata_for(self._transport.pool.preferred())
+
+    def _stub(self, stub_class: type) -> Any:
+        # Kept with the channel's multi-callables, so a channel the pool replaces
+        # (after a fork, or an endpoint sync) gets new stubs.
+        state = self._transport.pool.preferred()
+        registry = state.callables[0]
+        stub = registry.get(stub_class)
+        if stub is None:
+            stub = registry[stub_class] = stub_class(state.channels[0])
+        return stub
+
+    @property
+    def kvstub(self) -> rpc_pb2_grpc.KVStub:
+        """etcd's KV service stub on :attr:`channel`."""
+        return self._stub(rpc_pb2_grpc.KVStub)
+
+    @property
+    def leasestub(self) -> rpc_pb2_grpc.LeaseStub:
+        """etcd's Lease service stub on :attr:`channel`."""
+        return self._stub(rpc_pb2_grpc.LeaseStub)
+
+    @property
+    def clusterstub(self) -> rpc_pb2_grpc.ClusterStub:
+        """etcd's Cluster service stub on :attr:`channel`."""
+        return self._stub(rpc_pb2_grpc.ClusterStub)
+
+    @property
+    def maintenancestub(self) -> rpc_pb2_grpc.MaintenanceStub:
+        """etcd's Maintenance service stub on :attr:`channel`."""
+        return self._stub(rpc_pb2_grpc.MaintenanceStub)
+
+    @property
+    def auth_stub(self) -> rpc_pb2_grpc.AuthStub:
+        """etcd's Auth service stub on :attr:`channel`."""
+        return self._stub(rpc_pb2_grpc.AuthStub)
