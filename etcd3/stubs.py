@@ -21,6 +21,7 @@ import grpc
 
 from ._base import ServiceBase
 from .etcdrpc import rpc_pb2_grpc
+from .pool import Endpoint
 
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
@@ -51,6 +52,15 @@ class RawStubsMixin(ServiceBase):
         :raises ClientClosedError: the client is closed.
         """
         return self._transport.pool.preferred().channels[0]
+
+    @property
+    def endpoint_in_use(self) -> Endpoint:
+        """The endpoint :attr:`channel` leads to (python-etcd3 master's multi-endpoint
+        client). Ordinary calls are spread over every healthy endpoint.
+
+        :raises ClientClosedError: the client is closed.
+        """
+        return self._transport.pool.preferred().endpoint
 
     @property
     def uses_secure_channel(self) -> bool:

@@ -205,6 +205,7 @@ def test_raw_grpc_attributes(etcd) -> None:
     assert etcd.clusterstub.MemberList(etcd3.etcdrpc.MemberListRequest()).members
     assert etcd.leasestub.LeaseLeases(etcd3.etcdrpc.LeaseLeasesRequest()) is not None
     assert grpc.channel_ready_future(etcd.channel).result(timeout=5) is None
+    assert etcd.endpoint_in_use == etcd.endpoints[0]
     with pytest.raises(TypeError, match="Don't use "):
         etcd.get_prefix("a_prefix", range_end="end")
 
