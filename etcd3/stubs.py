@@ -38,6 +38,16 @@ class EtcdTokenCallCredentials(grpc.AuthMetadataPlugin):  # type: ignore[misc]
         callback((("token", self._access_token),), None)
 
 
+def _stub_property(stub_class: type) -> Any:
+    service = stub_class.__name__[:-len("Stub")]
+
+    def stub(self: RawStubsMixin) -> Any:
+        return self._stub(stub_class)
+
+    stub.__doc__ = f"etcd's {service} service stub (``{stub_class.__name__}``) on :attr:`channel`."
+    return property(stub)
+
+
 class RawStubsMixin(ServiceBase):
     """The raw gRPC attributes of python-etcd3's client (see the module docstring)."""
 
@@ -86,27 +96,8 @@ class RawStubsMixin(ServiceBase):
             stub = registry[stub_class] = stub_class(state.channels[0])
         return stub
 
-    @property
-    def kvstub(self) -> rpc_pb2_grpc.KVStub:
-        """etcd's KV service stub on :attr:`channel`."""
-        return self._stub(rpc_pb2_grpc.KVStub)
-
-    @property
-    def leasestub(self) -> rpc_pb2_grpc.LeaseStub:
-        """etcd's Lease service stub on :attr:`channel`."""
-        return self._stub(rpc_pb2_grpc.LeaseStub)
-
-    @property
-    def clusterstub(self) -> rpc_pb2_grpc.ClusterStub:
-        """etcd's Cluster service stub on :attr:`channel`."""
-        return self._stub(rpc_pb2_grpc.ClusterStub)
-
-    @property
-    def maintenancestub(self) -> rpc_pb2_grpc.MaintenanceStub:
-        """etcd's Maintenance service stub on :attr:`channel`."""
-        return self._stub(rpc_pb2_grpc.MaintenanceStub)
-
-    @property
-    def auth_stub(self) -> rpc_pb2_grpc.AuthStub:
-        """etcd's Auth service stub on :attr:`channel`."""
-        return self._stub(rpc_pb2_grpc.AuthStub)
+    kvstub = _stub_property(rpc_pb2_grpc.KVStub)
+    leasestub = _stub_property(rpc_pb2_grpc.LeaseStub)
+    clusterstub = _stub_property(rpc_pb2_grpc.ClusterStub)
+    maintenancestub = _stub_property(rpc_pb2_grpc.MaintenanceStub)
+    auth_stub = _stub_property(rpc_pb2_grpc.AuthStub)
