@@ -171,12 +171,12 @@ class ReadBatcher:
                 if timeout <= 0:
                     raise exceptions.ConnectionTimeoutError("batch deadline passed")
             if len(batch) == 1:
-                call, _ = self._transport.start_once(self._range, batch[0].request,
-                                                     timeout=timeout)
+                call = self._transport.start_once(self._range, batch[0].request,
+                                                  timeout=timeout)
             else:
                 request = codec.encode_txn_request(
                     [], [(codec.OP_RANGE, r.fields) for r in batch])
-                call, _ = self._transport.start_once(self._txn, request, timeout=timeout)
+                call = self._transport.start_once(self._txn, request, timeout=timeout)
         except Exception:  # each read re-runs alone and meets its own error
             self._settle(batch)
             return
@@ -203,15 +203,12 @@ class ReadBatcher:
                     read.result = result
                     read.state = _DONE
                 gather = True
-        except grpc.RpcError as error:
-            gather = False
-            message = _errors.etcd_message(_errors.status_of(error)[1])
-            if _errors.exception_class_for(message) is exceptions.TooManyOpsError:
-                self.max_batch = max(1, len(batch) // 2)
-            log.debug("etcd3: batch of %d reads failed (%s); sending them one by one",
-                      len(batch), error)
         except Exception as error:  # each read re-runs alone and meets its own error
             gather = False
+            if isinstance(error, grpc.RpcError):
+                message = _errors.etcd_message(_errors.status_of(error)[1])
+                if _errors.exception_class_for(message) is exceptions.TooManyOpsError:
+                    self.max_batch = max(1, len(batch) // 2)
             log.debug("etcd3: batch of %d reads failed (%s); sending them one by one",
                       len(batch), error)
         self._settle(batch, gather=gather)
@@ -260,4 +257,3 @@ class ReadBatcher:
                     f"Range did not complete within the deadline [{read.context}]")
         return self._transport.call(self._range, read.request, timeout=timeout,
                                     context=read.context)
-

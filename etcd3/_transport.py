@@ -222,10 +222,10 @@ class Transport:
             ctx.refreshed = True
             ctx.attempt -= 1
             return None
-        code, _ = _errors.status_of(error)
+        code, details = _errors.status_of(error)
         if _errors.is_not_sent(error):
             ctx.unreachable += 1
-            ctx.unreachable_details = _errors.status_of(error)[1]
+            ctx.unreachable_details = details
         attempt_timed_out = (ctx.capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
                              and not self._expired(ctx.deadline))
         if attempt_timed_out or _errors.is_endpoint_failure(error):
@@ -364,21 +364,19 @@ class Transport:
         self._start_future_attempt(ctx, future)
         return future
 
-    def start_once(self, method: Method, request: Any, *,
-                   timeout: Optional[float]) -> Tuple[Any, EndpointState]:
+    def start_once(self, method: Method, request: Any, *, timeout: Optional[float]) -> Any:
         """Start ONE attempt of a unary RPC without waiting: no retry, no error
         translation. For callers that handle every failure themselves (the read
         batcher re-runs failed batches as ordinary calls).
 
-        Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure) and
-        the endpoint it went to.
+        Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure).
         :raises Etcd3Exception: no call could be started (e.g. the client is closed,
             or it has no auth token for the endpoint yet: fetching one would block).
         """
         state = self.pool.pick()
         metadata = self.metadata_for(state, fetch=False)
         fn = self._callable(state, method, 0)  # see _start_future_attempt
-        return fn.future(request, timeout=timeout, metadata=metadata), state
+        return fn.future(request, timeout=timeout, metadata=metadata)
 
     def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:

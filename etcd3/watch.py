@@ -127,7 +127,7 @@ class WatchMixin(ServiceBase):
     def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callback,
                                   **kwargs: Any) -> int:
         """:meth:`add_watch_callback` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        kwargs["range_end"] = _prefix_end(key_prefix)
         return self.add_watch_callback(key_prefix, callback, **kwargs)
 
     def cancel_watch(self, watch_id: int) -> None:
@@ -170,7 +170,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix_response(self, key_prefix: KeyType, **kwargs: Any
                               ) -> Tuple[Iterator[WatchResponse], CancelFn]:
         """:meth:`watch_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        kwargs["range_end"] = _prefix_end(key_prefix)
         return self._iterate(key_prefix, kwargs)
 
     def watch(self, key: KeyType, **kwargs: Any) -> Tuple[Iterator[Event], CancelFn]:
@@ -187,7 +187,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix(self, key_prefix: KeyType, **kwargs: Any
                      ) -> Tuple[Iterator[Event], CancelFn]:
         """:meth:`watch` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        kwargs["range_end"] = _prefix_end(key_prefix)
         return self.watch(key_prefix, **kwargs)
 
     def watch_once(self, key: KeyType, timeout: Optional[float] = None,
@@ -202,7 +202,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
                           **kwargs: Any) -> Event:
         """:meth:`watch_once` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        kwargs["range_end"] = _prefix_end(key_prefix)
         return self.watch_once(key_prefix, timeout=timeout, **kwargs)
 
     def watch_once_response(self, key: KeyType, timeout: Optional[float] = None,
@@ -220,7 +220,7 @@ class WatchMixin(ServiceBase):
                                    timeout: Optional[float] = None,
                                    **kwargs: Any) -> WatchResponse:
         """:meth:`watch_once_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+        kwargs["range_end"] = _prefix_end(key_prefix)
         return self.watch_once_response(key_prefix, timeout=timeout, **kwargs)
 
     def _first_response(self, key: KeyType, timeout: Optional[float], kwargs: Any, *,
@@ -259,6 +259,11 @@ class WatchMixin(ServiceBase):
 def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
     for response in responses:
         yield from response.events
+
+
+def _prefix_end(key_prefix: KeyType) -> bytes:
+    """The ``range_end`` that makes a watch cover every key starting with ``key_prefix``."""
+    return codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
 
 
 def _checked_max_queue(max_queue: Any) -> Optional[int]:

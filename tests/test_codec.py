@@ -503,6 +503,8 @@ def test_decoded_keys_read_set_and_pickle_like_plain_attributes(impl: Any) -> No
     meta = impl.range_pairs(kvs)[0][1]
     meta.key = b"/x"
     assert meta == impl.KVMetadata(b"/x", 0, 5, 0, 0, None)
+
+
 # -- end to end through a real etcd (runs under whichever codec is installed) -------------
 
 def test_kv_calls_through_the_codec(etcd_client: Any) -> None:

@@ -9,7 +9,8 @@ from typing import List
 import pytest
 
 import etcd3
-from etcd3 import exceptions
+from etcd3 import _rpc, exceptions
+from etcd3._read_batch import ReadBatcher
 
 
 def _run(threads: int, target) -> List[BaseException]:
@@ -29,16 +30,22 @@ def _run(threads: int, target) -> List[BaseException]:
     return errors
 
 
-def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> None:
+def _count_batches(batcher: ReadBatcher) -> List[int]:
+    """The size of every batch ``batcher`` sends from now on."""
     batches: List[int] = []
+    send = batcher._send
+
+    def counting_send(batch) -> None:
+        batches.append(len(batch))
+        send(batch)
+
+    batcher._send = counting_send  # type: ignore[method-assign]
+    return batches
+
+
+def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> None:
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
-        original = client._read_batcher._send
-
-        def counting_send(batch) -> None:
-            batches.append(len(batch))
-            original(batch)
-
-        client._read_batcher._send = counting_send  # type: ignore[method-assign]
+        batches = _count_batches(client._read_batcher)
 
         def worker(n: int) -> None:
             key = f"/batch/{n}/k"
@@ -83,25 +90,15 @@ def test_lone_reader_is_not_delayed_by_batching(etcd_client: etcd3.Etcd3Client) 
 
 
 def test_batcher_rejects_bad_limits(etcd_client: etcd3.Etcd3Client) -> None:
-    from etcd3 import _rpc
-    from etcd3._read_batch import ReadBatcher
-
     with pytest.raises(ValueError):
         ReadBatcher(etcd_client._transport, _rpc.RANGE, _rpc.TXN, max_in_flight=0)
 
 
 def test_gathering_fills_batches_and_pauses_when_readers_do_not_return(
         etcd_server) -> None:
-    batches: List[int] = []
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
         batcher = client._read_batcher
-        original = batcher._send
-
-        def counting_send(batch) -> None:
-            batches.append(len(batch))
-            original(batch)
-
-        batcher._send = counting_send  # type: ignore[method-assign]
+        batches = _count_batches(batcher)
         client.put("/gather/k", "v")
         stop = threading.Event()
 
