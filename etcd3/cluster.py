@@ -96,7 +96,8 @@ class ClusterMixin(ServiceBase):
         """Every member of the cluster, learners included (yields :class:`Member`).
 
         The list is linearizable (etcd >= 3.5): it reflects every membership change
-        made before, whichever member answers.
+        made before, whichever member answers. etcd 3.4 answers from the member's own
+        state, which may lag a change made through another member by a moment.
         """
         response = self._call(_rpc.MEMBER_LIST, pb.MemberListRequest(linearizable=True))
         for member in response.members:

@@ -75,16 +75,20 @@ def test_add_learner_promote_update_and_remove(client: etcd3.Etcd3Client,
                 return True
 
             assert _wait(promoted)
+            # etcd 3.4 lists members from the answering member's own state, which may
+            # lag a change made through another one (3.5's list is linearizable).
+            assert _wait(lambda: not {m.id: m for m in client.members}[added.id].is_learner)
             member = {m.id: m for m in client.members}[added.id]
             assert len(list(client.members)) == 4 and not member.is_learner
             assert member.name == "etcd-learner"
             # Updating peer URLs (to an address nobody listens on: it is removed next).
             member.update(["http://127.0.0.1:9"])
-            assert {m.id: m for m in client.members}[added.id].peer_urls == [
-                "http://127.0.0.1:9"]
+            assert _wait(lambda: {m.id: m for m in client.members}[added.id].peer_urls
+                         == ["http://127.0.0.1:9"])
             member.remove()
             added = None
-            assert sorted(m.name for m in client.members) == ["etcd0", "etcd1", "etcd2"]
+            assert _wait(lambda: sorted(m.name for m in client.members)
+                         == ["etcd0", "etcd1", "etcd2"])
     finally:
         if added is not None:
             client.remove_member(added.id)
