@@ -2,48 +2,35 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
-from . import exceptions
+from ._lifecycle import Engine, Engines
 from ._transport import _UNSET, Method, Transport
 
 UNSET: Any = _UNSET
 
-T = TypeVar("T")
-
-_ENGINE_LOCK = threading.Lock()
+E = TypeVar("E", bound=Engine)
 
 
 class ServiceBase:
-    """Gives mixins ``self._call``; :class:`~etcd3.client.Etcd3Client` sets the transport."""
+    """Gives mixins ``self._call`` and their engines; :class:`~etcd3.client.Etcd3Client`
+    sets the transport and the engine registry."""
 
     _transport: Transport
+    _engines: Engines
 
     def _call(self, method: Method, request: Any, *, timeout: Any = UNSET,
               context: str = "") -> Any:
         return self._transport.call(method, request, timeout=timeout, context=context)
 
-    def _engine(self, attribute: str, create: Callable[[], T]) -> T:
-        """The engine kept in ``attribute``, made by ``create()`` on first use (once,
-        however many threads ask at the same time).
+    def _engine(self, name: str, create: Callable[[], E]) -> E:
+        """The engine called ``name``, made by ``create()`` on first use (again in a
+        forked child).
 
         :raises ClientClosedError: the client is closed.
         """
-        engine: T = getattr(self, attribute)
-        if engine is None:
-            with _ENGINE_LOCK:
-                engine = getattr(self, attribute)
-                if engine is None:
-                    if self._transport.closed:
-                        raise exceptions.ClientClosedError(
-                            "this etcd3 client has been closed")
-                    engine = create()
-                    setattr(self, attribute, engine)
-        return engine
+        return self._engines.ensure(name, create)
 
-    def _close_service(self) -> None:
-        """Release what this mixin started (threads, streams); called by ``close()``.
-
-        Mixins that start anything override this and call ``super()._close_service()``.
-        """
+    def _existing_engine(self, name: str) -> Optional[Engine]:
+        """The engine called ``name`` if one was made in this process."""
+        return self._engines.get(name)

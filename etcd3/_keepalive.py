@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from . import _errors, _rpc, exceptions
@@ -33,13 +34,18 @@ ExpiredCallback = Callable[[Any], None]
 
 
 class _Entry:
-    __slots__ = ("lease", "on_expired", "next_send", "deadline")
+    # The lease is held weakly: a Lease refers to its client, and the scheduler
+    # thread must not keep a dropped client alive (see etcd3._lifecycle). A lease
+    # object the user dropped is still kept alive, by id, until the client goes.
+    __slots__ = ("lease_id", "ttl", "lease_ref", "on_expired", "next_send", "deadline")
 
     def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback], now: float) -> None:
-        self.lease = lease
+        self.lease_id = int(lease.id)
+        self.ttl = max(int(lease.ttl), 1)
+        self.lease_ref = weakref.ref(lease)
         self.on_expired = on_expired
         self.next_send = now
-        self.deadline = now + max(int(lease.ttl), 1)
+        self.deadline = now + self.ttl
 
 
 class _Stream:
@@ -102,6 +108,8 @@ class KeepAliveEngine:
     def add(self, lease: Any, on_expired: Optional[ExpiredCallback] = None) -> None:
         """Keep ``lease`` alive from now on (a first keepalive is sent at once).
 
+        ``on_expired`` may be a :class:`weakref.WeakMethod`, so that the object it
+        belongs to (a lock, an election) does not keep its client alive.
         :raises ClientClosedError: the client was closed.
         """
         with self._cond:
@@ -123,9 +131,27 @@ class KeepAliveEngine:
         with self._cond:
             return int(lease_id) in self._entries
 
-    def close(self) -> None:
+    def alive_until(self, lease_id: int) -> Optional[float]:
+        """The monotonic time until which ``lease_id`` is known to be alive (its last
+        renewal plus its TTL), or None when it is not kept alive here."""
+        with self._cond:
+            entry = self._entries.get(int(lease_id))
+            return None if entry is None else entry.deadline
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: the threads and the stream are the parent's, and so are
+        the leases (the parent keeps renewing them); forget everything."""
+        self._cond = threading.Condition()
+        self._stopped = True
+        self._entries = {}
+        self._stream = None
+        self._thread = None
+        self._readers = []
+
+    def close(self, wait: bool = True) -> None:
         """Stop the scheduler and reader threads and the stream (leases are not
-        revoked; they expire after their TTL). Idempotent."""
+        revoked; they expire after their TTL); ``wait``: join the threads.
+        Idempotent."""
         with self._cond:
             self._stopped = True
             self._entries.clear()
@@ -135,6 +161,8 @@ class KeepAliveEngine:
             self._cond.notify_all()
         if stream is not None:
             stream.close()
+        if not wait:
+            return
         current = threading.current_thread()
         for item in [thread, *readers]:
             if item is not None and item is not current:
@@ -192,7 +220,7 @@ class KeepAliveEngine:
     def _stalled(self, stream: _Stream, now: float) -> bool:
         if stream.pending_since is None or not self._entries:
             return False
-        shortest = min(int(entry.lease.ttl) for entry in self._entries.values())
+        shortest = min(entry.ttl for entry in self._entries.values())
         if now - stream.pending_since <= max(MIN_STALL, shortest / 3.0):
             return False
         log.info("etcd3: lease keepalive stream on %s unanswered; moving it",
@@ -284,12 +312,17 @@ class KeepAliveEngine:
 
     @staticmethod
     def _report(entry: _Entry, reason: str) -> None:
-        lease = entry.lease
+        log.warning("etcd3: lease %x could not be kept alive: %s", entry.lease_id, reason)
+        lease = entry.lease_ref()
+        if lease is None:
+            return
         lease._expired = True
-        log.warning("etcd3: lease %x could not be kept alive: %s", int(lease.id), reason)
-        if entry.on_expired is not None:
+        callback = entry.on_expired
+        if isinstance(callback, weakref.WeakMethod):
+            callback = callback()
+        if callback is not None:
             try:
-                entry.on_expired(lease)
+                callback(lease)
             except Exception:
                 log.exception("etcd3: on_expired callback of lease %x failed",
-                              int(lease.id))
+                              entry.lease_id)

@@ -527,8 +527,29 @@ class WatchEngine:
 
     # -- shutdown -------------------------------------------------------------------------
 
-    def close(self, timeout: float = 5.0) -> None:
-        """End every watch, the stream and both threads (iterators end promptly)."""
+    def abandon_after_fork(self) -> None:
+        """In a forked child: the stream and threads are the parent's. Iterators of
+        watches started before the fork raise :class:`ForkedWatchError`; callbacks
+        are never called here. The client makes a new engine on the next watch."""
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._closed = threading.Event()
+        self._closed.set()
+        self._threads = []
+        error = exceptions.ForkedWatchError(
+            "this watch was started before os.fork(), in the parent process; its "
+            "events go to the parent. Start the watch again in the child")
+        for sub in self._subs.values():
+            sub.finished = True
+            if sub.queue is not None:
+                sub.queue.put(error)
+        self._subs.clear()
+        self._watches.clear()
+        self._shared.clear()
+
+    def close(self, wait: bool = True, timeout: float = 5.0) -> None:
+        """End every watch, the stream and the threads (iterators end promptly);
+        ``wait``: join the threads, each for up to ``timeout`` seconds."""
         with self._lock:
             if self._closed.is_set():
                 return
@@ -549,6 +570,8 @@ class WatchEngine:
         if call is not None:
             call.cancel()
         self._dispatch.put(END)
+        if not wait:
+            return
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current:

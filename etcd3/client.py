@@ -7,12 +7,14 @@ transport (pool + retry + token) underneath is shared by all of them.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
-from . import _rpc
+from . import _lifecycle, _rpc
+from ._lifecycle import Engines
 from ._read_batch import ReadBatcher
 from ._token import TokenProvider
 from ._transport import Transport
@@ -37,8 +39,26 @@ GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
 DEFAULT_CHANNELS_PER_ENDPOINT = 2
 
 
+#: The name of the endpoint-sync engine.
+_SYNCER = "endpoint-sync"
+
+
 def _parse_env_endpoints(value: str) -> List[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _member_client_urls(transport: Transport) -> List[str]:
+    response = transport.call(_rpc.MEMBER_LIST, pb.MemberListRequest())
+    return [url for member in response.members
+            if member.name and not member.isLearner for url in member.clientURLs]
+
+
+def _member_endpoint(pool: ChannelPool, url: str) -> Endpoint:
+    """An endpoint for a member's client URL, with the pool's TLS credentials."""
+    creds = None
+    if url.startswith("https://"):
+        creds = next((ep.credentials for ep in pool.endpoints if ep.secure), None)
+    return Endpoint.from_url(url, creds=creds)
 
 
 class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STMMixin,
@@ -137,20 +157,19 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         )
         self._read_batcher = ReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
                                          max_in_flight=read_batch_in_flight)
-        self._syncer: Optional[EndpointSyncer] = None
+        self._engines = Engines()
+        # Nothing the engines or the transport hold refers back to this object, so a
+        # client dropped without close() is collected and released (see _lifecycle).
+        self._finalizer = _lifecycle.release_when_dropped(self, self._engines,
+                                                          self._transport.close)
         if endpoint_sync_interval is not None:
-            self._syncer = self._new_syncer(endpoint_sync_interval)
-            self._syncer.ensure_started()
+            self._engine(_SYNCER, lambda: self._new_syncer(endpoint_sync_interval)
+                         ).ensure_started()
 
     @property
     def endpoints(self) -> List[Endpoint]:
         """The endpoints in use now (they change with ``endpoint_sync_interval``)."""
         return list(self._transport.pool.endpoints)
-
-    def _member_client_urls(self) -> List[str]:
-        response = self._transport.call(_rpc.MEMBER_LIST, pb.MemberListRequest())
-        return [url for member in response.members
-                if member.name and not member.isLearner for url in member.clientURLs]
 
     def sync_endpoints(self) -> List[Endpoint]:
         """Replace the endpoints with the cluster's members' client URLs now.
@@ -159,20 +178,18 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         out, as etcd's Go client does.
         :raises Etcd3Exception: the member list could not be fetched.
         """
-        (self._syncer or self._new_syncer(1.0)).sync_once()
+        syncer = self._existing_engine(_SYNCER) or self._new_syncer(1.0)
+        assert isinstance(syncer, EndpointSyncer)
+        syncer.sync_once()
         return self.endpoints
 
     def _new_syncer(self, interval: float) -> EndpointSyncer:
-        return EndpointSyncer(self._transport.pool, interval, self._member_client_urls,
-                              self._member_endpoint)
-
-    def _member_endpoint(self, url: str) -> Endpoint:
-        """An endpoint for a member's client URL, with this client's TLS credentials."""
-        creds = None
-        if url.startswith("https://"):
-            creds = next((ep.credentials for ep in self._transport.pool.endpoints
-                          if ep.secure), None)
-        return Endpoint.from_url(url, creds=creds)
+        # The syncer's thread must not hold the client (see _lifecycle): it gets the
+        # transport and the pool only.
+        transport = self._transport
+        return EndpointSyncer(transport.pool, interval,
+                              functools.partial(_member_client_urls, transport),
+                              functools.partial(_member_endpoint, transport.pool))
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None
@@ -191,10 +208,9 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         """
         if self._transport.closed:
             return
+        _lifecycle.forget(self._finalizer)
         try:
-            if self._syncer is not None:
-                self._syncer.stop()
-            self._close_service()
+            self._engines.close()
         finally:
             self._transport.close()
 
@@ -203,14 +219,6 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        transport = getattr(self, "_transport", None)
-        if transport is not None and not transport.closed:
-            try:
-                self.close()
-            except Exception:
-                pass
 
 
 class MultiEndpointEtcd3Client(Etcd3Client):

@@ -164,6 +164,12 @@ class WatchTimedOut(Etcd3Exception):
     """No event arrived within the watch timeout."""
 
 
+class ForkedWatchError(Etcd3Exception):
+    """A watch started before ``os.fork()`` was read in the child: its stream
+    belongs to the parent process, so the child gets no events from it. Start the
+    watch again in the child (the client itself works there)."""
+
+
 class CodecError(Etcd3Exception, ValueError):
     """Bytes received from the server could not be decoded (truncated or malformed)."""
 

@@ -119,8 +119,6 @@ def _check_ttl(ttl: Any) -> int:
 class LeaseMixin(ServiceBase):
     """Lease methods of :class:`~etcd3.client.Etcd3Client`."""
 
-    _keepalive: Optional[KeepAliveEngine] = None
-
     def lease(self, ttl: int, lease_id: Optional[int] = None, *,
               keep_alive: bool = False,
               on_expired: Optional[Callable[[Lease], None]] = None,
@@ -144,7 +142,12 @@ class LeaseMixin(ServiceBase):
 
     def _keepalive_engine(self) -> KeepAliveEngine:
         """The client's keepalive stream engine (created on first use)."""
-        return self._engine("_keepalive", lambda: KeepAliveEngine(self._transport))
+        return self._engine("keepalive", lambda: KeepAliveEngine(self._transport))
+
+    @property
+    def _keepalive(self) -> Optional[KeepAliveEngine]:
+        """The keepalive engine if a lease was kept alive (in this process)."""
+        return self._existing_engine("keepalive")  # type: ignore[return-value]
 
     def _stop_keep_alive(self, lease_id: int) -> bool:
         engine = self._keepalive
@@ -153,12 +156,6 @@ class LeaseMixin(ServiceBase):
     def _is_kept_alive(self, lease_id: int) -> bool:
         engine = self._keepalive
         return engine is not None and engine.is_kept_alive(lease_id)
-
-    def _close_service(self) -> None:
-        engine = self._keepalive
-        if engine is not None:
-            engine.close()
-        super()._close_service()
 
     def revoke_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> None:
         """Revoke a lease; the keys attached to it are deleted.

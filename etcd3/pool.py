@@ -518,8 +518,17 @@ class EndpointSyncer:
 
     def stop(self) -> None:
         """Stop the thread and wait for it. Idempotent."""
+        self.close(wait=True)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the thread (``wait``: and wait for it). Idempotent."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread() \
+        if wait and thread is not None and thread is not threading.current_thread() \
                 and thread.is_alive():
             thread.join()
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: the thread is the parent's; never run here."""
+        self._stop.set()
+        self._lock = threading.Lock()

@@ -70,11 +70,15 @@ class WatchMixin(ServiceBase):
 
     #: Share one server watch between identical watches (benchmarks turn it off).
     _watch_coalesce: bool = True
-    _watch_engine_obj: Optional[WatchEngine] = None
 
     def _watch_engine(self) -> WatchEngine:
-        return self._engine("_watch_engine_obj", lambda: WatchEngine(
+        return self._engine("watch", lambda: WatchEngine(
             self._transport, coalesce=self._watch_coalesce))
+
+    @property
+    def _watch_engine_obj(self) -> Optional[WatchEngine]:
+        """The watch engine if a watch was started (in this process)."""
+        return self._existing_engine("watch")  # type: ignore[return-value]
 
     def _subscribe(self, key: KeyType, callback: Optional[Callback], *,
                    range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
@@ -248,12 +252,6 @@ class WatchMixin(ServiceBase):
                     return item
         finally:
             self._watch_engine().cancel(sub.id)
-
-    def _close_service(self) -> None:
-        engine = self._watch_engine_obj
-        if engine is not None:
-            engine.close()
-        super()._close_service()
 
 
 def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
