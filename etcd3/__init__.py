@@ -8,7 +8,15 @@
 
 from __future__ import annotations
 
-from . import codec, events, exceptions, members, transactions, utils
+from . import (
+    _grpc_setup,  # noqa: F401  (first: it must run before gRPC is imported)
+    codec,
+    events,
+    exceptions,
+    members,
+    transactions,
+    utils,
+)
 from .auth import AuthStatus, Perm, Perms, Role, User
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
 from .cluster import Member

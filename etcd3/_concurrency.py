@@ -8,13 +8,17 @@ no older key remains.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _rpc, codec, exceptions
 from .events import DeleteEvent
 from .transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
+
+log = logging.getLogger("etcd3")
 
 #: Pause before re-checking after a failed watch (compaction, broken stream), so a
 #: persistent failure does not spin.
@@ -155,3 +159,58 @@ def wait_deletes(client: Any, prefix: bytes, max_create_revision: int,
         predecessor = response.kvs[0].key
         if not wait_delete(client, predecessor, response.header.revision, deadline):
             return False
+
+
+class LeaseHolder:
+    """What a lock and an election candidate share: a lease kept alive by the client,
+    and the news when it is lost.
+
+    When the lease under a held key expires, is revoked, or cannot be kept alive for
+    a whole TTL (the keepalive stream's member is gone, or this process was stopped),
+    another participant may take over. The holder then learns it: :attr:`lost`
+    becomes True, the ownership checks answer False without asking etcd, a WARNING
+    is logged, and the ``on_lost(holder)`` callback runs (on a client thread).
+    """
+
+    etcd_client: Any
+    lease: Any
+    #: What the holder holds, for the warning ("lock 'job'").
+    _what: str
+
+    def _init_holder(self, on_lost: Optional[Callable[[Any], None]]) -> None:
+        self.on_lost = on_lost
+        self.lost = False
+
+    def _grant_lease(self, ttl: int) -> Any:
+        """A new lease of ``ttl`` seconds kept alive for this holder."""
+        self.lost = False
+        # Weakly: the keepalive thread must not keep this holder (and so its client)
+        # alive; a holder that was dropped has nobody left to tell.
+        return self.etcd_client.lease(ttl, keep_alive=True,
+                                      on_expired=weakref.WeakMethod(self._lease_lost))
+
+    def _lease_lost(self, lease: Any) -> None:
+        if lease is not self.lease or self.lost:
+            return
+        self.lost = True
+        log.warning("etcd3: %s lost: its lease %x could not be kept alive; another "
+                    "holder may have it now", self._what, int(lease.id))
+        callback = self.on_lost
+        if callback is not None:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("etcd3: on_lost callback of %s failed", self._what)
+
+    def _lease_alive(self) -> bool:
+        """False when this process knows the lease is gone: lost, revoked, or not
+        renewed for a whole TTL (checked locally, without asking etcd)."""
+        lease = self.lease
+        if lease is None or lease.expired or self.lost:
+            return False
+        engine = self.etcd_client._keepalive
+        until = None if engine is None else engine.alive_until(lease.id)
+        if until is not None and until <= time.monotonic():
+            self._lease_lost(lease)
+            return False
+        return True

@@ -10,7 +10,7 @@ others wait in line (each watching only its predecessor). So Python candidates a
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import _concurrency as cc
 from . import codec, exceptions
@@ -30,19 +30,25 @@ ElectionError = exceptions.ElectionError
 NotLeaderError = exceptions.NotLeaderError
 
 
-class Election:
+class Election(cc.LeaseHolder):
     """One candidate's handle on the election ``name``.
 
     :param name: the election's name, used as key prefix ``name + "/"`` exactly as
         ``etcdctl elect`` does.
     :param ttl: seconds leadership survives the leader's death (its lease TTL).
+    :param on_lost: called with the election if this candidate's lease is lost while
+        it campaigns or leads: :attr:`lost` becomes True, :meth:`is_leader` answers
+        False and a WARNING is logged (as for :class:`~etcd3.locks.Lock`).
     :raises ValueError: empty name, ttl <= 0.
 
     While campaigning or leading: ``key`` (this candidate's key), ``revision`` (its
     create revision), ``lease`` and ``header``. Use one object per candidate.
     """
 
-    def __init__(self, name: KeyType, ttl: int = 60, etcd_client: Any = None) -> None:
+    def __init__(self, name: KeyType, ttl: int = 60, etcd_client: Any = None, *,
+                 on_lost: Optional[Callable[[Election], None]] = None) -> None:
+        self._init_holder(on_lost)
+        self._what = f"leadership of election {name!r}"
         self.name = name
         self._prefix = _check_name(name, "election name") + b"/"
         self.ttl = _check_ttl(ttl)
@@ -70,7 +76,7 @@ class Election:
         client = self.etcd_client
         while True:
             try:
-                self.lease = client.lease(self.ttl, keep_alive=True)
+                self.lease = self._grant_lease(self.ttl)
                 own, revision, response, _ = cc.create_own_key(client, self._prefix,
                                                                 self.lease.id, data)
                 self.key, self.revision, self.header = own, revision, response.header
@@ -113,8 +119,9 @@ class Election:
         cc.revoke_quietly(lease)
 
     def is_leader(self) -> bool:
-        """True if this candidate leads now (asks etcd)."""
-        if self.key is None or self.lease is None or self.lease.expired:
+        """True if this candidate leads now (asks etcd, unless it already knows its
+        lease was lost: see :attr:`lost`)."""
+        if self.key is None or not self._lease_alive():
             return False
         leader = self.leader()
         return leader is not None and leader[1].key == self.key
@@ -240,10 +247,11 @@ class Observer:
 class ElectionMixin(ServiceBase):
     """Election methods of :class:`~etcd3.client.Etcd3Client`."""
 
-    def election(self, name: KeyType, ttl: int = 60) -> Election:
+    def election(self, name: KeyType, ttl: int = 60, *,
+                 on_lost: Optional[Callable[[Election], None]] = None) -> Election:
         """An :class:`Election` handle on ``name`` (interoperates with
         ``etcdctl elect name``).
 
         :raises ValueError: empty name, ttl <= 0.
         """
-        return Election(name, ttl=ttl, etcd_client=self)
+        return Election(name, ttl=ttl, etcd_client=self, on_lost=on_lost)

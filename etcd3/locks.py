@@ -11,7 +11,7 @@ order with no thundering herd. A Python holder therefore excludes
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _concurrency as cc
 from . import codec, exceptions
@@ -35,7 +35,7 @@ def _check_name(name: Any, what: str = "lock name") -> bytes:
     return data
 
 
-class Lock:
+class Lock(cc.LeaseHolder):
     """A distributed lock (python-etcd3-compatible names).
 
     .. code-block:: python
@@ -49,7 +49,15 @@ class Lock:
     :param prefix: key prefix (default: the client's ``lock_prefix``, ``/locks``).
     :param timeout: how long ``with lock:`` and ``acquire()`` without arguments wait
         (python-etcd3's 10 s by default; None: forever).
+    :param on_lost: called with the lock if it is lost while held (see below).
     :raises ValueError: empty name, ttl <= 0, negative timeout.
+
+    Losing the lock: if the lease under a held lock expires, is revoked, or cannot be
+    kept alive for a whole ``ttl`` (etcd unreachable, or this process stopped or
+    frozen that long), another holder may take it. Then :attr:`lost` becomes True,
+    :meth:`is_acquired` answers False, a WARNING is logged to the ``etcd3`` logger,
+    and ``on_lost(lock)`` runs on a client thread (keep it short). Guard writes with
+    :meth:`is_owner` in a transaction to be safe even before the news arrives.
     :raises TypeError: wrong types.
 
     Attributes: ``name``, ``ttl``, ``key`` (while held, this holder's own key
@@ -64,8 +72,10 @@ class Lock:
 
     def __init__(self, name: KeyType, ttl: Optional[int] = 60, etcd_client: Any = None,
                  prefix: Optional[KeyType] = None, *,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+                 timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 on_lost: Optional[Callable[[Lock], None]] = None) -> None:
         name_bytes = _check_name(name)
+        self._init_holder(on_lost)
         cc.deadline_of(timeout)  # validates it
         self.timeout = timeout
         self.name = name
@@ -78,6 +88,7 @@ class Lock:
         self.prefix_key: KeyType = key_bytes.decode() if isinstance(name, str) else key_bytes
         self._prefix = key_bytes + b"/"
         self.lease: Optional[Lease] = None
+        self._what = f"lock {name!r}"
         self.owner_key: Optional[bytes] = None
         self.revision: Optional[int] = None
         self.header: Any = None
@@ -131,7 +142,7 @@ class Lock:
         """One attempt; True when held. Leaves ``self.lease`` set when it timed out,
         None when its key was lost while waiting (try again)."""
         client = self.etcd_client
-        self.lease = client.lease(self.ttl, keep_alive=True)
+        self.lease = self._grant_lease(self.ttl)
         own, revision, response, oldest = cc.create_own_key(client, self._prefix,
                                                              self.lease.id)
         self.owner_key, self.revision = own, revision
@@ -178,8 +189,12 @@ class Lock:
     # -- ownership ------------------------------------------------------------------
 
     def is_acquired(self) -> bool:
-        """True if this object holds the lock now (asks etcd)."""
-        if self.owner_key is None or self.lease is None or self.lease.expired:
+        """True if this object holds the lock now (asks etcd, unless it already knows
+        the lock was lost: see :attr:`lost`).
+
+        :raises Etcd3Exception: etcd could not be reached within the client timeout.
+        """
+        if self.owner_key is None or not self._lease_alive():
             return False
         return cc.key_create_revision(self.etcd_client, self.owner_key) == self.revision
 
@@ -227,9 +242,11 @@ class LockMixin(ServiceBase):
     lock_prefix: KeyType = "/locks"
 
     def lock(self, name: KeyType, ttl: Optional[int] = 60, prefix: Optional[KeyType] = None, *,
-             timeout: Optional[float] = DEFAULT_TIMEOUT) -> Lock:
+             timeout: Optional[float] = DEFAULT_TIMEOUT,
+             on_lost: Optional[Callable[[Lock], None]] = None) -> Lock:
         """A :class:`Lock` called ``name`` (not acquired yet); see :class:`Lock`.
 
         :raises ValueError: empty name, ttl <= 0, negative timeout.
         """
-        return Lock(name, ttl=ttl, etcd_client=self, prefix=prefix, timeout=timeout)
+        return Lock(name, ttl=ttl, etcd_client=self, prefix=prefix, timeout=timeout,
+                    on_lost=on_lost)
