@@ -9,7 +9,14 @@ Threads (started on the first watch, ended by :meth:`WatchEngine.close`):
 - the *dispatcher* runs user callbacks, so a slow or failing callback never blocks the
   network, and a callback may add or cancel watches;
 - the *watchdog* asks a silent stream for a progress notification and reopens it
-  elsewhere when the member does not answer (a frozen member keeps its TCP socket).
+  elsewhere when the member does not answer (a frozen member keeps its TCP socket);
+  while no member answers at all it logs a WARNING (after 10 s, then each minute) and
+  ends the subscribers whose ``unreachable_timeout`` has passed.
+
+A watch counts as created only once etcd confirmed it: a create etcd refuses (or a
+stream that cannot be opened for a reason other than the network, e.g. a wrong
+password) makes ``subscribe()`` raise, and nothing stays registered. Errors after the
+confirmation go to the subscriber (iterator or callback).
 
 Iterator subscribers (``watch()``, ``watch_once()``) get their own queue, filled by
 the reader, so they never wait behind callbacks.
@@ -489,10 +496,13 @@ class WatchEngine:
             with self._lock:
                 self._down_error = str(error)
             return
-        log.warning("etcd3: cannot open the watch stream (%s); ending every watch", error)
         with self._lock:
+            confirmed = any(sw.ready.is_set() for sw in self._watches.values())
             for sw in list(self._watches.values()):
                 self._fail(sw, error)
+        # (watches not confirmed yet raise it from subscribe: no need to log it too)
+        log.log(logging.WARNING if confirmed else logging.DEBUG,
+                "etcd3: cannot open the watch stream (%s); ending every watch", error)
 
     def _stream_broke(self, state: Any, error: BaseException, was_healthy: bool) -> None:
         if _errors.is_auth_token_error(error):
