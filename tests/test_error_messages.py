@@ -54,6 +54,16 @@ def test_tls_to_a_plain_text_port_says_so(etcd_server: EtcdServer, tls: TLSConfi
         assert PLAINTEXT_HINT in str(info.value)
 
 
+def test_plain_text_to_a_tls_port_suggests_ca_cert(tls: TLSConfig) -> None:
+    with EtcdServer(tls=tls) as server, etcd3.client(host=server.host, port=server.port,
+                                                     timeout=2) as client:
+        with pytest.raises(exceptions.ConnectionFailedError) as info:
+            client.get("/k")
+        text = str(info.value)
+        _one_sentence(text)
+        assert "give ca_cert or an https:// endpoint" in text, text
+
+
 def test_connection_refused_is_one_sentence() -> None:
     port = _closed_port()
     with etcd3.client(host="127.0.0.1", port=port, timeout=1) as client:
