@@ -173,6 +173,48 @@ def test_watch_without_timeout_ends_at_the_unreachable_limit() -> None:
         _nothing_registered(client)
 
 
+def test_watch_without_any_limit_waits_but_says_so(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Default, as etcd's Go client: keep trying. But a WARNING names the endpoints,
+    # and close() ends the wait.
+    monkeypatch.setattr(_watch_engine, "_UNREACHABLE_WARN_AFTER", 1.0)
+    caplog.set_level(logging.INFO, logger="etcd3")
+    port = _closed_port()
+    outcome: List[BaseException] = []
+    warned = threading.Event()
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "no etcd member has answered the watch stream" in record.getMessage():
+                warned.set()
+
+    spy = Spy()
+    logging.getLogger("etcd3").addHandler(spy)
+    client = etcd3.client(host="127.0.0.1", port=port, timeout=None)
+
+    def watch() -> None:
+        try:
+            client.watch("/k")
+        except BaseException as error:  # reported below
+            outcome.append(error)
+
+    try:
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        assert warned.wait(30), "no WARNING while the watch waited for a member"
+        assert thread.is_alive() and not outcome  # still trying
+    finally:
+        logging.getLogger("etcd3").removeHandler(spy)
+        client.close()
+    thread.join(30)
+    assert not thread.is_alive()
+    (error,) = outcome
+    assert isinstance(error, exceptions.ClientClosedError)
+    (record,) = [r for r in caplog.records
+                 if "no etcd member has answered the watch stream" in r.getMessage()]
+    assert record.levelno == logging.WARNING and f"127.0.0.1:{port}" in record.getMessage()
+
+
 def test_killed_server_warns_and_ends_limited_watches(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_watch_engine, "_UNREACHABLE_WARN_AFTER", 1.0)
