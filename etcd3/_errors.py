@@ -143,11 +143,16 @@ def tls_error(error: BaseException, endpoint: object) -> exc.ConnectionFailedErr
     return result
 
 
-#: etcd's words for a request that carried no user on a cluster with auth enabled
-#: (watch creates say "permission denied" up to etcd 3.4).
-NO_CREDENTIALS_MESSAGES = frozenset(("user name is empty", "permission denied"))
 NO_CREDENTIALS_HINT = ("authentication is enabled on this etcd cluster and this client "
                        "has no credentials: pass user= and password= to etcd3.client()")
+#: What etcd says to a request without a user when auth is on -> the hint to give.
+#: etcd 3.5 refuses such a watch with "permission denied", which is also what a user
+#: named by its TLS client certificate gets for keys it may not read: say "if".
+NO_CREDENTIALS_HINTS = {
+    "user name is empty": NO_CREDENTIALS_HINT,
+    "permission denied": ("this client has no user: if authentication is enabled on "
+                          "this etcd cluster, pass user= and password= to etcd3.client()"),
+}
 
 
 #: etcd messages that mean "this auth token is no good": re-authenticate and retry.

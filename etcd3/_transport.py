@@ -290,10 +290,11 @@ class Transport:
             else:
                 detail = f"{what} failed on {state.name}: {cause}"
         elif (self.token_provider is None
-              and _errors.etcd_message(details) in _errors.NO_CREDENTIALS_MESSAGES
+              and _errors.etcd_message(details) in _errors.NO_CREDENTIALS_HINTS
               and isinstance(translated, exceptions.AuthError)):
+            hint = _errors.NO_CREDENTIALS_HINTS[_errors.etcd_message(details)]
             hinted = type(translated)(
-                f"{_errors.NO_CREDENTIALS_HINT} (etcd said: {details}) [{ctx.context or what}]")
+                f"{hint} (etcd said: {details}) [{ctx.context or what}]")
             hinted.__cause__ = error
             hinted.grpc_code = code
             return hinted

@@ -79,8 +79,8 @@ def _refusal_error(key: bytes, reason: str, anonymous: bool) -> exceptions.Etcd3
     message = _reason_message(reason) or "no reason given"
     cls = _errors.exception_class_for(message)
     text = f"etcd refused the watch on {key!r}: {message}"
-    if anonymous and message in _errors.NO_CREDENTIALS_MESSAGES:
-        text += f" ({_errors.NO_CREDENTIALS_HINT})"
+    if anonymous and message in _errors.NO_CREDENTIALS_HINTS:
+        text += f" ({_errors.NO_CREDENTIALS_HINTS[message]})"
     if cls is exceptions.RevisionCompactedError:
         return exceptions.RevisionCompactedError(None, message=text)
     return cls(text)
