@@ -653,10 +653,17 @@ class WatchEngine:
             log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
                         "(%s); still trying, and watches resume where they stopped "
                         "when one answers", down_for, self._outage_words())
-        for sub in list(self._subs.values()):
-            limit = sub.unreachable_timeout
-            if limit is not None and now - max(since, sub.since) >= limit:
-                self._unreachable(sub, now - max(since, sub.since), limit)
+        expired = [sub for sub in self._subs.values() if sub.unreachable_timeout is not None
+                   and now - max(since, sub.since) >= sub.unreachable_timeout]
+        if not expired:
+            return
+        # One line per tick however many end, logged before any of them hears of it.
+        log.warning("etcd3: ending %d watch(es) at their unreachable_timeout: no etcd "
+                    "member answered for %.0f s (%s)", len(expired), down_for,
+                    self._outage_words())
+        for sub in expired:
+            assert sub.unreachable_timeout is not None
+            self._unreachable(sub, now - max(since, sub.since), sub.unreachable_timeout)
 
     def _unreachable(self, sub: Subscriber, down_for: float, limit: float) -> None:
         sw = sub.watch
@@ -671,7 +678,6 @@ class WatchEngine:
             text += (f"; watch again with start_revision={sw.next_rev} to continue "
                      "without missing an event")
         error = exceptions.ConnectionFailedError(text)
-        log.warning("etcd3: %s", text)
         confirmed = sw is not None and sw.ready.is_set()
         if sw is not None:
             sw.detach(sub)

@@ -241,6 +241,10 @@ def test_killed_server_warns_and_ends_limited_watches(
                     and "no etcd member has answered the watch stream" in r.getMessage()]
         assert warnings and server.endpoint in warnings[0].getMessage()
         assert len(warnings) == 1  # not every tick: once, then once a minute
+        # One line for both limited watches (the iterator shares its server watch with
+        # the patient callback, which stays).
+        ended = [r.getMessage() for r in caplog.records if "ending 2 watch(es)" in r.getMessage()]
+        assert len(ended) == 1 and server.endpoint in ended[0], caplog.text
         server.start()
         client.put("/u/k", "2")
         patient.wait_for(lambda items: len(items) == 2)
