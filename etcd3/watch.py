@@ -83,13 +83,19 @@ class WatchMixin(ServiceBase):
                    range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
                    progress_notify: bool = False, filters: Any = None, prev_kv: bool = False,
                    fragment: bool = False, max_queue: Optional[int] = None,
-                   unreachable_timeout: Any = _DEFAULT) -> Any:
+                   unreachable_timeout: Any = _DEFAULT,
+                   confirm_within: Optional[float] = None) -> Any:
+        """Subscribe; etcd must confirm the watch within the client timeout (or
+        ``confirm_within`` seconds, when shorter)."""
         spec = _spec(key, range_end, filters, prev_kv, progress_notify, fragment)
+        timeout = self._transport.timeout
+        if confirm_within is not None and (timeout is None or confirm_within < timeout):
+            timeout = confirm_within
         if unreachable_timeout is not _DEFAULT:
             unreachable_timeout = checked_unreachable_timeout(unreachable_timeout)
         return self._watch_engine().subscribe(
             spec, start_revision=_start(start_revision), callback=callback,
-            timeout=self._transport.timeout, max_queue=max_queue,
+            timeout=timeout, max_queue=max_queue,
             unreachable_timeout=unreachable_timeout)
 
     # -- callbacks ------------------------------------------------------------------------
@@ -224,7 +230,9 @@ class WatchMixin(ServiceBase):
         """Wait for the next change of ``key`` and return its event.
 
         :raises WatchTimedOut: nothing changed within ``timeout`` seconds.
-        :raises Etcd3Exception: the watch ended in error.
+        :raises ConnectionFailedError: no etcd member answered within ``timeout`` (or
+            the client timeout, when shorter).
+        :raises Etcd3Exception: etcd refused the watch, or it ended in error.
         """
         return self._first_response(key, timeout, kwargs, with_events=True).events[0]
 
@@ -257,7 +265,8 @@ class WatchMixin(ServiceBase):
         """The first response of a new watch (with events, if ``with_events``); the
         watch is cancelled before returning."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        sub = self._subscribe(key, None, **kwargs)
+        # A one-shot wait never outlasts its own timeout, even while no member answers.
+        sub = self._subscribe(key, None, confirm_within=timeout, **kwargs)
         try:
             q = sub.queue
             while True:

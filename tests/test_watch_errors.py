@@ -173,6 +173,28 @@ def test_watch_without_timeout_ends_at_the_unreachable_limit() -> None:
         _nothing_registered(client)
 
 
+def test_watch_once_on_a_closed_port_ends_at_its_own_timeout() -> None:
+    # The client has no timeout; watch_once's own bounds the wait for a member too.
+    port = _closed_port()
+    outcome: List[BaseException] = []
+    with etcd3.client(host="127.0.0.1", port=port, timeout=None) as client:
+
+        def wait_once() -> None:
+            try:
+                client.watch_once("/k", timeout=1)
+            except BaseException as error:  # reported below
+                outcome.append(error)
+
+        thread = threading.Thread(target=wait_once, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), "watch_once() outlived its timeout"
+        (error,) = outcome
+        assert isinstance(error, exceptions.ConnectionFailedError), error
+        assert f"127.0.0.1:{port}" in str(error)
+        _nothing_registered(client)
+
+
 def test_watch_without_any_limit_waits_but_says_so(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     # Default, as etcd's Go client: keep trying. But a WARNING names the endpoints,
