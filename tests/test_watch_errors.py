@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 from typing import Any, Callable, Iterator, List
@@ -257,6 +258,7 @@ def test_killed_server_warns_and_ends_limited_watches(
         text = str(info.value)
         assert server.endpoint in text and "unreachable_timeout=3 s" in text, text
         assert f"start_revision={revision + 1}" in text, text
+        assert re.search(r"could be reached for \d+\.\d s", text), text
         limited_callback.wait_for(lambda items: any(
             isinstance(i, exceptions.ConnectionFailedError) for i in items))
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING
