@@ -2,6 +2,8 @@
 
     python -m etcd3                       # versions, codec implementation
     python -m etcd3 --endpoints 127.0.0.1:2379,127.0.0.1:22379 --health
+    python -m etcd3 --endpoints https://10.0.0.1:2379 --health --ca-cert ca.crt \
+        --cert-key client.key --cert-cert client.crt --user root   # password: $ETCD3_PASSWORD
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import platform
 import sys
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 
 def _versions() -> List[str]:
@@ -35,14 +37,15 @@ def _versions() -> List[str]:
     ]
 
 
-def _probe(endpoints: List[str], timeout: float) -> int:
+def _probe(endpoints: List[str], timeout: float, options: Optional[Dict[str, Any]] = None
+           ) -> int:
     from . import client, exceptions
 
     failures = 0
     for endpoint in endpoints:
         started = time.monotonic()
         try:
-            with client(endpoints=[endpoint], timeout=timeout) as etcd:
+            with client(endpoints=[endpoint], timeout=timeout, **(options or {})) as etcd:
                 etcd.get("health-probe", serializable=True)
                 status = etcd.status() if hasattr(etcd, "status") else None
             elapsed = (time.monotonic() - started) * 1000
@@ -62,6 +65,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="comma-separated endpoints (default: $ETCD_ENDPOINTS)")
     parser.add_argument("--health", action="store_true", help="probe each endpoint")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per probe")
+    parser.add_argument("--ca-cert", help="CA certificate file: connect with TLS")
+    parser.add_argument("--cert-key", help="client private key file (mTLS)")
+    parser.add_argument("--cert-cert", help="client certificate file (mTLS)")
+    parser.add_argument("--user", help="user name, on a cluster with authentication "
+                        "(password: --password or $ETCD3_PASSWORD)")
+    parser.add_argument("--password", default=os.environ.get("ETCD3_PASSWORD"),
+                        help="that user's password (default: $ETCD3_PASSWORD)")
     args = parser.parse_args(argv)
     for line in _versions():
         print(line)
@@ -70,7 +80,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not endpoints:
             print("--health needs --endpoints or $ETCD_ENDPOINTS", file=sys.stderr)
             return 2
-        return _probe(endpoints, args.timeout)
+        if (args.cert_key is None) != (args.cert_cert is None):
+            print("--cert-key and --cert-cert go together", file=sys.stderr)
+            return 2
+        if args.user and not args.password:
+            print("--user needs --password or $ETCD3_PASSWORD", file=sys.stderr)
+            return 2
+        options = {name: getattr(args, name) for name in ("ca_cert", "cert_key", "cert_cert")
+                   if getattr(args, name) is not None}
+        if args.user:
+            options.update(user=args.user, password=args.password)
+        return _probe(endpoints, args.timeout, options)
     return 0
 
 

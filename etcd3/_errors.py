@@ -98,7 +98,11 @@ def is_not_sent(error: BaseException) -> bool:
             and _NOT_SENT_PATTERNS.search(details) is not None)
 
 
-_TLS_PATTERNS = re.compile(r"tls handshake|SSL_ERROR|TSI_|certificate", re.IGNORECASE)
+_TLS_PATTERNS = re.compile(r"tls handshake|SSL_ERROR|TSI_|certificate|Handshake read failed",
+                           re.IGNORECASE)
+#: A TLS handshake the server answered as plain text (or not at all).
+_PLAINTEXT_PEER = re.compile(r"Handshake read failed|WRONG_VERSION_NUMBER|Socket closed"
+                             r"|record layer failure|packet length too long", re.IGNORECASE)
 
 
 def is_tls_error(error: BaseException) -> bool:
@@ -106,6 +110,49 @@ def is_tls_error(error: BaseException) -> bool:
     wrong CA, missing or rejected client certificate, TLS to a plain-text port)."""
     code, details = status_of(error)
     return code is grpc.StatusCode.UNAVAILABLE and bool(_TLS_PATTERNS.search(details))
+
+
+def connection_cause(details: str) -> str:
+    """gRPC's description of a failed connection, reduced to its root cause.
+
+    gRPC nests its reasons ("failed to connect to all addresses; last error: UNKNOWN:
+    ipv4:127.0.0.1:2379: Failed to connect to remote host: Connection refused"); the
+    last one is what a reader can act on.
+    """
+    _, _, cause = details.rpartition("last error: ")
+    cause = re.sub(r"^[A-Z_]+: ", "", cause.strip())
+    cause = re.sub(r"^(ipv4:|ipv6:|unix:)\S+?: ", "", cause)
+    cause = re.sub(r": OK$", "", cause)
+    return cause or details
+
+
+def tls_error(error: BaseException, endpoint: object) -> exc.ConnectionFailedError:
+    """The error of a TLS handshake with ``endpoint`` that failed (see is_tls_error)."""
+    _, details = status_of(error)
+    cause = connection_cause(details)
+    if _PLAINTEXT_PEER.search(details):
+        text = (f"TLS handshake failed — is the server plain-text? use http:// or drop "
+                f"ca_cert (endpoint {endpoint}: {cause})")
+    else:
+        text = (f"TLS handshake with {endpoint} failed: check ca_cert (it must have "
+                "signed the server's certificate) and, if the server requires client "
+                f"certificates, cert_key/cert_cert ({cause})")
+    result = exc.ConnectionFailedError(text)
+    result.__cause__ = error
+    result.grpc_code = status_of(error)[0]
+    return result
+
+
+NO_CREDENTIALS_HINT = ("authentication is enabled on this etcd cluster and this client "
+                       "has no credentials: pass user= and password= to etcd3.client()")
+#: What etcd says to a request without a user when auth is on -> the hint to give.
+#: etcd 3.5 refuses such a watch with "permission denied", which is also what a user
+#: named by its TLS client certificate gets for keys it may not read: say "if".
+NO_CREDENTIALS_HINTS = {
+    "user name is empty": NO_CREDENTIALS_HINT,
+    "permission denied": ("this client has no user: if authentication is enabled on "
+                          "this etcd cluster, pass user= and password= to etcd3.client()"),
+}
 
 
 #: etcd messages that mean "this auth token is no good": re-authenticate and retry.
@@ -159,8 +206,7 @@ def translate(
         cls = exc.Etcd3Exception
     text = details or (code.name if code is not None else str(error))
     if cls is exc.RequestTooLargeError and "larger than max" in details.lower():
-        text = ("request is too large for the server: " + text
-                + " (etcd's --max-request-bytes limits requests; 1.5 MiB by default)")
+        text = "request is too large for the server: " + text
     if context:
         text = f"{text} [{context}]"
     if endpoint:

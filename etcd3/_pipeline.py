@@ -87,8 +87,7 @@ def chunks(entries: Iterator[Tuple[bytes, bytes]], *, ops_per_txn: int, max_txn_
                 yield Chunk(start, keys, parts, keyset)
             raise InputError(index, key, exc.RequestTooLargeError(
                 f"item {index} (key {short_key(key)}) is {length} bytes encoded, over "
-                f"max_txn_bytes={max_txn_bytes} (etcd's --max-request-bytes is 1.5 MiB "
-                "by default); nothing from this item on was sent"))
+                f"max_txn_bytes={max_txn_bytes}; nothing from this item on was sent"))
         if keys and (len(keys) >= ops_per_txn or size + length > max_txn_bytes
                      or (keyset is not None and key in keyset)):
             yield Chunk(start, keys, parts, keyset)

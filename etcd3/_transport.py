@@ -256,13 +256,7 @@ class Transport:
 
     def _tls_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
         assert ctx.state is not None
-        _, details = _errors.status_of(error)
-        result = exceptions.ConnectionFailedError(
-            f"TLS handshake with {ctx.state.endpoint} failed: check ca_cert (it must "
-            "have signed the server's certificate) and, if the server requires client "
-            f"certificates, cert_key/cert_cert ({details})")
-        result.__cause__ = error
-        return result
+        return _errors.tls_error(error, ctx.state.endpoint)
 
     def _final_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
         method = ctx.method
@@ -273,6 +267,8 @@ class Transport:
         not_sent = _errors.is_not_sent(error)
         detail = None
         cls: type = type(translated)
+        # One sentence: what failed, on what, gRPC's root cause, then the attempts.
+        what = method.path.rpartition("/")[2] + (f" [{ctx.context}]" if ctx.context else "")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED and ctx.unreachable \
                 and ctx.unreachable >= ctx.attempt - 1 and "Stream removed" not in details:
             # Every earlier attempt failed to connect and the deadline cut the last one
@@ -280,19 +276,28 @@ class Transport:
             cls = (exceptions.NoServerAvailableError
                    if len(ctx.tried) >= len(self.pool.endpoints)
                    else exceptions.ConnectionFailedError)
-            detail = (f"no etcd endpoint could be reached for {method.path} within the "
-                      f"deadline (last error: {ctx.unreachable_details})")
+            detail = (f"no etcd endpoint could be reached for {what} within the deadline: "
+                      f"{_errors.connection_cause(ctx.unreachable_details)}")
         elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
             cls = exceptions.ConnectionTimeoutError
-            detail = (f"{method.path} did not complete within the deadline "
-                      f"(endpoint {state.name}; {ctx.attempt} attempt(s))")
+            detail = f"{what} did not complete within the deadline on {state.name}"
         elif isinstance(translated, (exceptions.ConnectionFailedError,
                                      exceptions.ConnectionTimeoutError)):
-            detail = translated.message
+            cause = _errors.connection_cause(details) if code is not None else str(error)
             if not_sent and len(ctx.tried) >= len(self.pool.endpoints):
                 cls = exceptions.NoServerAvailableError
-                detail = (f"no etcd endpoint could be reached for {method.path} "
-                          f"(last error: {detail})")
+                detail = f"no etcd endpoint could be reached for {what}: {cause}"
+            else:
+                detail = f"{what} failed on {state.name}: {cause}"
+        elif (self.token_provider is None
+              and _errors.etcd_message(details) in _errors.NO_CREDENTIALS_HINTS
+              and isinstance(translated, exceptions.AuthError)):
+            hint = _errors.NO_CREDENTIALS_HINTS[_errors.etcd_message(details)]
+            hinted = type(translated)(
+                f"{hint} (etcd said: {details}) [{ctx.context or what}]")
+            hinted.__cause__ = error
+            hinted.grpc_code = code
+            return hinted
         if detail is None:
             return translated
         if (ctx.unreachable and "Socket closed" in detail

@@ -9,7 +9,14 @@ Threads (started on the first watch, ended by :meth:`WatchEngine.close`):
 - the *dispatcher* runs user callbacks, so a slow or failing callback never blocks the
   network, and a callback may add or cancel watches;
 - the *watchdog* asks a silent stream for a progress notification and reopens it
-  elsewhere when the member does not answer (a frozen member keeps its TCP socket).
+  elsewhere when the member does not answer (a frozen member keeps its TCP socket);
+  while no member answers at all it logs a WARNING (after 10 s, then each minute) and
+  ends the subscribers whose ``unreachable_timeout`` has passed.
+
+A watch counts as created only once etcd confirmed it: a create etcd refuses (or a
+stream that cannot be opened for a reason other than the network, e.g. a wrong
+password) makes ``subscribe()`` raise, and nothing stays registered. Errors after the
+confirmation go to the subscriber (iterator or callback).
 
 Iterator subscribers (``watch()``, ``watch_once()``) get their own queue, filled by
 the reader, so they never wait behind callbacks.
@@ -50,16 +57,33 @@ _BACKOFF_CAP = 1.0
 _WATCHDOG_TICK = 1.0
 _SILENCE_BEFORE_PROBE = 3.0
 _PROBE_TIMEOUT = 3.0
+#: Seconds without a working stream before a WARNING, and between later ones.
+_UNREACHABLE_WARN_AFTER = 10.0
+_UNREACHABLE_WARN_EVERY = 60.0
 #: watch_id etcd uses for stream-wide progress responses (RequestProgress).
 _STREAM_WIDE = -1
 #: Cancel reasons of a create refused for its token.
 _TOKEN_MESSAGES = _errors.AUTH_TOKEN_MESSAGES
+#: "The engine's default" for a subscriber's unreachable_timeout.
+_DEFAULT: Any = object()
 
 
 def _reason_message(reason: str) -> str:
     """etcd's error text in a cancel reason ("rpc error: code = X desc = etcdserver: ...")."""
     _, _, desc = reason.rpartition("desc = ")
     return _errors.etcd_message(desc)
+
+
+def _refusal_error(key: bytes, reason: str, anonymous: bool) -> exceptions.Etcd3Exception:
+    """The error of a create etcd refused (``created`` and ``canceled`` at once)."""
+    message = _reason_message(reason) or "no reason given"
+    cls = _errors.exception_class_for(message)
+    text = f"etcd refused the watch on {key!r}: {message}"
+    if anonymous and message in _errors.NO_CREDENTIALS_HINTS:
+        text += f" ({_errors.NO_CREDENTIALS_HINTS[message]})"
+    if cls is exceptions.RevisionCompactedError:
+        return exceptions.RevisionCompactedError(None, message=text)
+    return cls(text)
 
 
 def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
@@ -73,9 +97,12 @@ def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
 class WatchEngine:
     """Every watch of one client. Thread-safe; see the module docstring."""
 
-    def __init__(self, transport: Any, *, coalesce: bool = True) -> None:
+    def __init__(self, transport: Any, *, coalesce: bool = True,
+                 unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
         self.coalesce = coalesce
+        #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
+        self.unreachable_timeout = unreachable_timeout
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._closed = threading.Event()
@@ -94,6 +121,13 @@ class WatchEngine:
         self._probe_sent = 0.0
         self._progress_wanted = 0  # stream-wide progress answers owed to users
         self._creating: Deque[int] = collections.deque()  # awaiting "created", in order
+        # Outage bookkeeping (reader thread writes, watchdog and subscribe read): when
+        # the stream was last without an answering member (None: it has one), the
+        # endpoints tried since, gRPC's words for the last failure, the last WARNING.
+        self._down_since: Optional[float] = None
+        self._down_tried: List[str] = []
+        self._down_error = ""
+        self._down_warned = 0.0
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
         self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -104,17 +138,31 @@ class WatchEngine:
     def subscribe(self, spec: WatchSpec, *, start_revision: Optional[int] = None,
                   callback: Optional[Callback] = None,
                   timeout: Optional[float] = None,
-                  max_queue: Optional[int] = None) -> Subscriber:
-        """Add a subscriber; returns once the watch is active on the server.
+                  max_queue: Optional[int] = None,
+                  unreachable_timeout: Any = _DEFAULT) -> Subscriber:
+        """Add a subscriber; returns once etcd has confirmed the watch.
 
         Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
         A queue holding ``max_queue`` unread responses, or a callback with as many
         responses not yet handled (None: no limit), fails the subscriber with
-        :class:`~etcd3.exceptions.WatchOverflowError`.
-        :raises WatchTimedOut: the server did not confirm the watch within ``timeout``.
+        :class:`~etcd3.exceptions.WatchOverflowError`. After ``unreachable_timeout``
+        seconds in which no member answers the stream (default: the engine's; None:
+        keep trying) the subscriber ends with
+        :class:`~etcd3.exceptions.ConnectionFailedError`.
+        A create etcd refuses raises its reason here and leaves nothing registered.
+        :raises WatchTimedOut: etcd answered the stream but did not confirm the watch
+            within ``timeout``.
+        :raises ConnectionFailedError: no member answered the stream within
+            ``timeout`` (or ``unreachable_timeout``).
+        :raises Etcd3Exception: etcd refused the watch (e.g.
+            :class:`~etcd3.exceptions.PermissionDeniedError`), or the stream could not
+            be opened (e.g. :class:`~etcd3.exceptions.AuthenticationFailedError`).
         :raises ClientClosedError: the client is closed.
         """
-        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue(), max_queue)
+        if unreachable_timeout is _DEFAULT:
+            unreachable_timeout = self.unreachable_timeout
+        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue(), max_queue,
+                         unreachable_timeout)
         shareable = self.coalesce and not start_revision
         with self._lock:
             if self._closed.is_set():
@@ -136,17 +184,50 @@ class WatchEngine:
             sub.watch = sw
             self._subs[sub.id] = sub
         try:
-            if not sw.ready.wait(timeout):
-                raise exceptions.WatchTimedOut(
-                    f"etcd did not confirm the watch on {spec.key!r} within {timeout} s")
-            if self._closed.is_set():
-                raise exceptions.ClientClosedError("this etcd3 client has been closed")
+            self._await_confirmation(sub, sw, timeout)
             if joining:
                 self._settle_join(sub, self._current_revision(spec.key))
         except BaseException:
             self.cancel(sub.id)
             raise
         return sub
+
+    def _await_confirmation(self, sub: Subscriber, sw: ServerWatch,
+                            timeout: Optional[float]) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if sub.unreachable_timeout is not None:
+                # The watchdog may end this subscriber alone (sw stays unconfirmed).
+                wait = _WATCHDOG_TICK if wait is None else min(wait, _WATCHDOG_TICK)
+            if sw.ready.wait(wait) or sub.error is not None:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._unconfirmed_error(sw.spec.key, timeout)
+        if self._closed.is_set():
+            raise exceptions.ClientClosedError("this etcd3 client has been closed")
+        if sub.error is not None:
+            raise sub.error
+
+    def _unconfirmed_error(self, key: bytes, timeout: Optional[float]
+                           ) -> exceptions.Etcd3Exception:
+        with self._lock:
+            down = self._down_since is not None
+            outage = self._outage_words()
+        if down:
+            return exceptions.ConnectionFailedError(
+                f"no etcd member answered the watch stream within {timeout} s, so the "
+                f"watch on {key!r} was not created ({outage})")
+        return exceptions.WatchTimedOut(
+            f"etcd did not confirm the watch on {key!r} within {timeout} s")
+
+    def _outage_words(self) -> str:
+        """'endpoints tried: a, b; last error: ...' for the current outage (lock held)."""
+        tried = ", ".join(self._down_tried) or "none yet"
+        words = f"endpoints tried: {tried}"
+        if self._down_error:
+            words += f"; last error: {self._down_error}"
+        return words
 
     def _current_revision(self, key: bytes) -> int:
         response = self._transport.call(_rpc.RANGE, pb.RangeRequest(key=key, count_only=True),
@@ -217,10 +298,16 @@ class WatchEngine:
                 cancel_request=pb.WatchCancelRequest(watch_id=sw.id)))
 
     def _fail(self, sw: ServerWatch, error: BaseException) -> None:
+        # Before etcd confirmed the watch, its subscribers are still in subscribe(),
+        # which raises the error; afterwards the iterator or callback receives it.
+        confirmed = sw.ready.is_set()
         for sub in sw.subscribers + sw.joining:
             sub.finished = True
             self._subs.pop(sub.id, None)
-            self._deliver_one(sub, error)
+            if confirmed:
+                self._deliver_one(sub, error)
+            else:
+                sub.error = error
         sw.subscribers, sw.joining = [], []
         self._drop(sw)
 
@@ -304,15 +391,22 @@ class WatchEngine:
         transport = self._transport
         while True:
             with self._lock:
+                if not self._watches:
+                    self._down_since = None  # an idle engine is not cut off
                 while not self._closed.is_set() and not self._watches:
                     self._wakeup.wait()
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    self._down_tried, self._down_error, self._down_warned = [], "", 0.0
             if self._closed.wait(backoff):
                 return
             backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
             requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
             try:
+                target = transport.pool.pick(avoid)
+                self._tried(target.name)
                 call, state = transport.open_stream(_rpc.WATCH, request_iterator(requests),
-                                                    avoid=avoid)
+                                                    endpoint=target)
             except exceptions.ClientClosedError:
                 return
             except exceptions.Etcd3Exception as setup_error:
@@ -334,6 +428,7 @@ class WatchEngine:
                         healthy = True
                         transport.report_success(state)
                         backoff, avoid = 0.0, None
+                        self._stream_up(state.name)
                     self._handle(response)
             except grpc.RpcError as rpc_error:
                 failure = rpc_error
@@ -380,15 +475,34 @@ class WatchEngine:
                 self._send_create(sw)
             return True
 
+    def _tried(self, endpoint: str) -> None:
+        with self._lock:
+            if endpoint not in self._down_tried:
+                self._down_tried.append(endpoint)
+
+    def _stream_up(self, endpoint: str) -> None:
+        with self._lock:
+            since, warned = self._down_since, self._down_warned
+            self._down_since, self._down_warned = None, 0.0
+        if since is not None and warned:
+            log.info("etcd3: the watch stream reached %s after %.1f s without a member; "
+                     "watches resumed", endpoint, time.monotonic() - since)
+
     def _stream_setup_failed(self, error: exceptions.Etcd3Exception) -> None:
         if isinstance(error, (exceptions.ConnectionFailedError,
                               exceptions.ConnectionTimeoutError)):
-            log.info("etcd3: cannot open the watch stream (%s); retrying", error)
+            # (a WARNING follows when this goes on: see _check_outage)
+            log.debug("etcd3: cannot open the watch stream (%s); retrying", error)
+            with self._lock:
+                self._down_error = str(error)
             return
-        log.warning("etcd3: cannot open the watch stream (%s); ending every watch", error)
         with self._lock:
+            confirmed = any(sw.ready.is_set() for sw in self._watches.values())
             for sw in list(self._watches.values()):
                 self._fail(sw, error)
+        # (watches not confirmed yet raise it from subscribe: no need to log it too)
+        log.log(logging.WARNING if confirmed else logging.DEBUG,
+                "etcd3: cannot open the watch stream (%s); ending every watch", error)
 
     def _stream_broke(self, state: Any, error: BaseException, was_healthy: bool) -> None:
         if _errors.is_auth_token_error(error):
@@ -396,6 +510,16 @@ class WatchEngine:
         else:
             self._transport.report_failure(state, error)
         code, details = _errors.status_of(error)
+        with self._lock:
+            self._down_error = _errors.connection_cause(details)
+            if not was_healthy and state.endpoint.secure and _errors.is_tls_error(error):
+                # A configuration error, as for unary calls: a watch waiting for its
+                # confirmation gets it at once (confirmed ones keep resuming).
+                tls_error = _errors.tls_error(error, state.endpoint)
+                self._down_error = tls_error.message
+                for sw in list(self._watches.values()):
+                    if not sw.ready.is_set():
+                        self._fail(sw, tls_error)
         log.log(logging.INFO if was_healthy else logging.DEBUG,
                 "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
                 code, details)
@@ -434,11 +558,18 @@ class WatchEngine:
                 if call is not None:
                     call.cancel()
                 return
-            if not sw.next_rev:
-                sw.next_rev = response.header.revision + 1
-            sw.auth_retried = False
-            sw.ready.set()
             if not response.canceled:
+                if not sw.next_rev:
+                    sw.next_rev = response.header.revision + 1
+                sw.auth_retried = False
+                sw.ready.set()
+                return
+            if not sw.ready.is_set():  # refused: subscribe() raises the reason
+                with self._lock:
+                    if self._watches.get(watch_id) is sw:
+                        self._fail(sw, _refusal_error(
+                            sw.spec.key, response.cancel_reason,
+                            self._transport.token_provider is None))
                 return
         if response.canceled or response.compact_revision:
             with self._lock:
@@ -489,6 +620,7 @@ class WatchEngine:
         # within PROBE_TIMEOUT means the member is gone, so reopen elsewhere (resuming).
         while not self._closed.wait(_WATCHDOG_TICK):
             with self._lock:
+                self._check_outage(time.monotonic())
                 call = self._call
                 if call is None:
                     self._probe_sent = 0.0
@@ -506,6 +638,55 @@ class WatchEngine:
                     assert self._requests is not None
                     self._requests.put(pb.WatchRequest(
                         progress_request=pb.WatchProgressRequest()))
+
+    def _check_outage(self, now: float) -> None:
+        """WARN while no member answers the stream; end subscribers past their
+        ``unreachable_timeout`` (lock held)."""
+        since = self._down_since
+        if since is None or not self._watches:
+            return
+        down_for = now - since
+        if down_for >= _UNREACHABLE_WARN_AFTER and (
+                not self._down_warned
+                or now - self._down_warned >= _UNREACHABLE_WARN_EVERY):
+            self._down_warned = now
+            log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
+                        "(%s); still trying, and watches resume where they stopped "
+                        "when one answers", down_for, self._outage_words())
+        expired = [sub for sub in self._subs.values() if sub.unreachable_timeout is not None
+                   and now - max(since, sub.since) >= sub.unreachable_timeout]
+        if not expired:
+            return
+        # One line per tick however many end, logged before any of them hears of it.
+        log.warning("etcd3: ending %d watch(es) at their unreachable_timeout: no etcd "
+                    "member answered for %.0f s (%s)", len(expired), down_for,
+                    self._outage_words())
+        for sub in expired:
+            assert sub.unreachable_timeout is not None
+            self._unreachable(sub, now - max(since, sub.since), sub.unreachable_timeout)
+
+    def _unreachable(self, sub: Subscriber, down_for: float, limit: float) -> None:
+        sw = sub.watch
+        self._subs.pop(sub.id, None)
+        sub.finished = True
+        text = (f"no etcd member could be reached for {down_for:.1f} s "
+                f"({self._outage_words()}), so the watch")
+        if sw is not None:
+            text += f" on {sw.spec.key!r}"
+        text += f" ended (unreachable_timeout={limit:g} s)"
+        if sw is not None and sw.ready.is_set() and sw.next_rev:
+            text += (f"; watch again with start_revision={sw.next_rev} to continue "
+                     "without missing an event")
+        error = exceptions.ConnectionFailedError(text)
+        confirmed = sw is not None and sw.ready.is_set()
+        if sw is not None:
+            sw.detach(sub)
+            if sw.empty():
+                self._drop(sw)
+        if confirmed:
+            self._deliver_one(sub, error)
+        else:
+            sub.error = error
 
     # -- the dispatcher thread ------------------------------------------------------------
 

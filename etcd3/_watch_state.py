@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
@@ -36,10 +37,12 @@ class Subscriber:
     """One user-visible watch: a callback or a queue, fed by one server watch."""
 
     __slots__ = ("id", "callback", "queue", "watch", "cancelled", "finished",
-                 "threshold", "pending", "max_queue", "routed", "delivered")
+                 "threshold", "pending", "max_queue", "routed", "delivered", "error",
+                 "unreachable_timeout", "since")
 
     def __init__(self, sub_id: int, callback: Optional[Callback],
-                 q: Optional[queue.SimpleQueue[Any]], max_queue: Optional[int] = None) -> None:
+                 q: Optional[queue.SimpleQueue[Any]], max_queue: Optional[int] = None,
+                 unreachable_timeout: Optional[float] = None) -> None:
         self.id = sub_id
         self.callback = callback
         self.queue = q
@@ -57,6 +60,12 @@ class Subscriber:
         # an int = drop events at or below it.
         self.threshold: Optional[int] = None
         self.pending: List[Item] = []
+        #: Why the watch ended before etcd confirmed it (raised by ``subscribe``).
+        self.error: Optional[BaseException] = None
+        #: Seconds without any reachable member after which the watch ends with
+        #: ConnectionFailedError (None: keep trying); counted from ``since`` at most.
+        self.unreachable_timeout = unreachable_timeout
+        self.since = time.monotonic()
 
     def iterate(self) -> Iterator[WatchResponse]:
         """The responses of a queue subscriber; raises the error that ends the watch."""

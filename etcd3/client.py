@@ -31,7 +31,7 @@ from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer, credentia
 from .retry import Retry
 from .stm import STMMixin
 from .stubs import EtcdTokenCallCredentials, RawStubsMixin
-from .watch import WatchMixin
+from .watch import WatchMixin, checked_unreachable_timeout
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
 
@@ -93,6 +93,11 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
     :param endpoint_sync_interval: every this many seconds, replace the endpoint list
         with the cluster's member list (None: never, the default). Not run in a
         forked child.
+    :param watch_unreachable_timeout: seconds without any reachable etcd member after
+        which every watch ends with :class:`~etcd3.exceptions.ConnectionFailedError`
+        (its iterator raises it, its callback receives it). None (the default):
+        watches keep trying, as etcd's Go client does, and a WARNING is logged after
+        10 s. Each watch method also takes ``unreachable_timeout=``.
     :raises ValueError: bad endpoints, or only one of user/password given.
     :raises OSError: a certificate file cannot be read.
 
@@ -100,10 +105,18 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
     aside and health-probed until it answers again; calls meanwhile go to the others.
     Connections and the auth token are made on first use.
 
-    Fork: a child process may keep using a client created before ``os.fork()``: on
-    its first call in the child the client opens new channels (the parent's are
-    left to the parent). Threads the client started (watch dispatcher, keepalive,
-    endpoint sync) do not exist in the child; create a new client there for those.
+    Fork: a child process may keep using a client created before ``os.fork()`` as
+    if it were new: on first use in the child it opens new channels and starts its
+    own watch and keepalive threads (the parent's are left to the parent; watches
+    started before the fork raise :class:`~etcd3.exceptions.ForkedWatchError` in the
+    child). Endpoint sync does not run in a child. See the prefork guide.
+
+    Lifetime: :meth:`close` (or ``with``) releases everything at once. A client
+    dropped without it is released when it is garbage-collected (its threads end,
+    its channels close; leases it kept alive then expire after their TTL), and one
+    still open at interpreter exit is released without holding the exit up. A watch
+    callback or ``on_expired``/``on_lost`` callback that refers to the client keeps
+    it alive while registered.
     """
 
     def __init__(
@@ -123,6 +136,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
         endpoint_sync_interval: Optional[float] = None,
         read_batch_in_flight: int = 2,
+        watch_unreachable_timeout: Optional[float] = None,
     ) -> None:
         if (user is None) != (password is None) or user == "" or password == "":
             raise ValueError("if using authentication credentials, both user and "
@@ -145,6 +159,8 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         resolved = [spec if isinstance(spec, Endpoint) else Endpoint.from_url(spec, creds=creds)
                     for spec in specs]
         self.timeout = timeout
+        self._watch_unreachable_timeout = checked_unreachable_timeout(
+            watch_unreachable_timeout)
         self.retry = retry if retry is not None else Retry()
         pool = ChannelPool(resolved, channels_per_endpoint=channels_per_endpoint,
                            grpc_options=grpc_options)
@@ -193,8 +209,11 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None
-        auth = f", user={user!r}" if user else ""
-        return f"Etcd3Client(endpoints=[{self._transport.pool.describe()}]{auth})"
+        auth = f" user={user!r}" if user else ""
+        # python-etcd3's repr starts "<etcd3.client.Etcd3Client" (APScheduler checks).
+        cls = type(self)
+        return (f"<{cls.__module__}.{cls.__qualname__} "
+                f"endpoints=[{self._transport.pool.describe()}]{auth}>")
 
     @property
     def closed(self) -> bool:

@@ -74,8 +74,21 @@ class InvalidRequestError(Etcd3Exception):
     """etcd rejected the request as invalid."""
 
 
+#: Appended to every RequestTooLargeError's message.
+REQUEST_SIZE_HINT = "etcd's --max-request-bytes limits requests; 1.5 MiB by default"
+
+
+def _with_size_hint(message: str) -> str:
+    if REQUEST_SIZE_HINT in message:
+        return message
+    return f"{message} ({REQUEST_SIZE_HINT})" if message else ""
+
+
 class RequestTooLargeError(InvalidRequestError):
     """The request exceeds etcd's --max-request-bytes (1.5 MiB by default)."""
+
+    def __init__(self, message: str = "", *args: Any) -> None:
+        super().__init__(_with_size_hint(message), *args)
 
 
 class TooManyOpsError(InvalidRequestError):
@@ -221,7 +234,8 @@ class BulkRequestTooLargeError(RequestTooLargeError, BulkWriteError):
 
     def __init__(self, message: str, committed: int, failed_keys: Sequence[bytes] = ()
                  ) -> None:
-        BulkWriteError.__init__(self, message, committed, failed_keys, False)
+        BulkWriteError.__init__(self, _with_size_hint(message), committed, failed_keys,
+                                False)
 
 
 __all__ = [name for name, obj in list(globals().items())

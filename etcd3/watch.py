@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
 from ._base import ServiceBase
-from ._watch_engine import WatchEngine
+from ._watch_engine import _DEFAULT, WatchEngine
 from ._watch_state import Callback, WatchSpec
 from .etcdrpc import rpc_pb2 as pb
 from .events import Event, WatchResponse
@@ -70,10 +70,13 @@ class WatchMixin(ServiceBase):
 
     #: Share one server watch between identical watches (benchmarks turn it off).
     _watch_coalesce: bool = True
+    #: The client's ``watch_unreachable_timeout`` (None: keep trying).
+    _watch_unreachable_timeout: Optional[float] = None
 
     def _watch_engine(self) -> WatchEngine:
         return self._engine("watch", lambda: WatchEngine(
-            self._transport, coalesce=self._watch_coalesce))
+            self._transport, coalesce=self._watch_coalesce,
+            unreachable_timeout=self._watch_unreachable_timeout))
 
     @property
     def _watch_engine_obj(self) -> Optional[WatchEngine]:
@@ -83,11 +86,21 @@ class WatchMixin(ServiceBase):
     def _subscribe(self, key: KeyType, callback: Optional[Callback], *,
                    range_end: Optional[KeyType] = None, start_revision: Optional[int] = None,
                    progress_notify: bool = False, filters: Any = None, prev_kv: bool = False,
-                   fragment: bool = False, max_queue: Optional[int] = None) -> Any:
+                   fragment: bool = False, max_queue: Optional[int] = None,
+                   unreachable_timeout: Any = _DEFAULT,
+                   confirm_within: Optional[float] = None) -> Any:
+        """Subscribe; etcd must confirm the watch within the client timeout (or
+        ``confirm_within`` seconds, when shorter)."""
         spec = _spec(key, range_end, filters, prev_kv, progress_notify, fragment)
+        timeout = self._transport.timeout
+        if confirm_within is not None and (timeout is None or confirm_within < timeout):
+            timeout = confirm_within
+        if unreachable_timeout is not _DEFAULT:
+            unreachable_timeout = checked_unreachable_timeout(unreachable_timeout)
         return self._watch_engine().subscribe(
             spec, start_revision=_start(start_revision), callback=callback,
-            timeout=self._transport.timeout, max_queue=max_queue)
+            timeout=timeout, max_queue=max_queue,
+            unreachable_timeout=unreachable_timeout)
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -96,15 +109,21 @@ class WatchMixin(ServiceBase):
                            start_revision: Optional[int] = None,
                            progress_notify: bool = False, filters: Any = None,
                            prev_kv: bool = False, fragment: bool = False,
-                           max_queue: Optional[int] = None) -> int:
+                           max_queue: Optional[int] = None,
+                           unreachable_timeout: Any = _DEFAULT) -> int:
         """Call ``callback(WatchResponse)`` for every change of ``key`` (or the range).
 
         Returns once etcd has confirmed the watch: every later change is delivered,
-        in order, exactly once, across reconnects and failovers. The callback runs on
-        the client's dispatcher thread (it may add or cancel watches); when the watch
-        ends in error it is called once with the exception (e.g.
-        :class:`~etcd3.exceptions.RevisionCompactedError`). Exceptions it raises are
-        logged to the ``etcd3`` logger.
+        in order, exactly once, across reconnects and failovers. A watch etcd refuses
+        raises here, with etcd's reason, and nothing stays registered. The callback
+        runs on the client's dispatcher thread (it may add or cancel watches); when
+        the watch ends in error later it is called once with the exception (e.g.
+        :class:`~etcd3.exceptions.RevisionCompactedError` for a ``start_revision``
+        compacted away, as in python-etcd3). Exceptions it raises are logged to the
+        ``etcd3`` logger.
+
+        While no member can be reached the watch keeps trying (a WARNING is logged
+        after 10 s, then every minute); see ``unreachable_timeout``.
 
         :param range_end: watch ``[key, range_end)``.
         :param start_revision: replay from this revision (never shared with others).
@@ -118,15 +137,27 @@ class WatchMixin(ServiceBase):
             gets the ones already waiting, then
             :class:`~etcd3.exceptions.WatchOverflowError`, and the watch ends. None
             (the default): no limit.
+        :param unreachable_timeout: seconds without any reachable etcd member after
+            which the watch ends: the callback (or iterator) gets
+            :class:`~etcd3.exceptions.ConnectionFailedError` saying for how long and
+            which endpoints were tried. Default: the client's
+            ``watch_unreachable_timeout`` (None: keep trying, as etcd's Go client).
         :returns: the watch id for :meth:`cancel_watch` (stable for the watch's life).
-        :raises WatchTimedOut: etcd did not confirm the watch within the client timeout.
+        :raises WatchTimedOut: etcd answered but did not confirm the watch within the
+            client timeout.
+        :raises ConnectionFailedError: no member could be reached within the client
+            timeout (or ``unreachable_timeout``), or the TLS handshake failed.
+        :raises AuthError: etcd refused the watch (e.g.
+            :class:`~etcd3.exceptions.PermissionDeniedError`) or the client's
+            credentials (:class:`~etcd3.exceptions.AuthenticationFailedError`).
         :raises ValueError: ``max_queue`` is not a positive int or None.
         """
         return int(self._subscribe(key, callback, range_end=range_end,
                                    start_revision=start_revision,
                                    progress_notify=progress_notify, filters=filters,
                                    prev_kv=prev_kv, fragment=fragment,
-                                   max_queue=_checked_max_queue(max_queue)).id)
+                                   max_queue=_checked_max_queue(max_queue),
+                                   unreachable_timeout=unreachable_timeout).id)
 
     def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callback,
                                   **kwargs: Any) -> int:
@@ -180,10 +211,14 @@ class WatchMixin(ServiceBase):
     def watch(self, key: KeyType, **kwargs: Any) -> Tuple[Iterator[Event], CancelFn]:
         """Watch ``key``; returns ``(events_iterator, cancel)`` as python-etcd3 does.
 
-        The iterator yields :class:`~etcd3.events.PutEvent` /
-        :class:`~etcd3.events.DeleteEvent` one by one, and raises the error that ends
-        the watch (e.g. :class:`~etcd3.exceptions.RevisionCompactedError`).
-        ``cancel()`` ends it promptly. Keyword arguments: see :meth:`add_watch_callback`.
+        Returns once etcd has confirmed the watch; a watch etcd refuses (permission
+        denied, wrong password, ...) raises here. The iterator yields
+        :class:`~etcd3.events.PutEvent` / :class:`~etcd3.events.DeleteEvent` one by
+        one, and raises the error that ends the watch later (e.g.
+        :class:`~etcd3.exceptions.RevisionCompactedError` for a compacted
+        ``start_revision``, or :class:`~etcd3.exceptions.ConnectionFailedError` past
+        ``unreachable_timeout``). ``cancel()`` ends it promptly. Keyword arguments and
+        errors: see :meth:`add_watch_callback`.
         """
         responses, cancel = self._iterate(key, kwargs)
         return _events_of(responses), cancel
@@ -199,7 +234,9 @@ class WatchMixin(ServiceBase):
         """Wait for the next change of ``key`` and return its event.
 
         :raises WatchTimedOut: nothing changed within ``timeout`` seconds.
-        :raises Etcd3Exception: the watch ended in error.
+        :raises ConnectionFailedError: no etcd member answered within ``timeout`` (or
+            the client timeout, when shorter).
+        :raises Etcd3Exception: etcd refused the watch, or it ended in error.
         """
         return self._first_response(key, timeout, kwargs, with_events=True).events[0]
 
@@ -232,7 +269,8 @@ class WatchMixin(ServiceBase):
         """The first response of a new watch (with events, if ``with_events``); the
         watch is cancelled before returning."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        sub = self._subscribe(key, None, **kwargs)
+        # A one-shot wait never outlasts its own timeout, even while no member answers.
+        sub = self._subscribe(key, None, confirm_within=timeout, **kwargs)
         try:
             q = sub.queue
             while True:
@@ -262,6 +300,15 @@ def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
 def _prefix_end(key_prefix: KeyType) -> bytes:
     """The ``range_end`` that makes a watch cover every key starting with ``key_prefix``."""
     return codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+
+
+def checked_unreachable_timeout(value: Any) -> Optional[float]:
+    """``value`` as an ``unreachable_timeout`` (seconds > 0, or None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("unreachable_timeout must be a number of seconds > 0, or None")
+    return float(value)
 
 
 def _checked_max_queue(max_queue: Any) -> Optional[int]:
