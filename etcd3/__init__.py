@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from . import (
-    _grpc_setup,  # noqa: F401  (first: it must run before gRPC is imported)
     codec,
     events,
     exceptions,

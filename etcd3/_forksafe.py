@@ -8,7 +8,10 @@ the child; channels are re-created separately (see :class:`etcd3.pool.ChannelPoo
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 import weakref
 from typing import Protocol
 
@@ -18,6 +21,22 @@ class ForkAware(Protocol):
 
 
 _OBJECTS: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+
+
+class Suspendable(Protocol):
+    def _suspend_for_fork(self) -> None: ...
+
+    def _resume_after_fork(self) -> None: ...
+
+
+_SUSPENDABLE: weakref.WeakSet[Suspendable] = weakref.WeakSet()
+
+
+def register_stream_owner(obj: Suspendable) -> None:
+    """Before every ``os.fork()``, ``obj._suspend_for_fork()`` ends its streams (their
+    readers leave gRPC); after it, in the parent, ``obj._resume_after_fork()``
+    reopens them (see :class:`ForkGate`)."""
+    _SUSPENDABLE.add(obj)
 
 
 def register(obj: ForkAware) -> None:
@@ -32,3 +51,90 @@ def _reset_all() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_all)
+
+
+class ForkGate:
+    """Keeps ``os.fork()`` from happening while this process's unary gRPC calls are
+    in flight.
+
+    gRPC's core is not fork-safe while other threads are inside it: a child forked
+    then may crash on its first gRPC call (measured here: 3-12 % of forks of a
+    parent with threads busy in calls while a watch stream was open). Every unary
+    call (blocking or future) and every stream reader holds the gate while it is in
+    gRPC. Just before a fork the gate closes to new blocking calls, the watch and
+    keepalive engines end their streams (:func:`register_stream_owner`), and the
+    fork waits, up to :attr:`max_wait` seconds, for everything in flight to leave
+    gRPC. After the fork the gate reopens and the parent's engines reopen their
+    streams (a watch resumes from where it was, losing nothing).
+    """
+
+    #: The longest a fork waits for calls in flight (a call with no deadline
+    #: against a hung member must not block a fork forever).
+    max_wait = 2.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._forking = False
+        self._stragglers = 0  # calls still in flight when the last fork went ahead
+
+    def enter(self) -> None:
+        """A unary call starts (blocks while a fork is being prepared)."""
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._inside += 1
+
+    def enter_nowait(self) -> None:
+        """A unary future starts; never blocks (it may start on gRPC's completion
+        thread, which the calls a fork waits for need)."""
+        with self._cond:
+            self._inside += 1
+
+    def leave(self) -> None:
+        """A unary call finished (however it ended)."""
+        with self._cond:
+            self._inside -= 1
+            if self._forking and self._inside <= 0:
+                self._cond.notify_all()
+
+    def _before_fork(self) -> None:
+        with self._cond:
+            self._forking = True
+        for owner in list(_SUSPENDABLE):
+            owner._suspend_for_fork()
+        with self._cond:
+            deadline = time.monotonic() + self.max_wait
+            while self._inside > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            self._stragglers = self._inside
+
+    def _after_fork_in_parent(self) -> None:
+        with self._cond:
+            self._forking = False
+            self._cond.notify_all()
+        for owner in list(_SUSPENDABLE):
+            owner._resume_after_fork()
+
+    def _after_fork_in_child(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0  # the parent's calls are not ours
+        self._forking = False
+        if self._stragglers:
+            logging.getLogger("etcd3").warning(
+                "etcd3: this process was forked while %d etcd3 gRPC call(s) of the "
+                "parent were still in flight after %.1f s; gRPC may crash in this child. "
+                "Give calls a timeout, or fork before the parent starts making calls",
+                self._stragglers, self.max_wait)
+
+
+#: The process's one gate (see :class:`ForkGate`).
+GATE = ForkGate()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=GATE._before_fork,
+                        after_in_parent=GATE._after_fork_in_parent,
+                        after_in_child=GATE._after_fork_in_child)

@@ -16,7 +16,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from . import _errors, _rpc, exceptions
+from . import _errors, _forksafe, _rpc, exceptions
 from ._transport import Transport
 from .etcdrpc import rpc_pb2 as pb
 
@@ -102,6 +102,8 @@ class KeepAliveEngine:
         self._failures = 0
         self._reopen_at = 0.0
         self._avoid: Any = None
+        self._fork_paused = False  # stream ended for an os.fork() (see _forksafe)
+        _forksafe.register_stream_owner(self)
 
     # -- public ---------------------------------------------------------------------
 
@@ -137,6 +139,18 @@ class KeepAliveEngine:
         with self._cond:
             entry = self._entries.get(int(lease_id))
             return None if entry is None else entry.deadline
+
+    def _suspend_for_fork(self) -> None:
+        with self._cond:
+            self._fork_paused = True
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def _resume_after_fork(self) -> None:
+        with self._cond:
+            self._fork_paused = False
+            self._cond.notify_all()
 
     def abandon_after_fork(self) -> None:
         """In a forked child: the threads and the stream are the parent's, and so are
@@ -188,7 +202,7 @@ class KeepAliveEngine:
                     self._cond.wait()
                     continue
                 need_open = (bool(self._entries) and self._stream is None
-                             and now >= self._reopen_at)
+                             and now >= self._reopen_at and not self._fork_paused)
             if need_open:
                 self._open_stream()
             with self._cond:
@@ -242,13 +256,17 @@ class KeepAliveEngine:
 
     def _open_stream(self) -> None:
         """Open a stream (outside the condition: it may authenticate first)."""
+        gate = _forksafe.GATE
+        gate.enter_nowait()  # left by the reader thread when the stream ends
         try:
             stream = _Stream(self._transport, self._avoid)
         except exceptions.ClientClosedError:
+            gate.leave()
             with self._cond:
                 self._stopped = True
             return
         except Exception as error:  # authentication failed, endpoint unusable, ...
+            gate.leave()
             with self._cond:
                 self._failures += 1
                 self._reopen_at = time.monotonic() + min(
@@ -258,8 +276,9 @@ class KeepAliveEngine:
         reader = threading.Thread(target=self._read, args=(stream,), daemon=True,
                                   name="etcd3-lease-keepalive-reader")
         with self._cond:
-            if self._stopped:
+            if self._stopped or self._fork_paused:
                 stream.close()
+                gate.leave()
                 return
             self._stream = stream
             self._readers = [t for t in self._readers if t.is_alive()] + [reader]
@@ -274,6 +293,8 @@ class KeepAliveEngine:
                 self._on_response(stream, response)
         except Exception as exc:  # grpc.RpcError, or a closed channel
             error = exc
+        finally:
+            _forksafe.GATE.leave()
         with self._cond:
             if self._stopped or stream.broken:
                 return

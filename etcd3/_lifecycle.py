@@ -27,7 +27,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, Optional, Protocol, Set, TypeVar
 
-from . import _forksafe, _grpc_setup, exceptions
+from . import _forksafe, exceptions
 
 log = logging.getLogger("etcd3")
 
@@ -91,22 +91,6 @@ class Engines:
         engines, self._by_name = list(self._by_name.values()), {}
         for engine in engines:
             engine.abandon_after_fork()
-        if engines and not _grpc_setup.FORK_SAFE_POLLER:
-            _warn_unsafe_poller()
-
-
-_warned_poller = False
-
-
-def _warn_unsafe_poller() -> None:
-    global _warned_poller
-    if not _warned_poller:
-        _warned_poller = True
-        log.warning(
-            "etcd3: this process was forked while an etcd3 client had streams open, "
-            "and gRPC runs its epoll1 poller, with which a forked child can abort on "
-            "its first gRPC call; import etcd3 before grpc, or set "
-            "GRPC_POLL_STRATEGY=poll in the environment (see etcd3._grpc_setup)")
 
 
 class _Reaper:

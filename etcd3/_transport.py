@@ -332,15 +332,22 @@ class Transport:
                         anonymous)
         while True:
             fn, attempt_timeout = self._begin_attempt(ctx)
+            gate = _forksafe.GATE
+            gate.enter()
             try:
                 result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
             except grpc.RpcError as error:
+                gate.leave()
                 pause = self._after_failure(ctx, error)
                 if pause is None:
                     self._refresh(ctx)
                 elif pause:
                     time.sleep(pause)
                 continue
+            except BaseException:
+                gate.leave()
+                raise
+            gate.leave()
             if ctx.state.failures:  # type: ignore[union-attr]
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
@@ -381,7 +388,7 @@ class Transport:
         state = self.pool.pick()
         metadata = self.metadata_for(state, fetch=False)
         fn = self._callable(state, method, 0)  # see _start_future_attempt
-        return fn.future(request, timeout=timeout, metadata=metadata)
+        return _start_future(fn, request, timeout, metadata)
 
     def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
@@ -391,7 +398,7 @@ class Transport:
             # call left and starts again for the next one; one channel keeps one such
             # thread busy instead of several starting and stopping.
             fn, attempt_timeout = self._begin_attempt(ctx, channel_index=0)
-            call = fn.future(ctx.request, timeout=attempt_timeout, metadata=ctx.metadata)
+            call = _start_future(fn, ctx.request, attempt_timeout, ctx.metadata)
         except exceptions.Etcd3Exception as error:
             _settle(future, error=error)
             return
@@ -505,6 +512,24 @@ class Transport:
             # A retry job may close the client itself: never join our own thread.
             own = threading.current_thread().name.startswith("etcd3-retry")
             executor.shutdown(wait=not own, cancel_futures=True)
+
+
+def _start_future(fn: Any, request: Any, timeout: Optional[float], metadata: Metadata
+                  ) -> Any:
+    """``fn.future(...)``, holding the fork gate while the call is in flight."""
+    gate = _forksafe.GATE
+    gate.enter_nowait()
+    try:
+        call = fn.future(request, timeout=timeout, metadata=metadata)
+    except BaseException:
+        gate.leave()
+        raise
+    call.add_done_callback(_leave_gate)
+    return call
+
+
+def _leave_gate(_: Any) -> None:
+    _forksafe.GATE.leave()
 
 
 def _settle(future: concurrent.futures.Future[Any], *, result: Any = None,

@@ -44,7 +44,7 @@ from typing import Any, Deque, Dict, List, Optional
 
 import grpc
 
-from . import _errors, _rpc, exceptions
+from . import _errors, _forksafe, _rpc, exceptions
 from ._watch_state import END, Callback, Item, ServerWatch, Subscriber, WatchSpec, request_iterator
 from .etcdrpc import rpc_pb2 as pb
 from .events import Event, WatchResponse, events_from_pb, header_from_pb
@@ -130,6 +130,8 @@ class WatchEngine:
         self._down_warned = 0.0
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
+        self._fork_paused = False  # streams ended for an os.fork() (see _forksafe)
+        _forksafe.register_stream_owner(self)
         self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
 
@@ -393,7 +395,8 @@ class WatchEngine:
             with self._lock:
                 if not self._watches:
                     self._down_since = None  # an idle engine is not cut off
-                while not self._closed.is_set() and not self._watches:
+                while not self._closed.is_set() and (not self._watches
+                                                     or self._fork_paused):
                     self._wakeup.wait()
                 if self._down_since is None:
                     self._down_since = time.monotonic()
@@ -402,22 +405,28 @@ class WatchEngine:
                 return
             backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
             requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            gate = _forksafe.GATE
+            gate.enter_nowait()
             try:
                 target = transport.pool.pick(avoid)
                 self._tried(target.name)
                 call, state = transport.open_stream(_rpc.WATCH, request_iterator(requests),
                                                     endpoint=target)
             except exceptions.ClientClosedError:
+                gate.leave()
                 return
             except exceptions.Etcd3Exception as setup_error:
+                gate.leave()
                 self._stream_setup_failed(setup_error)
                 continue
             except Exception:  # e.g. gRPC's ValueError on a channel closed meanwhile
+                gate.leave()
                 if self._closed.is_set():
                     return
                 log.exception("etcd3: cannot open the watch stream; retrying")
                 continue
             if not self._attach_stream(call, requests, state.name):
+                gate.leave()
                 return
             failure: Optional[BaseException] = None
             healthy = False
@@ -440,8 +449,12 @@ class WatchEngine:
                 with self._lock:
                     self._requests = self._call = self.endpoint = None
                 requests.put(END)
+                gate.leave()
             if self._closed.is_set():
                 return
+            if self._fork_paused:  # ended for a fork: reopen at once, here
+                avoid, backoff = None, 0.0
+                continue
             if self._stalled:
                 self._stalled = False
                 transport.pool.mark_failed(state)
@@ -708,6 +721,18 @@ class WatchEngine:
 
     # -- shutdown -------------------------------------------------------------------------
 
+    def _suspend_for_fork(self) -> None:
+        with self._lock:
+            self._fork_paused = True
+            call = self._call
+        if call is not None:
+            call.cancel()
+
+    def _resume_after_fork(self) -> None:
+        with self._lock:
+            self._fork_paused = False
+            self._wakeup.notify_all()
+
     def abandon_after_fork(self) -> None:
         """In a forked child: the stream and threads are the parent's. Iterators of
         watches started before the fork raise :class:`ForkedWatchError`; callbacks
@@ -717,6 +742,7 @@ class WatchEngine:
         self._closed = threading.Event()
         self._closed.set()
         self._threads = []
+        self._call = self._requests = None
         error = exceptions.ForkedWatchError(
             "this watch was started before os.fork(), in the parent process; its "
             "events go to the parent. Start the watch again in the child")
