@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import threading
@@ -20,6 +21,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.02)
+
+
+def settle(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Collect garbage and poll ``predicate`` until true; False after ``timeout`` s
+    (for waits on what dropped objects release)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        gc.collect()
+        time.sleep(0.05)
+    return True
 
 
 def etcdctl(server: EtcdServer, *args: str) -> subprocess.Popen[str]:

@@ -15,6 +15,7 @@ import time
 from typing import Dict, Optional
 
 import pytest
+from _concurrency_support import settle
 
 import etcd3
 from etcd3.testing import EtcdServer
@@ -25,6 +26,7 @@ EXIT_WITHIN = 2.0
 _PRELUDE = """
 import os, sys, threading, time
 import etcd3
+
 endpoint = os.environ["TEST_ENDPOINT"]
 """
 
@@ -175,16 +177,6 @@ def _etcd3_threads() -> int:
                and t.name != "etcd3-reaper")
 
 
-def _settle(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        gc.collect()
-        time.sleep(0.05)
-    return True
-
-
 def test_dropped_clients_are_collected_and_their_threads_end(server) -> None:
     baseline = _etcd3_threads()
     channels_closed = []
@@ -204,7 +196,7 @@ def test_dropped_clients_are_collected_and_their_threads_end(server) -> None:
     for i in range(20):
         use_and_drop(i)
     assert _etcd3_threads() > baseline
-    assert _settle(lambda: _etcd3_threads() <= baseline), [
+    assert settle(lambda: _etcd3_threads() <= baseline), [
         t.name for t in threading.enumerate()]
     # Their channels were closed too: a closed gRPC channel refuses new calls.
     def all_closed() -> bool:
@@ -215,7 +207,7 @@ def test_dropped_clients_are_collected_and_their_threads_end(server) -> None:
                 continue
             return False
         return True
-    assert _settle(all_closed)
+    assert settle(all_closed)
 
 
 def test_a_dropped_lock_holder_lets_the_lock_go_within_its_ttl(server) -> None:

@@ -3,13 +3,13 @@ forked child can keep using a client created before the fork."""
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import threading
 import time
 
 import pytest
+from _concurrency_support import settle
 
 import etcd3
 from etcd3 import _rpc, exceptions
@@ -18,16 +18,6 @@ from etcd3.etcdrpc import rpc_pb2 as pb
 
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def _settle(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        gc.collect()
-        time.sleep(0.05)
-    return True
 
 
 def test_create_use_close_cycles_leak_nothing(etcd_server) -> None:
@@ -40,12 +30,12 @@ def test_create_use_close_cycles_leak_nothing(etcd_server) -> None:
 
     for i in range(5):  # warm up gRPC's own process-wide threads and fds
         cycle(i)
-    _settle(lambda: False, 0.2)
+    settle(lambda: False, 0.2)
     threads, fds = threading.active_count(), _fds()
     for i in range(200):
         cycle(i)
-    assert _settle(lambda: threading.active_count() <= threads), threading.enumerate()
-    assert _settle(lambda: _fds() <= fds + 2), (fds, _fds())
+    assert settle(lambda: threading.active_count() <= threads), threading.enumerate()
+    assert settle(lambda: _fds() <= fds + 2), (fds, _fds())
 
 
 def test_closed_client_raises_client_closed(etcd_server) -> None:
