@@ -73,27 +73,33 @@ class ForkGate:
     max_wait = 2.0
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._new_locks()
         self._inside = 0
         self._forking = False
         self._stragglers = 0  # calls still in flight when the last fork went ahead
 
+    def _new_locks(self) -> None:
+        # Calls take the bare lock (cheap); only a fork and the calls it holds back
+        # use the condition built on it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
     def enter(self) -> None:
         """A unary call starts (blocks while a fork is being prepared)."""
-        with self._cond:
+        with self._lock:
             while self._forking:
                 self._cond.wait()
             self._inside += 1
 
     def enter_nowait(self) -> None:
-        """A unary future starts; never blocks (it may start on gRPC's completion
-        thread, which the calls a fork waits for need)."""
-        with self._cond:
+        """A unary future or a stream reader starts; never blocks (it may start on
+        gRPC's completion thread, which the calls a fork waits for need)."""
+        with self._lock:
             self._inside += 1
 
     def leave(self) -> None:
-        """A unary call finished (however it ended)."""
-        with self._cond:
+        """A call or stream reader left gRPC (however it ended)."""
+        with self._lock:
             self._inside -= 1
             if self._forking and self._inside <= 0:
                 self._cond.notify_all()
@@ -128,7 +134,7 @@ class ForkGate:
             owner._resume_after_fork()
 
     def _after_fork_in_child(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._new_locks()
         self._inside = 0  # the parent's calls are not ours
         self._forking = False
         if self._stragglers:
