@@ -7,11 +7,29 @@ from here too and report failures back, so the pool's view of health is shared.
 Blocking calls (:meth:`Transport.call`) and non-blocking ones
 (:meth:`Transport.call_future`) share one decision function, ``_after_failure``, so
 both obey exactly the same retry rules (see :mod:`etcd3.retry`).
+
+Require-leader: every call and stream the pool routes carries the gRPC metadata
+``hasleader: true`` (Go's ``clientv3.WithRequireLeader``), so a member that lost its
+leader refuses it with "etcdserver: no leader" (UNAVAILABLE: the call moves on, the
+member is ejected) and cancels streams it holds (a watch or keepalive moves to the
+majority) instead of serving stale reads or staying silent. Calls pinned to one
+member (``endpoint=``: status, defragment, snapshot, ...) do not carry it: they ask
+that member whatever its state.
+
+Read-only transactions and etcd 3.5.0-3.5.4: those servers panic when a read-only
+Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, fixed
+in 3.5.5). The server version of each endpoint is learnt with a Status call and
+cached on its :class:`~etcd3.pool.EndpointState` (forgotten when the endpoint is
+ejected, since it may come back as another version). Until it is known to be safe,
+the read batcher sends plain Ranges, and a user's read-only transaction is sent
+without a gRPC deadline: the caller still waits only until its deadline, and the call
+is left to finish on the server rather than cancelled.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import logging
 import threading
 import time
@@ -22,7 +40,7 @@ import grpc
 
 from . import _errors, _forksafe, exceptions
 from ._token import TokenProvider
-from .pool import ChannelPool, EndpointState
+from .pool import REQUIRE_LEADER, ChannelPool, EndpointState
 from .retry import Retry
 
 log = logging.getLogger("etcd3")
@@ -30,6 +48,26 @@ log = logging.getLogger("etcd3")
 _UNSET: Any = object()
 
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
+
+_STATUS_PATH = "/etcdserverpb.Maintenance/Status"
+#: Seconds before a failed Status call (to learn a server's version) is tried again.
+_VERSION_RETRY = 5.0
+
+
+def txn_unsafe_version(version: Tuple[int, ...]) -> bool:
+    """True for the etcd versions that panic when a read-only Txn's context ends while
+    it is applied (3.5.0 to 3.5.4; etcd issue #14110)."""
+    return (3, 5, 0) <= tuple(version[:3]) < (3, 5, 5)
+
+
+def _parse_version(text: str) -> Optional[Tuple[int, ...]]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        if not digits:
+            return None
+        parts.append(int(digits))
+    return tuple(parts) if len(parts) == 3 else None
 
 
 @dataclass(frozen=True)
@@ -137,7 +175,7 @@ class Transport:
         provider = self.token_provider
         if provider is None:
             return
-        old = rejected[0][1] if rejected else None
+        old = next((value for key, value in rejected or () if key == "token"), None)
         log.info("etcd3: auth token rejected by %s, re-authenticating", state.name)
         provider.refresh(state.name, old, lambda u, p: self._authenticate(state, u, p))
 
@@ -192,17 +230,21 @@ class Transport:
         if name not in ctx.tried:
             ctx.tried.append(name)
         remaining = self._remaining(ctx.deadline)
-        cap = self.retry.attempt_timeout
         ctx.capped = False
-        # A per-attempt cap only makes sense when another endpoint can be tried and
+        # An attempt budget only makes sense when another endpoint can be tried and
         # the call may be repeated; the last attempt gets the whole remaining time.
-        if (cap is not None and ctx.method.repeatable and len(self.pool.endpoints) > 1
-                and ctx.pinned is None
-                and ctx.attempt < self.retry.max_attempts
-                and (remaining is None or cap < remaining)):
-            remaining = cap
-            ctx.capped = True
-        ctx.metadata = None if ctx.anonymous else self.metadata_for(state)
+        if (ctx.method.repeatable and ctx.pinned is None
+                and len(self.pool.endpoints) > 1
+                and ctx.attempt < self.retry.max_attempts):
+            budget = self.retry.attempt_budget(
+                remaining, more_endpoints=self.pool.has_untried(ctx.tried))
+            if budget is not None and (remaining is None or budget < remaining):
+                remaining = budget
+                ctx.capped = True
+        metadata = None if ctx.anonymous else self.metadata_for(state)
+        if ctx.pinned is None:
+            metadata = (metadata or ()) + (REQUIRE_LEADER,)
+        ctx.metadata = metadata
         return self._callable(state, ctx.method, channel_index), remaining
 
     def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
@@ -311,7 +353,7 @@ class Transport:
 
     def call(self, method: Method, request: Any, *, timeout: Any = _UNSET,
              context: str = "", endpoint: Optional[EndpointState] = None,
-             anonymous: bool = False) -> Any:
+             anonymous: bool = False, read_only_txn: bool = False) -> Any:
         """Run a unary RPC and return its decoded response.
 
         :param timeout: seconds for the whole call, retries included (default: the
@@ -321,6 +363,10 @@ class Transport:
             for per-member calls such as Status or Defragment.
         :param anonymous: send it without an auth token, even when the client has
             credentials.
+        :param read_only_txn: ``request`` is a Txn whose ops are all ranges: on a
+            server that may panic when its context ends (see the module docstring) it
+            is sent without a gRPC deadline and left to finish if the caller's
+            deadline passes first.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
         ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
@@ -328,7 +374,10 @@ class Transport:
         while True:
             fn, attempt_timeout = self._begin_attempt(ctx)
             try:
-                result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
+                if read_only_txn and not self.read_txn_safe(ctx.state):  # type: ignore[arg-type]
+                    result = self._call_left_running(ctx, fn, attempt_timeout)
+                else:
+                    result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
             except grpc.RpcError as error:
                 pause = self._after_failure(ctx, error)
                 if pause is None:
@@ -339,6 +388,72 @@ class Transport:
             if ctx.state.failures:  # type: ignore[union-attr]
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
+
+    def _call_left_running(self, ctx: _Attempts, fn: Any, wait: Optional[float]) -> Any:
+        """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
+        timeout the call is left running (never cancelled) and the caller gets a
+        :class:`~etcd3.exceptions.ConnectionTimeoutError`."""
+        call = fn.future(ctx.request, timeout=None, metadata=ctx.metadata)
+        try:
+            return call.result(timeout=wait)
+        except grpc.FutureTimeoutError:
+            assert ctx.state is not None
+            raise exceptions.ConnectionTimeoutError(
+                f"{ctx.method.path} did not complete within the deadline (endpoint "
+                f"{ctx.state.name}; a read-only transaction to etcd "
+                f"{_version_text(ctx.state.version)} is left to finish on the server, "
+                "since cancelling it can crash etcd 3.5.0-3.5.4)") from None
+
+    # -- server versions --------------------------------------------------------------
+
+    def read_txn_safe(self, state: EndpointState) -> bool:
+        """True when ``state``'s server is known not to panic on a read-only Txn whose
+        context ends (see the module docstring); when its version is not known yet,
+        False, and a Status call to learn it is started (without waiting)."""
+        version = state.version
+        if version is None:
+            self._learn_version(state)
+            return False
+        return not txn_unsafe_version(version)
+
+    def batching_safe(self) -> bool:
+        """True when every endpoint is known to be safe for read-only Txns (see
+        :meth:`read_txn_safe`; learning the unknown versions starts meanwhile)."""
+        safe = True
+        for state in self.pool.states:
+            if not self.read_txn_safe(state):
+                safe = False
+        return safe
+
+    def _learn_version(self, state: EndpointState) -> None:
+        now = time.monotonic()
+        with self._retry_lock:
+            if state.version_pending > now:
+                return
+            state.version_pending = float("inf")
+        from .etcdrpc import rpc_pb2
+
+        def done(call: Any) -> None:
+            try:
+                state.version = _parse_version(call.result().version)
+            except Exception as error:  # not reachable now, or refused: try later
+                log.debug("etcd3: could not learn the version of %s: %s", state.name,
+                          error)
+            state.version_pending = time.monotonic() + _VERSION_RETRY
+
+        try:
+            try:
+                metadata = self.metadata_for(state, fetch=False)
+            except exceptions.Etcd3Exception:
+                metadata = None
+            status = state.channels[0].unary_unary(
+                _STATUS_PATH, request_serializer=_identity,
+                response_deserializer=rpc_pb2.StatusResponse.FromString)
+            status.future(b"", timeout=self.pool.probe_timeout,
+                          metadata=metadata).add_done_callback(done)
+        except Exception as error:  # the channel was closed meanwhile
+            log.debug("etcd3: could not ask %s for its version: %s", state.name, error)
+            state.version_pending = now + _VERSION_RETRY
 
     def call_future(self, method: Method, request: Any, *, timeout: Any = _UNSET,
                     context: str = "") -> concurrent.futures.Future[Any]:
@@ -364,19 +479,42 @@ class Transport:
         self._start_future_attempt(ctx, future)
         return future
 
-    def start_once(self, method: Method, request: Any, *, timeout: Optional[float]) -> Any:
-        """Start ONE attempt of a unary RPC without waiting: no retry, no error
+    def start_once(self, method: Method, request: Any, *, timeout: Optional[float],
+                   read_only_txn: bool = False) -> Any:
+        """Start ONE attempt of a read without waiting: no retry, no error
         translation. For callers that handle every failure themselves (the read
         batcher re-runs failed batches as ordinary calls).
 
+        The attempt gets the budget of a repeatable call's first attempt (see
+        :mod:`etcd3.retry`); when it runs out of it, its endpoint is ejected before
+        the future's callbacks run.
         Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure).
         :raises Etcd3Exception: no call could be started (e.g. the client is closed,
             or it has no auth token for the endpoint yet: fetching one would block).
+        :raises UnsafeServerError: ``read_only_txn`` and the endpoint picked is not
+            known to be safe for one (see :meth:`read_txn_safe`).
         """
         state = self.pool.pick()
-        metadata = self.metadata_for(state, fetch=False)
+        if read_only_txn and not self.read_txn_safe(state):
+            raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
+        metadata = (self.metadata_for(state, fetch=False) or ()) + (REQUIRE_LEADER,)
+        budget = timeout
+        if len(self.pool.endpoints) > 1:
+            budget = self.retry.attempt_budget(
+                timeout, more_endpoints=self.pool.has_untried((state.name,)))
         fn = self._callable(state, method, 0)  # see _start_future_attempt
-        return fn.future(request, timeout=timeout, metadata=metadata)
+        call = fn.future(request, timeout=budget, metadata=metadata)
+        if budget is not None and (timeout is None or budget < timeout):
+            call.add_done_callback(lambda done: self._once_done(state, done))
+        return call
+
+    def _once_done(self, state: EndpointState, call: Any) -> None:
+        # An attempt that ran out of its own budget (not the caller's deadline): the
+        # member did not answer in time; leave it aside.
+        if call.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            log.info("etcd3: a read on %s got no answer within its attempt budget",
+                     state.name)
+            self.pool.mark_failed(state)
 
     def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
@@ -473,6 +611,8 @@ class Transport:
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
         metadata = self.metadata_for(state)
+        if endpoint is None:
+            metadata = (metadata or ()) + (REQUIRE_LEADER,)
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
 
@@ -500,6 +640,18 @@ class Transport:
             # A retry job may close the client itself: never join our own thread.
             own = threading.current_thread().name.startswith("etcd3-retry")
             executor.shutdown(wait=not own, cancel_futures=True)
+
+
+class UnsafeServerError(exceptions.Etcd3Exception):
+    """Internal: the endpoint picked may crash on the request (see start_once)."""
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _version_text(version: Optional[Tuple[int, ...]]) -> str:
+    return ".".join(map(str, version)) if version else "of unknown version"
 
 
 def _settle(future: concurrent.futures.Future[Any], *, result: Any = None,

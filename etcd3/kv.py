@@ -313,7 +313,15 @@ class KVMixin(ServiceBase):
         get, or the ``ResponseOp`` for a put/delete/nested txn (as python-etcd3).
         :raises TooManyOpsError: more ops than the server allows (128 by default).
         :raises DuplicateKeyError: two writes to the same key.
+
+        A read-only transaction (every op a get) sent to etcd 3.5.0-3.5.4, which crash
+        when one is cancelled while it is applied, goes without a gRPC deadline: the
+        call still returns or raises within ``timeout``, and the server is left to
+        finish it.
         """
         request = encode_txn(compare, success or (), failure or ())
-        response = self._call(_rpc.TXN, request, timeout=timeout)
+        ops = list(success or ()) + list(failure or ())
+        read_only = all(isinstance(op, Get) for op in ops)
+        response = self._transport.call(_rpc.TXN, request, timeout=timeout,
+                                        read_only_txn=read_only)
         return response.succeeded, shape_txn_responses(response)
