@@ -1,0 +1,105 @@
+"""A member that keeps its connection but answers no RPC is left aside within one
+call's deadline, and taken back only when it answers a real etcd call again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import List
+
+import pytest
+
+import etcd3
+from etcd3 import exceptions
+from etcd3.testing import EtcdCluster, EtcdServer, FaultProxy
+
+log = logging.getLogger(__name__)
+
+
+def _wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_hung_member_is_ejected_within_a_call_deadline_and_no_read_fails(
+        etcd_cluster: EtcdCluster) -> None:
+    with FaultProxy(etcd_cluster.members[0].endpoint) as proxy:
+        endpoints = [proxy.endpoint] + etcd_cluster.endpoints[1:]
+        with etcd3.client(endpoints=endpoints, timeout=5) as client:
+            client.put("/hung/k", "v")
+            hung = client._transport.pool.states[0]
+            # Every member is used before the fault (round-robin).
+            for _ in range(6):
+                assert client.get("/hung/k")[0] == b"v"
+            failures: List[BaseException] = []
+            gets = [0, 0]  # before / while hung
+            phase = [0]
+            stop = threading.Event()
+
+            def reader() -> None:
+                while not stop.is_set():
+                    try:
+                        assert client.get("/hung/k")[0] == b"v"
+                        gets[phase[0]] += 1
+                    except BaseException as error:  # reported below
+                        failures.append(error)
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            try:
+                stop.wait(2.0)
+                phase[0] = 1
+                stalled_at = time.monotonic()
+                proxy.mode = "stall"
+                assert _wait_until(lambda: hung.ejected, 10), "the hung member was never ejected"
+                ejected_after = time.monotonic() - stalled_at
+                stop.wait(max(0.0, 8.0 - (time.monotonic() - stalled_at)))
+                # The probe (a linearizable Range) cannot pass through a stalled proxy.
+                assert hung.ejected
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join(timeout=30)
+            log.warning("hung member: ejected %.2f s after it hung; %d gets in 2 s before, "
+                        "%d gets in 8 s while hung", ejected_after, gets[0], gets[1])
+            assert failures == []
+            assert gets[1] > 0
+            # The member answers again: a probe (started by the next calls) takes it back.
+            proxy.mode = "pass"
+            assert _wait_until(lambda: client.get("/hung/k")[0] == b"v" and not hung.ejected,
+                               20), "never re-admitted"
+
+
+def test_fault_proxy_modes(etcd_server: EtcdServer) -> None:
+    with FaultProxy(etcd_server.endpoint) as proxy:
+        assert proxy.endpoint != etcd_server.endpoint
+        with etcd3.client(endpoints=[proxy.endpoint], timeout=1) as client:
+            client.put("/proxy/k", "v")
+            assert client.get("/proxy/k")[0] == b"v"
+            assert proxy.accepted >= 1 and proxy.open_connections >= 1
+            proxy.mode = "stall"
+            with pytest.raises(exceptions.ConnectionTimeoutError):
+                client.get("/proxy/k")
+            assert proxy.open_connections >= 1  # the connection itself stays up
+            proxy.mode = "pass"  # the stalled connection is closed; gRPC reconnects
+            assert client.get("/proxy/k", timeout=10)[0] == b"v"
+            proxy.mode = "reset"
+            with pytest.raises(exceptions.ConnectionFailedError):
+                client.get("/proxy/k")
+            assert proxy.open_connections == 0
+            proxy.mode = "blackhole"
+            with pytest.raises((exceptions.ConnectionTimeoutError,
+                                exceptions.ConnectionFailedError)):
+                client.get("/proxy/k")
+            proxy.mode = "pass"
+            assert client.get("/proxy/k", timeout=15)[0] == b"v"
+        with pytest.raises(ValueError):
+            proxy.mode = "sometimes"
+    with pytest.raises(ValueError):
+        FaultProxy(etcd_server.endpoint, tls=True).mode = "stall"
