@@ -8,13 +8,14 @@ Blocking calls (:meth:`Transport.call`) and non-blocking ones
 (:meth:`Transport.call_future`) share one decision function, ``_after_failure``, so
 both obey exactly the same retry rules (see :mod:`etcd3.retry`).
 
-Require-leader: every call and stream the pool routes carries the gRPC metadata
-``hasleader: true`` (Go's ``clientv3.WithRequireLeader``), so a member that lost its
-leader refuses it with "etcdserver: no leader" (UNAVAILABLE: the call moves on, the
-member is ejected) and cancels streams it holds (a watch or keepalive moves to the
-majority) instead of serving stale reads or staying silent. Calls pinned to one
-member (``endpoint=``: status, defragment, snapshot, ...) do not carry it: they ask
-that member whatever its state.
+Require-leader: every KV, Lease, Watch and Auth call and stream the pool routes
+carries the gRPC metadata ``hasleader: true`` (Go's ``clientv3.WithRequireLeader``),
+so a member that lost its leader refuses it with "etcdserver: no leader"
+(UNAVAILABLE: the call moves on, the member is ejected) and cancels the streams it
+holds (a watch or keepalive moves to the majority) instead of serving stale reads or
+staying silent. Cluster and Maintenance calls (member list, status, alarms, ...) and
+calls pinned to one member (``endpoint=``: defragment, snapshot, ...) do not carry
+it: they are how one looks at a cluster in trouble.
 
 Read-only transactions and etcd 3.5.0-3.5.4: those servers panic when a read-only
 Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, fixed
@@ -29,6 +30,7 @@ is left to finish on the server rather than cancelled.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import logging
 import threading
@@ -50,6 +52,10 @@ _UNSET: Any = object()
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
 _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
+_REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
+                            "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
+#: Seconds close() waits for read-only Txns left running (see _call_left_running).
+LEFT_RUNNING_GRACE = 0.5
 #: Seconds before a failed Status call (to learn a server's version) is tried again.
 _VERSION_RETRY = 5.0
 
@@ -80,9 +86,13 @@ class Method:
     repeatable: bool
     kind: str = "unary_unary"
     key: Tuple[str, int] = field(init=False, repr=False, compare=False)
+    #: Sent with require-leader metadata when routed (see the module docstring).
+    require_leader: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.path, id(self)))
+        object.__setattr__(self, "require_leader",
+                           self.path.startswith(_REQUIRE_LEADER_SERVICES))
 
 
 class _Attempts:
@@ -131,6 +141,9 @@ class Transport:
         self._closed = threading.Event()
         self._retry_lock = threading.Lock()
         self._retry_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        # Read-only Txns left running on a server that may crash if they are
+        # cancelled: close() gives them a moment to finish first.
+        self._left_running: set[Any] = set()
         _forksafe.register(self)
 
     def _after_fork_in_child(self) -> None:
@@ -242,7 +255,7 @@ class Transport:
                 remaining = budget
                 ctx.capped = True
         metadata = None if ctx.anonymous else self.metadata_for(state)
-        if ctx.pinned is None:
+        if ctx.pinned is None and ctx.method.require_leader:
             metadata = (metadata or ()) + (REQUIRE_LEADER,)
         ctx.metadata = metadata
         return self._callable(state, ctx.method, channel_index), remaining
@@ -397,6 +410,8 @@ class Transport:
         try:
             return call.result(timeout=wait)
         except grpc.FutureTimeoutError:
+            self._left_running.add(call)
+            call.add_done_callback(self._left_running.discard)
             assert ctx.state is not None
             raise exceptions.ConnectionTimeoutError(
                 f"{ctx.method.path} did not complete within the deadline (endpoint "
@@ -611,7 +626,7 @@ class Transport:
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
         metadata = self.metadata_for(state)
-        if endpoint is None:
+        if endpoint is None and method.require_leader:
             metadata = (metadata or ()) + (REQUIRE_LEADER,)
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
@@ -635,6 +650,15 @@ class Transport:
         self._closed.set()
         with self._retry_lock:
             executor, self._retry_executor = self._retry_executor, None
+        # Closing the channels cancels calls, which etcd 3.5.0-3.5.4 may crash on for
+        # a read-only Txn: give those left running a moment (bounded) to finish.
+        give_up = time.monotonic() + LEFT_RUNNING_GRACE
+        for call in list(self._left_running):
+            left = give_up - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(Exception):
+                call.exception(timeout=left)
         self.pool.close()
         if executor is not None:
             # A retry job may close the client itself: never join our own thread.
