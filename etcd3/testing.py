@@ -46,6 +46,7 @@ import ssl
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -75,6 +76,7 @@ __all__ = [
     "EtcdServer",
     "EtcdCluster",
     "FaultProxy",
+    "PartitionedCluster",
     "etcd_server",
     "etcd_cluster",
     "etcd_client",
@@ -1190,6 +1192,7 @@ class EtcdCluster:
 _CHUNK = 65536
 _POLL = 0.2  # seconds a blocked socket call waits before looking at the proxy's state
 _FRAME_HEADER = 9  # HTTP/2: length (3), type (1), flags (1), stream id (4)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class FaultProxy:
@@ -1207,7 +1210,8 @@ class FaultProxy:
         but every frame of a stream from the server is dropped. gRPC's keepalive
         pings are answered, so the connection looks healthy, and no RPC ever gets an
         answer — what a client sees of an etcd member stuck on its disk. Needs a
-        plain-text (h2c) server; with ``tls=True`` it is refused.
+        plain-text (h2c) server; with ``tls=True`` it is refused. Connections that
+        are not HTTP/2 (e.g. ``GET /health``) get nothing from the server.
     ``"drop"``
         Nothing from the server reaches the client any more (pings included), while
         the client's bytes are still forwarded: calls stall until gRPC's keepalive
@@ -1232,18 +1236,22 @@ class FaultProxy:
     :param port: the loopback port to listen on (0: a free one).
     :param tls: the server speaks TLS (the proxy forwards it untouched, but cannot
         look at HTTP/2 frames, so ``"stall"`` is unavailable).
+    :param netns: connect to ``target`` from inside this network namespace (a name
+        from ``ip netns``; Linux, root): how :class:`PartitionedCluster` lets the
+        test process reach members that live in namespaces of their own.
     """
 
     MODES = ("pass", "stall", "drop", "blackhole", "reset")
 
     def __init__(self, target: Union[str, Tuple[str, int]], *, port: int = 0,
-                 tls: bool = False) -> None:
+                 tls: bool = False, netns: Optional[str] = None) -> None:
         if isinstance(target, str):
             host, _, port_text = target.rpartition(":")
             self.target: Tuple[str, int] = (host.strip("[]"), int(port_text))
         else:
             self.target = (target[0], int(target[1]))
         self.tls = tls
+        self.netns = netns
         self._mode = "pass"
         self._lock = threading.Lock()
         self._conns: List[_Connection] = []
@@ -1337,6 +1345,9 @@ class FaultProxy:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
+        if self.netns is not None:
+            # Only this thread moves: the sockets it creates live in the namespace.
+            _enter_netns(self.netns)
         while not self._closed.is_set():
             try:
                 client, _ = self._listener.accept()
@@ -1369,6 +1380,9 @@ class _Connection:
         self.server = server
         self.closed = False
         self.dropped = False  # a stream frame was dropped in "stall"
+        # Whether the client opened with the HTTP/2 preface (set before the first
+        # client bytes are forwarded, so before the server can answer them).
+        self.http2 = False
         for sock in (client, server):
             sock.settimeout(_POLL)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -1407,22 +1421,25 @@ class _Connection:
         return not self.closed
 
     def _upstream(self) -> None:  # client -> server
+        first = True
         while True:
             data = self._recv(self.client)
             if data is None:
                 return
+            if first:
+                first = False
+                self.http2 = not self.proxy.tls and data.startswith(_H2_PREFACE[:len(data)])
             if self.proxy.mode != "blackhole" and not self._send(self.server, data):
                 return
 
     def _downstream(self) -> None:  # server -> client
         buffer = b""
-        frames = not self.proxy.tls
         while True:
             data = self._recv(self.server)
             if data is None:
                 return
             mode = self.proxy.mode
-            if not frames:
+            if not self.http2:  # TLS, or HTTP/1 (e.g. GET /health): bytes as they come
                 if mode == "pass" and not self._send(self.client, data):
                     return
                 continue
@@ -1456,12 +1473,237 @@ class _Connection:
                     sock.close()
 
 
+def _enter_netns(name: str) -> None:
+    """Move the calling thread into the network namespace ``name`` (``ip netns``)."""
+    import ctypes
+
+    clone_newnet = 0x40000000
+    with open(os.path.join("/run/netns", name), "rb") as handle:
+        setns = getattr(os, "setns", None)
+        if setns is not None:  # Python >= 3.12
+            setns(handle.fileno(), clone_newnet)
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(handle.fileno(), clone_newnet) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into network namespace {name!r}: {os.strerror(err)}")
+
+
 def _reset(sock: socket.socket) -> None:
     """Close ``sock`` with a TCP RST."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):
         sock.close()
+
+
+# --------------------------------------------------------------------------
+# a cluster in network namespaces, for partitions
+# --------------------------------------------------------------------------
+
+_NETNS_SUBNET = "10.77.0"  # exists only inside the cluster's own namespaces
+_NETNS_CLIENT_PORT = 2379
+_NETNS_PEER_PORT = 2380
+
+
+def _ip_binary() -> Optional[str]:
+    return shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.path.exists(p)), None)
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binary = _ip_binary()
+    if binary is None:
+        raise RuntimeError("the 'ip' command (iproute2) is not installed")
+    proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+class _NetnsMember(EtcdServer):
+    """A member running inside its own network namespace: peers on ``address``
+    (inside the namespaces), clients on 127.0.0.1 of its namespace, reached from the
+    test process through ``proxy`` (so :attr:`endpoint` is the proxy's)."""
+
+    def __init__(self, *, netns: str, address: str, proxy: FaultProxy,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _release_ports((self.port, self.peer_port))  # not used: the namespace has its own
+        self.netns = netns
+        self.address = address
+        self.proxy = proxy
+        self.port = proxy.port
+        self.peer_port = _NETNS_PEER_PORT
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.address}:{_NETNS_PEER_PORT}"
+
+    def command(self) -> List[str]:
+        inside = f"http://{LOOPBACK}:{_NETNS_CLIENT_PORT}"
+        args = [("--listen-client-urls=" + inside) if a.startswith("--listen-client-urls=")
+                else a for a in super().command()]
+        return [_ip_binary() or "ip", "netns", "exec", self.netns] + args
+
+    def _port_clash(self) -> bool:
+        return False
+
+
+class PartitionedCluster(EtcdCluster):
+    """*size* etcd members, each in a network namespace of its own, whose peer links
+    can be cut one by one while their client ports stay reachable: the classic
+    *stale member* (a member cut off from the others that still has clients).
+
+    Topology: a hub namespace holds a bridge; each member's namespace is joined to it
+    by a veth pair carrying its peer address (``10.77.0.N``, which exists only inside
+    these namespaces). Each member serves clients on 127.0.0.1 *of its own
+    namespace*; the test process reaches it through a :class:`FaultProxy` on a free
+    loopback port (``member.proxy``; ``member.endpoint`` / ``cluster.endpoints`` are
+    the proxies'), whose connections are made from inside the member's namespace.
+    So :meth:`isolate` cuts only peer traffic, and the proxies can still stall or
+    reset client traffic on top.
+
+    Everything is removed by :meth:`stop` (namespaces, veths, bridge), also when
+    starting fails and at interpreter exit. Linux only, as root (``ip netns``);
+    :meth:`unavailable_reason` says why it cannot run here, for a test skip::
+
+        reason = PartitionedCluster.unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        with PartitionedCluster(3) as cluster:
+            stale = cluster.members[0]
+            cluster.isolate(stale)      # peers gone, clients still served
+            ...
+            cluster.heal(stale)
+
+    TLS is not supported.
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        extra_args: Sequence[str] = (),
+        binary: Optional[str] = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"cluster size must be at least 1, got {size!r}")
+        if size > 200:
+            raise ValueError("at most 200 members")
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(reason)
+        self.tls = None
+        self.startup_timeout = startup_timeout
+        tag = uuid.uuid4().hex[:8]
+        self.hub = f"e3-{tag}-hub"
+        self.namespaces = [f"e3-{tag}-m{i}" for i in range(size)]
+        self._made: List[str] = []
+        self.proxies: List[FaultProxy] = []
+        self.members = []
+        self.isolated: Set[str] = set()
+        _register(self)
+        try:
+            self._build_network()
+            token = "etcd3-testing-netns-" + tag
+            for i, netns in enumerate(self.namespaces):
+                proxy = FaultProxy((LOOPBACK, _NETNS_CLIENT_PORT), netns=netns).start()
+                self.proxies.append(proxy)
+                member = _NetnsMember(
+                    name=f"etcd{i}", netns=netns, address=f"{_NETNS_SUBNET}.{i + 1}",
+                    proxy=proxy, extra_args=extra_args, binary=binary,
+                    startup_timeout=startup_timeout)
+                member._remove_on_stop = False
+                member._cluster_token = token
+                self.members.append(member)
+            self._set_initial_cluster()
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def unavailable_reason() -> Optional[str]:
+        """None when network namespaces can be made here, else why not."""
+        if not sys.platform.startswith("linux"):
+            return "network namespaces need Linux"
+        if os.geteuid() != 0:
+            return "network namespaces need root (ip netns add)"
+        if _ip_binary() is None:
+            return "the 'ip' command (iproute2) is not installed"
+        name = "e3-probe-" + uuid.uuid4().hex[:8]
+        made = _ip("netns", "add", name, check=False)
+        if made.returncode != 0:
+            return f"cannot create a network namespace: {made.stderr.strip()}"
+        try:
+            veth = _ip("-n", name, "link", "add", "a0", "type", "veth", "peer", "name",
+                       "b0", check=False)
+            if veth.returncode != 0:
+                return f"cannot create a veth pair: {veth.stderr.strip()}"
+            bridge = _ip("-n", name, "link", "add", "br0", "type", "bridge", check=False)
+            if bridge.returncode != 0:
+                return f"cannot create a bridge: {bridge.stderr.strip()}"
+        finally:
+            _ip("netns", "del", name, check=False)
+        return None
+
+    def _build_network(self) -> None:
+        hub = self.hub
+        for netns in [hub, *self.namespaces]:
+            _ip("netns", "add", netns)
+            self._made.append(netns)
+            _ip("-n", netns, "link", "set", "lo", "up")
+        _ip("-n", hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", hub, "link", "set", "br0", "up")
+        for i, netns in enumerate(self.namespaces):
+            _ip("-n", hub, "link", "add", f"hp{i}", "type", "veth", "peer", "name", "eth0",
+                "netns", netns)
+            _ip("-n", hub, "link", "set", f"hp{i}", "master", "br0")
+            _ip("-n", hub, "link", "set", f"hp{i}", "up")
+            _ip("-n", netns, "addr", "add", f"{_NETNS_SUBNET}.{i + 1}/24", "dev", "eth0")
+            _ip("-n", netns, "link", "set", "eth0", "up")
+
+    def _index(self, member: Any) -> int:
+        if isinstance(member, int):
+            return member
+        return self.members.index(member)
+
+    def isolate(self, member: Any) -> None:
+        """Cut the peer link of ``member`` (an index or one of :attr:`members`): it
+        can no longer reach the other members nor they it, while its client port
+        stays reachable through its proxy. Packets are dropped, not refused, as in a
+        real partition."""
+        i = self._index(member)
+        _ip("-n", self.hub, "link", "set", f"hp{i}", "down")
+        self.isolated.add(self.members[i].name)
+
+    def heal(self, member: Any) -> None:
+        """Restore the peer link cut by :meth:`isolate`."""
+        i = self._index(member)
+        _ip("-n", self.hub, "link", "set", f"hp{i}", "up")
+        self.isolated.discard(self.members[i].name)
+
+    def stop(self) -> None:
+        """Kill every member, close the proxies and remove every namespace, veth and
+        bridge this cluster made. Safe to call twice."""
+        try:
+            super().stop()
+        finally:
+            for proxy in self.proxies:
+                with contextlib.suppress(Exception):
+                    proxy.close()
+            made, self._made = self._made, []
+            for netns in reversed(made):  # deleting a namespace removes its links
+                _ip("netns", "del", netns, check=False)
+            _unregister(self)
+
+    _emergency_cleanup = stop
+
+    def __repr__(self) -> str:
+        return "<PartitionedCluster {}{}>".format(
+            ", ".join(repr(m) for m in self.members),
+            f" isolated={sorted(self.isolated)}" if self.isolated else "")
 
 
 # --------------------------------------------------------------------------
