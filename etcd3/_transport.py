@@ -150,6 +150,7 @@ class Transport:
         # The parent's retry threads don't exist here; a new pool starts when needed.
         self._retry_lock = threading.Lock()
         self._retry_executor = None
+        self._left_running = set()
 
     # -- plumbing -------------------------------------------------------------------
 

@@ -30,8 +30,9 @@ endpoint (see :mod:`etcd3.pool`) and the call goes on elsewhere, so a member tha
 keeps its connection but answers nothing (hung on disk, a stalled proxy) costs one
 call half its deadline once, instead of failing every call it gets: with
 ``timeout=5`` and three endpoints, the first attempt gets 2.5 s, the second 1.25 s,
-the last what is left. Deadlines shorter than twice ``min_attempt_timeout`` are not
-split. Writes always get the whole deadline (they are not retried once sent).
+the last what is left. A try is never given less than ``min_attempt_timeout``
+(0.5 s) by the split, so a deadline of 0.5 s or less is not split at all. Writes
+always get the whole deadline (they are not retried once sent).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ class Retry:
         call may use while an untried healthy endpoint remains (see the module
         docstring); 1 turns the split off.
     :param min_attempt_timeout: a try is never given less than this many seconds by
-        the split (a deadline too short to split goes whole to one try), so a slow
-        but working member is not ejected for a client's very short deadline.
+        the split (nor more than the time left), so a slow but working member is not
+        ejected for a client's very short deadline.
     """
 
     max_attempts: int = 10
@@ -104,7 +105,8 @@ class Retry:
         if cap is not None and (budget is None or cap < budget):
             budget = cap
         if more_endpoints and remaining is not None and self.attempt_fraction < 1:
-            share = max(remaining * self.attempt_fraction, self.min_attempt_timeout)
+            share = min(remaining, max(remaining * self.attempt_fraction,
+                                       self.min_attempt_timeout))
             if budget is None or share < budget:
                 budget = share
         return budget

@@ -136,6 +136,11 @@ def test_stale_member_is_left_aside_by_every_path() -> None:
                 "ejected: %s; is_acquired answered in %.2f s",
                 cluster.version, read_time, leaderless_read_time, first_event - isolated_at,
                 keepalive_moved[0], TTL, stale_state.ejected, check_time)
+            # Probes (a linearizable Range with hasleader) never took it back while cut
+            # off; once healed, they do.
+            assert stale_state.ejected
             cluster.heal(stale)
+            assert _wait(lambda: client.get("/part/k")[0] is not None
+                         and not stale_state.ejected, 30), "never re-admitted after healing"
             lock.release()
             lease.revoke()
