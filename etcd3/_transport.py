@@ -22,7 +22,8 @@ Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, 
 in 3.5.5). The server version of each endpoint is learnt with a Status call and
 cached on its :class:`~etcd3.pool.EndpointState` (forgotten when the endpoint is
 ejected, since it may come back as another version). Until it is known to be safe,
-the read batcher sends plain Ranges, and a user's read-only transaction is sent
+the read batcher sends plain Ranges, and any other read-only Txn (every op a range:
+a user's ``transaction()``, ``get_many``, an STM commit without writes) is sent
 without a gRPC deadline: the caller still waits only until its deadline, and the call
 is left to finish on the server rather than cancelled.
 """
@@ -52,6 +53,7 @@ _UNSET: Any = object()
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
 _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
+_TXN_PATH = "/etcdserverpb.KV/Txn"
 _REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
                             "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
 #: Seconds close() waits for read-only Txns left running (see _call_left_running).
@@ -64,6 +66,46 @@ def txn_unsafe_version(version: Tuple[int, ...]) -> bool:
     """True for the etcd versions that panic when a read-only Txn's context ends while
     it is applied (3.5.0 to 3.5.4; etcd issue #14110)."""
     return (3, 5, 0) <= tuple(version[:3]) < (3, 5, 5)
+
+
+def _varint(data: bytes, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def is_read_only_txn(request: Any) -> bool:
+    """True when the TxnRequest ``request`` (wire bytes or a protobuf message) has only
+    range ops in success and failure: what etcd calls a read-only Txn (served without
+    raft; the kind etcd 3.5.0-3.5.4 crash on when its context ends)."""
+    data = request if type(request) is bytes else request.SerializeToString()
+    pos, end = 0, len(data)
+    try:
+        while pos < end:
+            tag, pos = _varint(data, pos)
+            field, wire = tag >> 3, tag & 7
+            if wire == 2:
+                length, pos = _varint(data, pos)
+                # success / failure (2, 3): a RequestOp, one field set; 1: request_range
+                if field in (2, 3) and (length == 0 or _varint(data, pos)[0] >> 3 != 1):
+                    return False
+                pos += length
+            elif wire == 0:
+                _, pos = _varint(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            else:
+                return False
+    except IndexError:  # truncated: the server will refuse it anyway
+        return False
+    return True
 
 
 def _parse_version(text: str) -> Optional[Tuple[int, ...]]:
@@ -100,7 +142,7 @@ class _Attempts:
 
     __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
                  "state", "metadata", "capped", "tried", "pinned", "unreachable",
-                 "unreachable_details", "anonymous")
+                 "unreachable_details", "anonymous", "read_only")
 
     def __init__(self, method: Method, request: Any, deadline: Optional[float],
                  context: str, pinned: Optional[EndpointState] = None,
@@ -119,6 +161,7 @@ class _Attempts:
         self.tried: List[str] = []
         self.unreachable = 0  # attempts that could not connect at all
         self.unreachable_details = ""  # gRPC's words for the last of those
+        self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
 
 
 class Transport:
@@ -367,7 +410,7 @@ class Transport:
 
     def call(self, method: Method, request: Any, *, timeout: Any = _UNSET,
              context: str = "", endpoint: Optional[EndpointState] = None,
-             anonymous: bool = False, read_only_txn: bool = False) -> Any:
+             anonymous: bool = False) -> Any:
         """Run a unary RPC and return its decoded response.
 
         :param timeout: seconds for the whole call, retries included (default: the
@@ -377,10 +420,6 @@ class Transport:
             for per-member calls such as Status or Defragment.
         :param anonymous: send it without an auth token, even when the client has
             credentials.
-        :param read_only_txn: ``request`` is a Txn whose ops are all ranges: on a
-            server that may panic when its context ends (see the module docstring) it
-            is sent without a gRPC deadline and left to finish if the caller's
-            deadline passes first.
         :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
         """
         ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
@@ -388,7 +427,7 @@ class Transport:
         while True:
             fn, attempt_timeout = self._begin_attempt(ctx)
             try:
-                if read_only_txn and not self.read_txn_safe(ctx.state):  # type: ignore[arg-type]
+                if self._without_deadline(ctx):
                     result = self._call_left_running(ctx, fn, attempt_timeout)
                 else:
                     result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
@@ -403,6 +442,18 @@ class Transport:
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
 
+    def _without_deadline(self, ctx: _Attempts) -> bool:
+        """True when this attempt must go without a gRPC deadline: a read-only Txn to
+        a server that may crash if its context ends (see the module docstring)."""
+        if ctx.method.path != _TXN_PATH:
+            return False
+        assert ctx.state is not None
+        if self.read_txn_safe(ctx.state):
+            return False
+        if ctx.read_only is None:
+            ctx.read_only = is_read_only_txn(ctx.request)
+        return ctx.read_only
+
     def _call_left_running(self, ctx: _Attempts, fn: Any, wait: Optional[float]) -> Any:
         """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
         timeout the call is left running (never cancelled) and the caller gets a
@@ -411,14 +462,17 @@ class Transport:
         try:
             return call.result(timeout=wait)
         except grpc.FutureTimeoutError:
-            self._left_running.add(call)
-            call.add_done_callback(self._left_running.discard)
-            assert ctx.state is not None
-            raise exceptions.ConnectionTimeoutError(
-                f"{ctx.method.path} did not complete within the deadline (endpoint "
-                f"{ctx.state.name}; a read-only transaction to etcd "
-                f"{_version_text(ctx.state.version)} is left to finish on the server, "
-                "since cancelling it can crash etcd 3.5.0-3.5.4)") from None
+            raise self._left_running_error(ctx, call) from None
+
+    def _left_running_error(self, ctx: _Attempts, call: Any) -> exceptions.Etcd3Exception:
+        self._left_running.add(call)
+        call.add_done_callback(self._left_running.discard)
+        assert ctx.state is not None
+        return exceptions.ConnectionTimeoutError(
+            f"{ctx.method.path} did not complete within the deadline (endpoint "
+            f"{ctx.state.name}; a read-only transaction to etcd "
+            f"{_version_text(ctx.state.version)} is left to finish on the server, "
+            "since cancelling it can crash etcd 3.5.0-3.5.4)")
 
     # -- server versions --------------------------------------------------------------
 
@@ -540,7 +594,13 @@ class Transport:
             # call left and starts again for the next one; one channel keeps one such
             # thread busy instead of several starting and stopping.
             fn, attempt_timeout = self._begin_attempt(ctx, channel_index=0)
-            call = fn.future(ctx.request, timeout=attempt_timeout, metadata=ctx.metadata)
+            if self._without_deadline(ctx):
+                call = fn.future(ctx.request, timeout=None, metadata=ctx.metadata)
+                if attempt_timeout is not None:
+                    self._settle_at_deadline(ctx, future, call, attempt_timeout)
+            else:
+                call = fn.future(ctx.request, timeout=attempt_timeout,
+                                 metadata=ctx.metadata)
         except exceptions.Etcd3Exception as error:
             _settle(future, error=error)
             return
@@ -549,6 +609,19 @@ class Transport:
             return
         future.add_done_callback(lambda f: f.cancelled() and call.cancel())
         call.add_done_callback(lambda done: self._future_done(ctx, future, done))
+
+    def _settle_at_deadline(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+                            call: Any, wait: float) -> None:
+        """Fail ``future`` after ``wait`` seconds unless ``call`` is done by then,
+        leaving ``call`` running (see _call_left_running)."""
+        def expire() -> None:
+            if not call.done():
+                _settle(future, error=self._left_running_error(ctx, call))
+
+        timer = threading.Timer(wait, expire)
+        timer.daemon = True
+        timer.start()
+        call.add_done_callback(lambda _: timer.cancel())
 
     def _future_done(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                      call: Any) -> None:

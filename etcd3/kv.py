@@ -320,8 +320,5 @@ class KVMixin(ServiceBase):
         finish it.
         """
         request = encode_txn(compare, success or (), failure or ())
-        ops = list(success or ()) + list(failure or ())
-        read_only = all(isinstance(op, Get) for op in ops)
-        response = self._transport.call(_rpc.TXN, request, timeout=timeout,
-                                        read_only_txn=read_only)
+        response = self._call(_rpc.TXN, request, timeout=timeout)
         return response.succeeded, shape_txn_responses(response)

@@ -16,8 +16,11 @@ import pytest
 import etcd3
 from etcd3 import _rpc, exceptions
 from etcd3._errors import status_of, translate
-from etcd3._transport import _Attempts, txn_unsafe_version
+from etcd3._transport import _Attempts, is_read_only_txn, txn_unsafe_version
+from etcd3.etcdrpc import rpc_pb2 as pb
+from etcd3.kv import encode_txn
 from etcd3.testing import EtcdCluster
+from etcd3.transactions import Delete, Get, Put, Txn, Value
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,21 @@ def test_server_side_context_end_is_a_deadline(etcd_client: etcd3.Etcd3Client,
         exceptions.Etcd3Exception
 
 
+def test_read_only_txn_detection() -> None:
+    """As etcd's isTxnReadonly: every op in success and failure is a range."""
+    assert is_read_only_txn(encode_txn([], [Get("a")], [Get("b", "c")]))
+    assert is_read_only_txn(encode_txn([Value("a") == "x"], [Get("a")], []))
+    assert is_read_only_txn(encode_txn([Value("a") == "x"], [], []))
+    assert not is_read_only_txn(encode_txn([], [Get("a")], [Put("b", "v")]))
+    assert not is_read_only_txn(encode_txn([], [Delete("a")], []))
+    assert not is_read_only_txn(encode_txn([], [Txn([], [Get("a")])], []))
+    message = pb.TxnRequest()
+    message.success.add().request_range.key = b"a"
+    assert is_read_only_txn(message)
+    message.failure.add().request_put.key = b"a"
+    assert not is_read_only_txn(message)
+
+
 def test_version_check() -> None:
     assert txn_unsafe_version((3, 5, 1)) and txn_unsafe_version((3, 5, 4))
     assert not txn_unsafe_version((3, 5, 5)) and not txn_unsafe_version((3, 4, 23))
@@ -81,10 +99,11 @@ def test_version_check() -> None:
 def test_short_deadlines_crash_no_member_and_every_failure_is_typed() -> None:
     """etcd 3.5.0-3.5.4 panic when a read-only Txn's context ends while it is applied
     (etcd #14110): 8 threads of 2-8 ms gets (which the batcher would have sent as
-    read-only Txns), read-only transactions and puts for 30 s crashed 2 of 3 etcd
-    3.5.1 members before. Every member must be alive at the end, and every failure a
-    ConnectionTimeoutError (etcd sends a server-side expiry as UNKNOWN "context
-    deadline exceeded"), worded as maybe-applied for puts. Any server version."""
+    read-only Txns), get_many and read-only transactions (read-only Txns themselves)
+    and puts for 30 s crashed 2 of 3 etcd 3.5.1 members before. Every member must be
+    alive at the end, and every failure a ConnectionTimeoutError (etcd sends a
+    server-side expiry as UNKNOWN "context deadline exceeded"), worded as
+    maybe-applied for puts. Any server version."""
     with EtcdCluster(3) as cluster:
         with etcd3.client(endpoints=cluster.endpoints, timeout=5) as client:
             txns = client.transactions
@@ -97,12 +116,15 @@ def test_short_deadlines_crash_no_member_and_every_failure_is_typed() -> None:
 
             def worker(n: int) -> None:
                 rng = random.Random(n)
-                kind = ("get", "get", "get", "get", "get", "txn", "txn", "put")[n]
+                kind = ("get", "get", "get", "get", "get_many", "txn", "txn", "put")[n]
                 while time.monotonic() < stop:
                     timeout = rng.uniform(0.002, 0.008)
                     try:
                         if kind == "get":
                             client.get(f"/short/{n % 4}", timeout=timeout)
+                        elif kind == "get_many":
+                            client.get_many([f"/short/{k}" for k in range(4)],
+                                            timeout=timeout)
                         elif kind == "txn":
                             client.transaction(compare=[], success=[txns.get(f"/short/{n % 4}")],
                                                failure=[], timeout=timeout)
