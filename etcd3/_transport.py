@@ -211,11 +211,14 @@ class Transport:
             registry[method.key] = fn
         return fn
 
-    def metadata_for(self, state: EndpointState, *, fetch: bool = True) -> Metadata:
+    def metadata_for(self, state: EndpointState, *, fetch: bool = True,
+                     timeout: Any = _UNSET) -> Metadata:
         """The auth metadata for a call to ``state`` (authenticating if needed).
 
         :param fetch: False: never authenticate here (it blocks on an RPC); raise
             :class:`~etcd3.exceptions.InvalidAuthTokenError` when no token is cached.
+        :param timeout: seconds the Authenticate call may take (default: the
+            client's timeout).
         """
         provider = self.token_provider
         if provider is None:
@@ -224,7 +227,8 @@ class Transport:
         if token is None:
             if not fetch:
                 raise exceptions.InvalidAuthTokenError(f"no auth token for {state.name} yet")
-            token = provider.get(state.name, lambda u, p: self._authenticate(state, u, p))
+            token = provider.get(state.name,
+                                 lambda u, p: self._authenticate(state, u, p, timeout))
         return (("token", token),) if token else None
 
     def refresh_token(self, state: EndpointState, rejected: Metadata) -> None:
@@ -236,7 +240,8 @@ class Transport:
         log.info("etcd3: auth token rejected by %s, re-authenticating", state.name)
         provider.refresh(state.name, old, lambda u, p: self._authenticate(state, u, p))
 
-    def _authenticate(self, state: EndpointState, user: str, password: str) -> str:
+    def _authenticate(self, state: EndpointState, user: str, password: str,
+                      timeout: Any = _UNSET) -> str:
         method = self._authenticate_method
         if method is None:
             raise exceptions.AuthError("authentication is not available")
@@ -244,7 +249,7 @@ class Transport:
 
         request = rpc_pb2.AuthenticateRequest(name=user, password=password)
         response = self.call(method, request, context=f"authenticating as {user!r}",
-                             endpoint=state, anonymous=True)
+                             endpoint=state, anonymous=True, timeout=timeout)
         return str(response.token)
 
     def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
@@ -286,20 +291,26 @@ class Transport:
         name = state.name
         if name not in ctx.tried:
             ctx.tried.append(name)
-        remaining = self._remaining(ctx.deadline)
+        remaining = total = self._remaining(ctx.deadline)
         ctx.capped = False
+        spread = ctx.pinned is None and len(self.pool.endpoints) > 1
+        more = spread and self.pool.has_untried(ctx.tried)
         # An attempt budget only makes sense when another endpoint can be tried and
         # the call may be repeated; the last attempt gets the whole remaining time.
-        if (ctx.method.repeatable and ctx.pinned is None
-                and len(self.pool.endpoints) > 1
-                and ctx.attempt < self.retry.max_attempts):
-            budget = self.retry.attempt_budget(
-                remaining, more_endpoints=self.pool.has_untried(ctx.tried))
+        if ctx.method.repeatable and spread and ctx.attempt < self.retry.max_attempts:
+            budget = self.retry.attempt_budget(remaining, more_endpoints=more)
             if budget is not None and (remaining is None or budget < remaining):
                 remaining = budget
                 ctx.capped = True
-        metadata = None if ctx.anonymous else self.metadata_for(state)
-        if ctx.pinned is None and ctx.method.require_leader:
+        metadata = None
+        if not ctx.anonymous:
+            # A token fetch on a hung or stale member must not take the whole call,
+            # write or not: the call itself is not sent until it has a token.
+            auth_budget = (self.retry.attempt_budget(total, more_endpoints=more)
+                           if spread else total)
+            metadata = self.metadata_for(
+                state, timeout=_UNSET if auth_budget is None else max(auth_budget, 0.001))
+        if ctx.method.require_leader:
             metadata = (metadata or ()) + (REQUIRE_LEADER,)
         ctx.metadata = metadata
         return self._callable(state, ctx.method, channel_index), remaining
@@ -343,6 +354,27 @@ class Transport:
                       ctx.method.path, state.name, code, ctx.attempt, pause)
             return pause
         raise self._final_error(error, ctx) from error
+
+    def _token_fetch_failed(self, ctx: _Attempts, error: exceptions.Etcd3Exception
+                            ) -> float:
+        """The auth token for the attempt's endpoint could not be fetched. When that
+        endpoint could not be reached in time (hung, stale, down), it is ejected and the
+        seconds to wait before the next attempt are returned: the call itself was never
+        sent, so even a write may go elsewhere. Anything else is raised.
+        """
+        state = ctx.state
+        if (ctx.pinned is not None or state is None
+                or not isinstance(error, (exceptions.ConnectionFailedError,
+                                          exceptions.ConnectionTimeoutError))
+                or isinstance(error, exceptions.ClientClosedError)
+                or ctx.attempt >= self.retry.max_attempts or self._expired(ctx.deadline)):
+            raise error
+        log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
+                 state.name, error)
+        self.pool.mark_failed(state)
+        pause = self.retry.backoff(ctx.attempt)
+        remaining = self._remaining(ctx.deadline)
+        return pause if remaining is None else min(pause, remaining)
 
     def _refresh(self, ctx: _Attempts) -> None:
         assert ctx.state is not None
@@ -425,7 +457,13 @@ class Transport:
         ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
                         anonymous)
         while True:
-            fn, attempt_timeout = self._begin_attempt(ctx)
+            try:
+                fn, attempt_timeout = self._begin_attempt(ctx)
+            except exceptions.Etcd3Exception as error:
+                wait = self._token_fetch_failed(ctx, error)
+                if wait:
+                    time.sleep(wait)
+                continue
             try:
                 if self._without_deadline(ctx):
                     result = self._call_left_running(ctx, fn, attempt_timeout)
@@ -602,7 +640,12 @@ class Transport:
                 call = fn.future(ctx.request, timeout=attempt_timeout,
                                  metadata=ctx.metadata)
         except exceptions.Etcd3Exception as error:
-            _settle(future, error=error)
+            try:
+                wait = self._token_fetch_failed(ctx, error)
+            except exceptions.Etcd3Exception as final:
+                _settle(future, error=final)
+                return
+            self._run_later(lambda: self._retry_future(ctx, future, wait), future)
             return
         except grpc.RpcError as error:  # failed before a call object existed
             self._future_failed(ctx, future, error)
@@ -700,7 +743,7 @@ class Transport:
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
         metadata = self.metadata_for(state)
-        if endpoint is None and method.require_leader:
+        if method.require_leader:
             metadata = (metadata or ()) + (REQUIRE_LEADER,)
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
