@@ -54,6 +54,8 @@ Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
 _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
 _TXN_PATH = "/etcdserverpb.KV/Txn"
+#: Seconds a retry must have left before the deadline to be worth starting.
+_MIN_RETRY_WINDOW = 0.01
 _REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
                             "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
 #: Seconds close() waits for read-only Txns left running (see _call_left_running).
@@ -348,11 +350,12 @@ class Transport:
                                        attempt_timed_out=attempt_timed_out)):
             pause = retry.backoff(ctx.attempt)
             remaining = self._remaining(ctx.deadline)
-            if remaining is not None:
-                pause = min(pause, remaining)
-            log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
-                      ctx.method.path, state.name, code, ctx.attempt, pause)
-            return pause
+            # A retry left with almost no time would only trade this error (e.g. "no
+            # leader") for a bare deadline.
+            if remaining is None or remaining - pause >= _MIN_RETRY_WINDOW:
+                log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
+                          ctx.method.path, state.name, code, ctx.attempt, pause)
+                return pause
         raise self._final_error(error, ctx) from error
 
     def _token_fetch_failed(self, ctx: _Attempts, error: exceptions.Etcd3Exception
