@@ -13,9 +13,9 @@ carries the gRPC metadata ``hasleader: true`` (Go's ``clientv3.WithRequireLeader
 so a member that lost its leader refuses it with "etcdserver: no leader"
 (UNAVAILABLE: the call moves on, the member is ejected) and cancels the streams it
 holds (a watch or keepalive moves to the majority) instead of serving stale reads or
-staying silent. Cluster and Maintenance calls (member list, status, alarms, ...) and
-calls pinned to one member (``endpoint=``: defragment, snapshot, ...) do not carry
-it: they are how one looks at a cluster in trouble.
+staying silent. Cluster and Maintenance calls (member list, status, alarms,
+defragment, snapshot, ...) do not carry it: they are how one looks at a cluster in
+trouble.
 
 Read-only transactions and etcd 3.5.0-3.5.4: those servers panic when a read-only
 Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, fixed
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -43,6 +42,7 @@ import grpc
 
 from . import _errors, _forksafe, exceptions
 from ._token import TokenProvider
+from ._txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
 from .pool import REQUIRE_LEADER, ChannelPool, EndpointState
 from .retry import Retry
 
@@ -62,62 +62,6 @@ _REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
 LEFT_RUNNING_GRACE = 0.5
 #: Seconds before a failed Status call (to learn a server's version) is tried again.
 _VERSION_RETRY = 5.0
-
-
-def txn_unsafe_version(version: Tuple[int, ...]) -> bool:
-    """True for the etcd versions that panic when a read-only Txn's context ends while
-    it is applied (3.5.0 to 3.5.4; etcd issue #14110)."""
-    return (3, 5, 0) <= tuple(version[:3]) < (3, 5, 5)
-
-
-def _varint(data: bytes, pos: int) -> Tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def is_read_only_txn(request: Any) -> bool:
-    """True when the TxnRequest ``request`` (wire bytes or a protobuf message) has only
-    range ops in success and failure: what etcd calls a read-only Txn (served without
-    raft; the kind etcd 3.5.0-3.5.4 crash on when its context ends)."""
-    data = request if type(request) is bytes else request.SerializeToString()
-    pos, end = 0, len(data)
-    try:
-        while pos < end:
-            tag, pos = _varint(data, pos)
-            field, wire = tag >> 3, tag & 7
-            if wire == 2:
-                length, pos = _varint(data, pos)
-                # success / failure (2, 3): a RequestOp, one field set; 1: request_range
-                if field in (2, 3) and (length == 0 or _varint(data, pos)[0] >> 3 != 1):
-                    return False
-                pos += length
-            elif wire == 0:
-                _, pos = _varint(data, pos)
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            else:
-                return False
-    except IndexError:  # truncated: the server will refuse it anyway
-        return False
-    return True
-
-
-def _parse_version(text: str) -> Optional[Tuple[int, ...]]:
-    parts = []
-    for piece in text.split(".")[:3]:
-        digits = "".join(itertools.takewhile(str.isdigit, piece))
-        if not digits:
-            return None
-        parts.append(int(digits))
-    return tuple(parts) if len(parts) == 3 else None
 
 
 @dataclass(frozen=True)
@@ -546,7 +490,7 @@ class Transport:
 
         def done(call: Any) -> None:
             try:
-                state.version = _parse_version(call.result().version)
+                state.version = parse_version(call.result().version)
             except Exception as error:  # not reachable now, or refused: try later
                 log.debug("etcd3: could not learn the version of %s: %s", state.name,
                           error)

@@ -16,7 +16,8 @@ import pytest
 import etcd3
 from etcd3 import _rpc, exceptions
 from etcd3._errors import status_of, translate
-from etcd3._transport import _Attempts, is_read_only_txn, txn_unsafe_version
+from etcd3._transport import _Attempts
+from etcd3._txn_safety import is_read_only_txn, txn_unsafe_version
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.kv import encode_txn
 from etcd3.testing import EtcdCluster
