@@ -1222,9 +1222,10 @@ class FaultProxy:
     ``"reset"``
         Every open connection is reset (TCP RST) and new ones are reset at once.
 
-    Connections that lost frames in ``"stall"`` are closed when the mode changes
-    again (their HTTP/2 header-compression state no longer matches the server's);
-    clients reconnect at once.
+    Connections that lost bytes (in any mode but ``"pass"``) are reset when the mode
+    goes back to ``"pass"`` (a half-delivered HTTP/2 stream cannot be resumed: the
+    header-compression state no longer matches the server's); clients reconnect at
+    once.
 
     Use it as a context manager, or call :meth:`start` and :meth:`close`::
 
@@ -1297,7 +1298,7 @@ class FaultProxy:
             previous, self._mode = self._mode, mode
             conns = list(self._conns)
         for conn in conns:
-            if mode == "reset" or (previous == "stall" and mode != "stall"
+            if mode == "reset" or (mode == "pass" and previous != "pass"
                                    and conn.dropped):
                 conn.close(reset=True)
 
@@ -1379,7 +1380,7 @@ class _Connection:
         self.client = client
         self.server = server
         self.closed = False
-        self.dropped = False  # a stream frame was dropped in "stall"
+        self.dropped = False  # bytes were dropped (see FaultProxy.mode)
         # Whether the client opened with the HTTP/2 preface (set before the first
         # client bytes are forwarded, so before the server can answer them).
         self.http2 = False
@@ -1429,7 +1430,9 @@ class _Connection:
             if first:
                 first = False
                 self.http2 = not self.proxy.tls and data.startswith(_H2_PREFACE[:len(data)])
-            if self.proxy.mode != "blackhole" and not self._send(self.server, data):
+            if self.proxy.mode == "blackhole":
+                self.dropped = True
+            elif not self._send(self.server, data):
                 return
 
     def _downstream(self) -> None:  # server -> client
@@ -1440,7 +1443,9 @@ class _Connection:
                 return
             mode = self.proxy.mode
             if not self.http2:  # TLS, or HTTP/1 (e.g. GET /health): bytes as they come
-                if mode == "pass" and not self._send(self.client, data):
+                if mode != "pass":
+                    self.dropped = True
+                elif not self._send(self.client, data):
                     return
                 continue
             # HTTP/2 from the server starts with a frame (its SETTINGS): follow the
@@ -1456,7 +1461,7 @@ class _Connection:
                 stream = struct.unpack(">I", frame[5:9])[0] & 0x7FFFFFFF
                 if mode == "pass" or (mode == "stall" and stream == 0):
                     out.append(frame)
-                elif mode == "stall":
+                else:
                     self.dropped = True
             if out and not self._send(self.client, b"".join(out)):
                 return

@@ -89,6 +89,11 @@ def test_fault_proxy_modes(etcd_server: EtcdServer) -> None:
             assert proxy.open_connections >= 1  # the connection itself stays up
             proxy.mode = "pass"  # the stalled connection is closed; gRPC reconnects
             assert client.get("/proxy/k", timeout=10)[0] == b"v"
+            proxy.mode = "drop"  # nothing comes back, not even pings
+            with pytest.raises(exceptions.ConnectionTimeoutError):
+                client.get("/proxy/k")
+            proxy.mode = "pass"
+            assert client.get("/proxy/k", timeout=10)[0] == b"v"
             proxy.mode = "reset"
             with pytest.raises(exceptions.ConnectionFailedError):
                 client.get("/proxy/k")
