@@ -74,13 +74,26 @@ _NOT_SENT_PATTERNS = re.compile(
 )
 
 
+#: What etcd sends, as gRPC UNKNOWN, when a request's context ended inside the server
+#: (its deadline passed, or the call was cancelled): a deadline like DEADLINE_EXCEEDED.
+_CONTEXT_ENDED = frozenset(("context deadline exceeded", "context canceled"))
+
+
 def status_of(error: BaseException) -> tuple[Optional[grpc.StatusCode], str]:
-    """The (status code, details) of a gRPC error, or (None, str(error))."""
+    """The (status code, details) of a gRPC error, or (None, str(error)).
+
+    etcd's UNKNOWN "context deadline exceeded" / "context canceled" (a deadline that
+    expired inside the server) is reported as DEADLINE_EXCEEDED, so every deadline is
+    typed, retried and worded alike.
+    """
     if isinstance(error, grpc.Call):
         try:
-            return error.code(), error.details() or ""
+            code, details = error.code(), error.details() or ""
         except Exception:  # a half-built Call object
             return None, str(error)
+        if code is grpc.StatusCode.UNKNOWN and details.strip() in _CONTEXT_ENDED:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+        return code, details
     return None, str(error)
 
 

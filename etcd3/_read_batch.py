@@ -19,6 +19,12 @@ and then).
 
 Linearizability holds: a read is sent no earlier than it was issued, and etcd serves
 a read-only Txn like a Range (a linearizable read unless every op is serializable).
+
+Server safety: etcd 3.5.0 to 3.5.4 panic when a read-only Txn's context ends while it
+is applied (etcd issue #14110): a batch whose deadline passes at the wrong moment
+would crash the member. So batching is on only while every endpoint's server version
+is known (see ``Transport.read_txn_safe``) to be unaffected; until then, and always
+against an affected server, every read is a plain Range, which is safe.
 If a batch fails for any reason, every read in it is re-run alone on the normal call
 path, so errors (and retries) are exactly those of an unbatched call. A lone reader
 never waits: with nothing in flight its call goes out at once, as a plain Range; and
@@ -120,6 +126,9 @@ class ReadBatcher:
 
         :raises Etcd3Exception: as :meth:`Transport.call` would for this Range.
         """
+        if not self._transport.batching_safe():
+            return self._transport.call(self._range, request, timeout=timeout,
+                                        context=context)
         with self._lock:
             if self._in_flight < self.max_in_flight:
                 self._in_flight += 1
@@ -176,7 +185,8 @@ class ReadBatcher:
             else:
                 request = codec.encode_txn_request(
                     [], [(codec.OP_RANGE, r.fields) for r in batch])
-                call = self._transport.start_once(self._txn, request, timeout=timeout)
+                call = self._transport.start_once(self._txn, request, timeout=timeout,
+                                                  read_only_txn=True)
         except Exception:  # each read re-runs alone and meets its own error
             self._settle(batch)
             return

@@ -7,11 +7,31 @@ from here too and report failures back, so the pool's view of health is shared.
 Blocking calls (:meth:`Transport.call`) and non-blocking ones
 (:meth:`Transport.call_future`) share one decision function, ``_after_failure``, so
 both obey exactly the same retry rules (see :mod:`etcd3.retry`).
+
+Require-leader: every KV, Lease, Watch and Auth call and stream the pool routes
+carries the gRPC metadata ``hasleader: true`` (Go's ``clientv3.WithRequireLeader``),
+so a member that lost its leader refuses it with "etcdserver: no leader"
+(UNAVAILABLE: the call moves on, the member is ejected) and cancels the streams it
+holds (a watch or keepalive moves to the majority) instead of serving stale reads or
+staying silent. Cluster and Maintenance calls (member list, status, alarms,
+defragment, snapshot, ...) do not carry it: they are how one looks at a cluster in
+trouble.
+
+Read-only transactions and etcd 3.5.0-3.5.4: those servers panic when a read-only
+Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, fixed
+in 3.5.5). The server version of each endpoint is learnt with a Status call and
+cached on its :class:`~etcd3.pool.EndpointState` (forgotten when the endpoint is
+ejected, since it may come back as another version). Until it is known to be safe,
+the read batcher sends plain Ranges, and any other read-only Txn (every op a range:
+a user's ``transaction()``, ``get_many``, an STM commit without writes) is sent
+without a gRPC deadline: the caller still waits only until its deadline, and the call
+is left to finish on the server rather than cancelled.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +42,8 @@ import grpc
 
 from . import _errors, _forksafe, exceptions
 from ._token import TokenProvider
-from .pool import ChannelPool, EndpointState
+from ._txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
+from .pool import REQUIRE_LEADER, ChannelPool, EndpointState
 from .retry import Retry
 
 log = logging.getLogger("etcd3")
@@ -30,6 +51,17 @@ log = logging.getLogger("etcd3")
 _UNSET: Any = object()
 
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
+
+_STATUS_PATH = "/etcdserverpb.Maintenance/Status"
+_TXN_PATH = "/etcdserverpb.KV/Txn"
+#: Seconds a retry must have left before the deadline to be worth starting.
+_MIN_RETRY_WINDOW = 0.01
+_REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
+                            "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
+#: Seconds close() waits for read-only Txns left running (see _call_left_running).
+LEFT_RUNNING_GRACE = 0.5
+#: Seconds before a failed Status call (to learn a server's version) is tried again.
+_VERSION_RETRY = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +74,13 @@ class Method:
     repeatable: bool
     kind: str = "unary_unary"
     key: Tuple[str, int] = field(init=False, repr=False, compare=False)
+    #: Sent with require-leader metadata when routed (see the module docstring).
+    require_leader: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.path, id(self)))
+        object.__setattr__(self, "require_leader",
+                           self.path.startswith(_REQUIRE_LEADER_SERVICES))
 
 
 class _Attempts:
@@ -52,7 +88,7 @@ class _Attempts:
 
     __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
                  "state", "metadata", "capped", "tried", "pinned", "unreachable",
-                 "unreachable_details", "anonymous")
+                 "unreachable_details", "anonymous", "read_only")
 
     def __init__(self, method: Method, request: Any, deadline: Optional[float],
                  context: str, pinned: Optional[EndpointState] = None,
@@ -71,6 +107,7 @@ class _Attempts:
         self.tried: List[str] = []
         self.unreachable = 0  # attempts that could not connect at all
         self.unreachable_details = ""  # gRPC's words for the last of those
+        self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
 
 
 class Transport:
@@ -93,12 +130,16 @@ class Transport:
         self._closed = threading.Event()
         self._retry_lock = threading.Lock()
         self._retry_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        # Read-only Txns left running on a server that may crash if they are
+        # cancelled: close() gives them a moment to finish first.
+        self._left_running: set[Any] = set()
         _forksafe.register(self)
 
     def _after_fork_in_child(self) -> None:
         # The parent's retry threads don't exist here; a new pool starts when needed.
         self._retry_lock = threading.Lock()
         self._retry_executor = None
+        self._left_running = set()
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -116,11 +157,14 @@ class Transport:
             registry[method.key] = fn
         return fn
 
-    def metadata_for(self, state: EndpointState, *, fetch: bool = True) -> Metadata:
+    def metadata_for(self, state: EndpointState, *, fetch: bool = True,
+                     timeout: Any = _UNSET) -> Metadata:
         """The auth metadata for a call to ``state`` (authenticating if needed).
 
         :param fetch: False: never authenticate here (it blocks on an RPC); raise
             :class:`~etcd3.exceptions.InvalidAuthTokenError` when no token is cached.
+        :param timeout: seconds the Authenticate call may take (default: the
+            client's timeout).
         """
         provider = self.token_provider
         if provider is None:
@@ -129,7 +173,8 @@ class Transport:
         if token is None:
             if not fetch:
                 raise exceptions.InvalidAuthTokenError(f"no auth token for {state.name} yet")
-            token = provider.get(state.name, lambda u, p: self._authenticate(state, u, p))
+            token = provider.get(state.name,
+                                 lambda u, p: self._authenticate(state, u, p, timeout))
         return (("token", token),) if token else None
 
     def refresh_token(self, state: EndpointState, rejected: Metadata) -> None:
@@ -137,11 +182,12 @@ class Transport:
         provider = self.token_provider
         if provider is None:
             return
-        old = rejected[0][1] if rejected else None
+        old = next((value for key, value in rejected or () if key == "token"), None)
         log.info("etcd3: auth token rejected by %s, re-authenticating", state.name)
         provider.refresh(state.name, old, lambda u, p: self._authenticate(state, u, p))
 
-    def _authenticate(self, state: EndpointState, user: str, password: str) -> str:
+    def _authenticate(self, state: EndpointState, user: str, password: str,
+                      timeout: Any = _UNSET) -> str:
         method = self._authenticate_method
         if method is None:
             raise exceptions.AuthError("authentication is not available")
@@ -149,7 +195,7 @@ class Transport:
 
         request = rpc_pb2.AuthenticateRequest(name=user, password=password)
         response = self.call(method, request, context=f"authenticating as {user!r}",
-                             endpoint=state, anonymous=True)
+                             endpoint=state, anonymous=True, timeout=timeout)
         return str(response.token)
 
     def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
@@ -191,18 +237,28 @@ class Transport:
         name = state.name
         if name not in ctx.tried:
             ctx.tried.append(name)
-        remaining = self._remaining(ctx.deadline)
-        cap = self.retry.attempt_timeout
+        remaining = total = self._remaining(ctx.deadline)
         ctx.capped = False
-        # A per-attempt cap only makes sense when another endpoint can be tried and
+        spread = ctx.pinned is None and len(self.pool.endpoints) > 1
+        more = spread and self.pool.has_untried(ctx.tried)
+        # An attempt budget only makes sense when another endpoint can be tried and
         # the call may be repeated; the last attempt gets the whole remaining time.
-        if (cap is not None and ctx.method.repeatable and len(self.pool.endpoints) > 1
-                and ctx.pinned is None
-                and ctx.attempt < self.retry.max_attempts
-                and (remaining is None or cap < remaining)):
-            remaining = cap
-            ctx.capped = True
-        ctx.metadata = None if ctx.anonymous else self.metadata_for(state)
+        if ctx.method.repeatable and spread and ctx.attempt < self.retry.max_attempts:
+            budget = self.retry.attempt_budget(remaining, more_endpoints=more)
+            if budget is not None and (remaining is None or budget < remaining):
+                remaining = budget
+                ctx.capped = True
+        metadata = None
+        if not ctx.anonymous:
+            # A token fetch on a hung or stale member must not take the whole call,
+            # write or not: the call itself is not sent until it has a token.
+            auth_budget = (self.retry.attempt_budget(total, more_endpoints=more)
+                           if spread else total)
+            metadata = self.metadata_for(
+                state, timeout=_UNSET if auth_budget is None else max(auth_budget, 0.001))
+        if ctx.method.require_leader:
+            metadata = (metadata or ()) + (REQUIRE_LEADER,)
+        ctx.metadata = metadata
         return self._callable(state, ctx.method, channel_index), remaining
 
     def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
@@ -238,12 +294,34 @@ class Transport:
                                        attempt_timed_out=attempt_timed_out)):
             pause = retry.backoff(ctx.attempt)
             remaining = self._remaining(ctx.deadline)
-            if remaining is not None:
-                pause = min(pause, remaining)
-            log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
-                      ctx.method.path, state.name, code, ctx.attempt, pause)
-            return pause
+            # A retry left with almost no time would only trade this error (e.g. "no
+            # leader") for a bare deadline.
+            if remaining is None or remaining - pause >= _MIN_RETRY_WINDOW:
+                log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
+                          ctx.method.path, state.name, code, ctx.attempt, pause)
+                return pause
         raise self._final_error(error, ctx) from error
+
+    def _token_fetch_failed(self, ctx: _Attempts, error: exceptions.Etcd3Exception
+                            ) -> float:
+        """The auth token for the attempt's endpoint could not be fetched. When that
+        endpoint could not be reached in time (hung, stale, down), it is ejected and the
+        seconds to wait before the next attempt are returned: the call itself was never
+        sent, so even a write may go elsewhere. Anything else is raised.
+        """
+        state = ctx.state
+        if (ctx.pinned is not None or state is None
+                or not isinstance(error, (exceptions.ConnectionFailedError,
+                                          exceptions.ConnectionTimeoutError))
+                or isinstance(error, exceptions.ClientClosedError)
+                or ctx.attempt >= self.retry.max_attempts or self._expired(ctx.deadline)):
+            raise error
+        log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
+                 state.name, error)
+        self.pool.mark_failed(state)
+        pause = self.retry.backoff(ctx.attempt)
+        remaining = self._remaining(ctx.deadline)
+        return pause if remaining is None else min(pause, remaining)
 
     def _refresh(self, ctx: _Attempts) -> None:
         assert ctx.state is not None
@@ -331,11 +409,20 @@ class Transport:
         ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
                         anonymous)
         while True:
-            fn, attempt_timeout = self._begin_attempt(ctx)
+            try:
+                fn, attempt_timeout = self._begin_attempt(ctx)
+            except exceptions.Etcd3Exception as error:
+                wait = self._token_fetch_failed(ctx, error)
+                if wait:
+                    time.sleep(wait)
+                continue
             gate = _forksafe.GATE
             gate.enter()
             try:
-                result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
+                if self._without_deadline(ctx):
+                    result = self._call_left_running(ctx, fn, attempt_timeout)
+                else:
+                    result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
             except grpc.RpcError as error:
                 gate.leave()
                 pause = self._after_failure(ctx, error)
@@ -351,6 +438,89 @@ class Transport:
             if ctx.state.failures:  # type: ignore[union-attr]
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
+
+    def _without_deadline(self, ctx: _Attempts) -> bool:
+        """True when this attempt must go without a gRPC deadline: a read-only Txn to
+        a server that may crash if its context ends (see the module docstring)."""
+        if ctx.method.path != _TXN_PATH:
+            return False
+        assert ctx.state is not None
+        if self.read_txn_safe(ctx.state):
+            return False
+        if ctx.read_only is None:
+            ctx.read_only = is_read_only_txn(ctx.request)
+        return ctx.read_only
+
+    def _call_left_running(self, ctx: _Attempts, fn: Any, wait: Optional[float]) -> Any:
+        """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
+        timeout the call is left running (never cancelled) and the caller gets a
+        :class:`~etcd3.exceptions.ConnectionTimeoutError`."""
+        call = fn.future(ctx.request, timeout=None, metadata=ctx.metadata)
+        try:
+            return call.result(timeout=wait)
+        except grpc.FutureTimeoutError:
+            raise self._left_running_error(ctx, call) from None
+
+    def _left_running_error(self, ctx: _Attempts, call: Any) -> exceptions.Etcd3Exception:
+        self._left_running.add(call)
+        call.add_done_callback(self._left_running.discard)
+        assert ctx.state is not None
+        return exceptions.ConnectionTimeoutError(
+            f"{ctx.method.path} did not complete within the deadline (endpoint "
+            f"{ctx.state.name}; a read-only transaction to etcd "
+            f"{_version_text(ctx.state.version)} is left to finish on the server, "
+            "since cancelling it can crash etcd 3.5.0-3.5.4)")
+
+    # -- server versions --------------------------------------------------------------
+
+    def read_txn_safe(self, state: EndpointState) -> bool:
+        """True when ``state``'s server is known not to panic on a read-only Txn whose
+        context ends (see the module docstring); when its version is not known yet,
+        False, and a Status call to learn it is started (without waiting)."""
+        version = state.version
+        if version is None:
+            self._learn_version(state)
+            return False
+        return not txn_unsafe_version(version)
+
+    def batching_safe(self) -> bool:
+        """True when every endpoint is known to be safe for read-only Txns (see
+        :meth:`read_txn_safe`; learning the unknown versions starts meanwhile)."""
+        safe = True
+        for state in self.pool.states:
+            if not self.read_txn_safe(state):
+                safe = False
+        return safe
+
+    def _learn_version(self, state: EndpointState) -> None:
+        now = time.monotonic()
+        with self._retry_lock:
+            if state.version_pending > now:
+                return
+            state.version_pending = float("inf")
+        from .etcdrpc import rpc_pb2
+
+        def done(call: Any) -> None:
+            try:
+                state.version = parse_version(call.result().version)
+            except Exception as error:  # not reachable now, or refused: try later
+                log.debug("etcd3: could not learn the version of %s: %s", state.name,
+                          error)
+            state.version_pending = time.monotonic() + _VERSION_RETRY
+
+        try:
+            try:
+                metadata = self.metadata_for(state, fetch=False)
+            except exceptions.Etcd3Exception:
+                metadata = None
+            status = state.channels[0].unary_unary(
+                _STATUS_PATH, request_serializer=_identity,
+                response_deserializer=rpc_pb2.StatusResponse.FromString)
+            status.future(b"", timeout=self.pool.probe_timeout,
+                          metadata=metadata).add_done_callback(done)
+        except Exception as error:  # the channel was closed meanwhile
+            log.debug("etcd3: could not ask %s for its version: %s", state.name, error)
+            state.version_pending = now + _VERSION_RETRY
 
     def call_future(self, method: Method, request: Any, *, timeout: Any = _UNSET,
                     context: str = "") -> concurrent.futures.Future[Any]:
@@ -376,19 +546,42 @@ class Transport:
         self._start_future_attempt(ctx, future)
         return future
 
-    def start_once(self, method: Method, request: Any, *, timeout: Optional[float]) -> Any:
-        """Start ONE attempt of a unary RPC without waiting: no retry, no error
+    def start_once(self, method: Method, request: Any, *, timeout: Optional[float],
+                   read_only_txn: bool = False) -> Any:
+        """Start ONE attempt of a read without waiting: no retry, no error
         translation. For callers that handle every failure themselves (the read
         batcher re-runs failed batches as ordinary calls).
 
+        The attempt gets the budget of a repeatable call's first attempt (see
+        :mod:`etcd3.retry`); when it runs out of it, its endpoint is ejected before
+        the future's callbacks run.
         Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure).
         :raises Etcd3Exception: no call could be started (e.g. the client is closed,
             or it has no auth token for the endpoint yet: fetching one would block).
+        :raises UnsafeServerError: ``read_only_txn`` and the endpoint picked is not
+            known to be safe for one (see :meth:`read_txn_safe`).
         """
         state = self.pool.pick()
-        metadata = self.metadata_for(state, fetch=False)
+        if read_only_txn and not self.read_txn_safe(state):
+            raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
+        metadata = (self.metadata_for(state, fetch=False) or ()) + (REQUIRE_LEADER,)
+        budget = timeout
+        if len(self.pool.endpoints) > 1:
+            budget = self.retry.attempt_budget(
+                timeout, more_endpoints=self.pool.has_untried((state.name,)))
         fn = self._callable(state, method, 0)  # see _start_future_attempt
-        return _start_future(fn, request, timeout, metadata)
+        call = _start_future(fn, request, budget, metadata)
+        if budget is not None and (timeout is None or budget < timeout):
+            call.add_done_callback(lambda done: self._once_done(state, done))
+        return call
+
+    def _once_done(self, state: EndpointState, call: Any) -> None:
+        # An attempt that ran out of its own budget (not the caller's deadline): the
+        # member did not answer in time; leave it aside.
+        if call.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            log.info("etcd3: a read on %s got no answer within its attempt budget",
+                     state.name)
+            self.pool.mark_failed(state)
 
     def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
@@ -398,15 +591,38 @@ class Transport:
             # call left and starts again for the next one; one channel keeps one such
             # thread busy instead of several starting and stopping.
             fn, attempt_timeout = self._begin_attempt(ctx, channel_index=0)
-            call = _start_future(fn, ctx.request, attempt_timeout, ctx.metadata)
+            if self._without_deadline(ctx):
+                call = _start_future(fn, ctx.request, None, ctx.metadata)
+                if attempt_timeout is not None:
+                    self._settle_at_deadline(ctx, future, call, attempt_timeout)
+            else:
+                call = _start_future(fn, ctx.request, attempt_timeout, ctx.metadata)
         except exceptions.Etcd3Exception as error:
-            _settle(future, error=error)
+            try:
+                wait = self._token_fetch_failed(ctx, error)
+            except exceptions.Etcd3Exception as final:
+                _settle(future, error=final)
+                return
+            self._run_later(lambda: self._retry_future(ctx, future, wait), future)
             return
         except grpc.RpcError as error:  # failed before a call object existed
             self._future_failed(ctx, future, error)
             return
         future.add_done_callback(lambda f: f.cancelled() and call.cancel())
         call.add_done_callback(lambda done: self._future_done(ctx, future, done))
+
+    def _settle_at_deadline(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+                            call: Any, wait: float) -> None:
+        """Fail ``future`` after ``wait`` seconds unless ``call`` is done by then,
+        leaving ``call`` running (see _call_left_running)."""
+        def expire() -> None:
+            if not call.done():
+                _settle(future, error=self._left_running_error(ctx, call))
+
+        timer = threading.Timer(wait, expire)
+        timer.daemon = True
+        timer.start()
+        call.add_done_callback(lambda _: timer.cancel())
 
     def _future_done(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                      call: Any) -> None:
@@ -485,6 +701,8 @@ class Transport:
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
         metadata = self.metadata_for(state)
+        if method.require_leader:
+            metadata = (metadata or ()) + (REQUIRE_LEADER,)
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
 
@@ -507,6 +725,15 @@ class Transport:
         self._closed.set()
         with self._retry_lock:
             executor, self._retry_executor = self._retry_executor, None
+        # Closing the channels cancels calls, which etcd 3.5.0-3.5.4 may crash on for
+        # a read-only Txn: give those left running a moment (bounded) to finish.
+        give_up = time.monotonic() + LEFT_RUNNING_GRACE
+        for call in list(self._left_running):
+            left = give_up - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(Exception):
+                call.exception(timeout=left)
         self.pool.close()
         if executor is not None:
             # A retry job may close the client itself: never join our own thread.
@@ -530,6 +757,18 @@ def _start_future(fn: Any, request: Any, timeout: Optional[float], metadata: Met
 
 def _leave_gate(_: Any) -> None:
     _forksafe.GATE.leave()
+
+
+class UnsafeServerError(exceptions.Etcd3Exception):
+    """Internal: the endpoint picked may crash on the request (see start_once)."""
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _version_text(version: Optional[Tuple[int, ...]]) -> str:
+    return ".".join(map(str, version)) if version else "of unknown version"
 
 
 def _settle(future: concurrent.futures.Future[Any], *, result: Any = None,

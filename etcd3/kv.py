@@ -313,6 +313,11 @@ class KVMixin(ServiceBase):
         get, or the ``ResponseOp`` for a put/delete/nested txn (as python-etcd3).
         :raises TooManyOpsError: more ops than the server allows (128 by default).
         :raises DuplicateKeyError: two writes to the same key.
+
+        A read-only transaction (every op a get) sent to etcd 3.5.0-3.5.4, which crash
+        when one's deadline passes or it is cancelled while it is applied, goes
+        without a gRPC deadline: the call still returns or raises within ``timeout``,
+        and the server is left to finish it.
         """
         request = encode_txn(compare, success or (), failure or ())
         response = self._call(_rpc.TXN, request, timeout=timeout)

@@ -4,14 +4,24 @@ Each endpoint gets ``channels_per_endpoint`` channels, each on its own TCP
 connection (a local subchannel pool), so many threads do not queue on one HTTP/2
 connection. Calls are spread round-robin over the channels of healthy endpoints.
 
-An endpoint whose call fails with UNAVAILABLE (or whose read times out) is *ejected*:
-no call is sent to it for a backoff period (0.5 s, doubling per failed probe, capped
-by the endpoint's ``time_retry``). When the period ends, a gRPC health check
-(``grpc.health.v1.Health/Check``, no auth needed, ``wait_for_ready``) is sent on each
-of its channels; only when all answer is the endpoint re-admitted. So real traffic,
-writes in particular, never goes to a member that is still down or frozen. When every
-endpoint is ejected, calls go to them anyway (round-robin), so a cluster that comes
-back is used at once.
+An endpoint whose call fails with UNAVAILABLE (or whose read attempt times out) is
+*ejected*: no call is sent to it for a backoff period (0.5 s, doubling per failed
+probe, capped by the endpoint's ``time_retry``). When the period ends, a probe is sent
+on each of its channels; only when all pass is the endpoint re-admitted. So real
+traffic, writes in particular, never goes to a member that is still down, frozen,
+hung or cut off from its cluster. When every endpoint is ejected, calls go to them
+anyway (round-robin), so a cluster that comes back is used at once.
+
+The probe is a real etcd call that only a working member can answer: a
+*linearizable* Range of the key ``health`` (count only, as ``etcdctl endpoint
+health`` does), sent with the require-leader metadata ``hasleader: true`` and a short
+deadline (``probe_timeout``, 1 s). A member without a leader refuses it ("etcdserver:
+no leader"); a member cut off from the leader cannot complete the read index a
+linearizable read needs; a hung member does not answer in time. gRPC's
+``grpc.health.v1.Health/Check`` proves none of this (etcd answers SERVING while it
+has no leader, and an etcd gRPC proxy answers it UNIMPLEMENTED). The probe carries no
+auth token: etcd checks permissions only after the read index, so "user name is
+empty" or "permission denied" also prove a working member.
 """
 
 from __future__ import annotations
@@ -59,8 +69,18 @@ DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, Any], ...] = (
 #: The longest ejection when the endpoint's ``time_retry`` is not set.
 DEFAULT_MAX_EJECTION = 5.0
 
-_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-_SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+#: gRPC metadata asking etcd to refuse the call when the member has no leader (Go's
+#: ``clientv3.WithRequireLeader``): "etcdserver: no leader" (UNAVAILABLE) instead of a
+#: stale answer, or a stream that stays open and silent.
+REQUIRE_LEADER = ("hasleader", "true")
+
+_PROBE_PATH = "/etcdserverpb.KV/Range"
+#: RangeRequest{key: "health", count_only: true}: linearizable (serializable unset).
+_PROBE_REQUEST = b"\x0a\x06health\x48\x01"
+#: Probe failures that say nothing came back from a working member.
+_PROBE_FAILURES = frozenset((grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                             grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,
+                             grpc.StatusCode.INTERNAL))
 
 
 class Endpoint:
@@ -158,7 +178,7 @@ class EndpointState:
     """An endpoint with its channels and health; owned by :class:`ChannelPool`."""
 
     __slots__ = ("endpoint", "channels", "failures", "ejected_until", "probing", "_next",
-                 "callables", "name")
+                 "callables", "name", "version", "version_pending")
 
     def __init__(self, endpoint: Endpoint, channels: List[grpc.Channel]) -> None:
         self.endpoint = endpoint
@@ -167,6 +187,11 @@ class EndpointState:
         self.failures = 0
         self.ejected_until = 0.0
         self.probing = False
+        # The server's version (e.g. (3, 5, 1)) once a Status call told it; None until
+        # then and again after the endpoint was ejected (it may have been restarted
+        # as another version).
+        self.version: Optional[Tuple[int, ...]] = None
+        self.version_pending = 0.0  # no Status call for the version before this time
         self._next = itertools.count()
         # Per-channel registry of multi-callables: (path, kind) -> callable.
         self.callables: List[dict[Any, Any]] = [{} for _ in channels]
@@ -301,6 +326,10 @@ class ChannelPool:
             state = states[(index + 1) % len(states)]
         return state
 
+    def has_untried(self, tried: Sequence[str]) -> bool:
+        """True when a healthy endpoint is left whose name is not in ``tried``."""
+        return any(state.name not in tried for state in self._healthy)
+
     def preferred(self) -> EndpointState:
         """The first healthy endpoint (else the first endpoint): a stable choice, for
         callers that pair one endpoint's channel with that endpoint's auth token.
@@ -343,6 +372,9 @@ class ChannelPool:
         if state.failures or state.ejected:
             with self._lock:
                 readmitted = state.ejected
+                if readmitted:
+                    state.version = None
+                    state.version_pending = 0.0
                 state.failures = 0
                 state.ejected_until = 0.0
                 self._refresh_healthy()
@@ -361,21 +393,20 @@ class ChannelPool:
             self._probe(state)
 
     def _probe(self, state: EndpointState) -> None:
-        """Health-check every channel of ``state`` without blocking; re-admit it when
-        all answer, else eject it again for a longer period."""
+        """Probe every channel of ``state`` without blocking (see the module docstring);
+        re-admit it when all pass, else eject it again for a longer period."""
         pending = [len(state.channels)]
         failed = [False]
         guard = threading.Lock()
 
         def done(call: Any) -> None:
             try:
-                ok = call.result() == _SERVING
-            except grpc.RpcError as error:
-                # A member that answers at all (e.g. UNIMPLEMENTED) is reachable.
-                ok = call.code() not in (grpc.StatusCode.UNAVAILABLE,
-                                         grpc.StatusCode.DEADLINE_EXCEEDED,
-                                         grpc.StatusCode.CANCELLED)
-                del error
+                call.result()
+                ok = True
+            except grpc.RpcError:
+                # Any etcd answer given after the read index (e.g. "user name is
+                # empty", "permission denied") comes from a working member.
+                ok = call.code() not in _PROBE_FAILURES
             except Exception:
                 ok = False
             with guard:
@@ -387,9 +418,10 @@ class ChannelPool:
 
         for channel in state.channels:
             try:
-                check = channel.unary_unary(_HEALTH_CHECK, request_serializer=_empty,
-                                            response_deserializer=bytes)
-                call = check.future(b"", timeout=self.probe_timeout, wait_for_ready=True)
+                probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
+                                            response_deserializer=_identity)
+                call = probe.future(_PROBE_REQUEST, timeout=self.probe_timeout,
+                                    metadata=(REQUIRE_LEADER,), wait_for_ready=True)
             except Exception:  # the channel was closed meanwhile
                 self._probe_finished(state, False)
                 return
@@ -401,6 +433,9 @@ class ChannelPool:
             if self._closed or state not in self.states:
                 return
             readmitted = ok and state.ejected
+            if readmitted:
+                state.version = None  # it may have been restarted as another version
+                state.version_pending = 0.0
             if ok:
                 state.failures = 0
                 state.ejected_until = 0.0
@@ -458,8 +493,8 @@ class ChannelPool:
         return self._closed
 
 
-def _empty(_: Any) -> bytes:
-    return b""
+def _identity(data: bytes) -> bytes:
+    return data
 
 
 class EndpointSyncer:

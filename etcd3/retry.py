@@ -6,8 +6,8 @@ The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
   list, Hash/HashKV, user/role get/list; see ``repeatable`` in :mod:`etcd3._rpc`)
   is retried on the next endpoint when it failed with UNAVAILABLE (member down,
   connection broken, "etcdserver: no leader", "leader changed", "request timed
-  out") or when one attempt exceeded :attr:`Retry.attempt_timeout` (a frozen
-  member); never on a typed etcd error such as a compacted revision;
+  out") or when one attempt ran out of its own budget (a frozen or hung member);
+  never on a typed etcd error such as a compacted revision;
 - a *write* (Put, DeleteRange, Txn, Compact, lease grant/revoke, member and auth
   changes) is retried only when the request provably never left this process
   (connection refused, no address, channel not connected), so a write is never
@@ -21,6 +21,18 @@ The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
 
 The first retry goes at once to another endpoint; later ones wait a jittered,
 exponentially growing pause. Everything happens inside the call's deadline.
+
+Attempt budget: while another healthy endpoint is left that the call has not tried,
+an attempt of a repeatable call may use only :attr:`Retry.attempt_fraction` (half) of
+the time left, but never less than :attr:`Retry.min_attempt_timeout` (nor more than
+:attr:`Retry.attempt_timeout`). An attempt that runs out of its budget ejects its
+endpoint (see :mod:`etcd3.pool`) and the call goes on elsewhere, so a member that
+keeps its connection but answers nothing (hung on disk, a stalled proxy) costs one
+call half its deadline once, instead of failing every call it gets: with
+``timeout=5`` and three endpoints, the first attempt gets 2.5 s, the second 1.25 s,
+the last what is left. A try is never given less than ``min_attempt_timeout``
+(0.5 s) by the split, so a deadline of 0.5 s or less is not split at all. Writes
+always get the whole deadline (they are not retried once sent).
 """
 
 from __future__ import annotations
@@ -45,8 +57,14 @@ class Retry:
     :param multiplier: growth of the wait from one retry to the next.
     :param jitter: the wait is drawn uniformly from ``[w * (1 - jitter), w]``.
     :param attempt_timeout: seconds one try of a repeatable call may take before it
-        is abandoned and retried elsewhere (None: the call's whole deadline). This is
-        what gets a read past a frozen, still-connected member.
+        is abandoned and retried elsewhere (None: no fixed cap). This is what gets a
+        read past a frozen, still-connected member when the call has no deadline.
+    :param attempt_fraction: the share of the time left that one try of a repeatable
+        call may use while an untried healthy endpoint remains (see the module
+        docstring); 1 turns the split off.
+    :param min_attempt_timeout: a try is never given less than this many seconds by
+        the split (nor more than the time left), so a slow but working member is not
+        ejected for a client's very short deadline.
     """
 
     max_attempts: int = 10
@@ -55,6 +73,8 @@ class Retry:
     multiplier: float = 2.0
     jitter: float = 0.5
     attempt_timeout: Optional[float] = 10.0
+    attempt_fraction: float = 0.5
+    min_attempt_timeout: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -65,11 +85,31 @@ class Retry:
             raise ValueError("Retry.jitter must be between 0 and 1")
         if self.attempt_timeout is not None and self.attempt_timeout <= 0:
             raise ValueError("Retry.attempt_timeout must be > 0 or None")
+        if not 0 < self.attempt_fraction <= 1:
+            raise ValueError("Retry.attempt_fraction must be > 0 and <= 1")
+        if self.min_attempt_timeout < 0:
+            raise ValueError("Retry.min_attempt_timeout must be >= 0")
 
     @classmethod
     def disabled(cls) -> Retry:
         """A policy that never retries."""
-        return cls(max_attempts=1, attempt_timeout=None)
+        return cls(max_attempts=1, attempt_timeout=None, attempt_fraction=1.0)
+
+    def attempt_budget(self, remaining: Optional[float], *, more_endpoints: bool
+                       ) -> Optional[float]:
+        """Seconds the next try of a repeatable call may take, given the seconds left
+        in its deadline (None: no deadline) and whether an untried healthy endpoint
+        remains; None: no limit of its own."""
+        budget = remaining
+        cap = self.attempt_timeout
+        if cap is not None and (budget is None or cap < budget):
+            budget = cap
+        if more_endpoints and remaining is not None and self.attempt_fraction < 1:
+            share = min(remaining, max(remaining * self.attempt_fraction,
+                                       self.min_attempt_timeout))
+            if budget is None or share < budget:
+                budget = share
+        return budget
 
     def backoff(self, retry_number: int) -> float:
         """Seconds to sleep before retry number ``retry_number`` (1-based)."""

@@ -15,6 +15,9 @@ down again::
     with TLSConfig(client_cert_auth=True) as tls, EtcdServer(tls=tls) as s:
         s.etcdctl("endpoint", "health")   # https + client certificates
 
+    with FaultProxy(server.endpoint) as proxy:   # a member that can misbehave
+        proxy.mode = "stall"              # answers pings, never an RPC
+
 It is also a pytest plugin providing the fixtures ``etcd_server`` (session),
 ``etcd_cluster`` (session, 3 members) and ``etcd_client`` (function scoped,
 an ``etcd3`` client on an emptied ``etcd_server``).
@@ -41,7 +44,9 @@ import signal
 import socket
 import ssl
 import stat
+import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -57,6 +62,7 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    Union,
 )
 
 import cachetools
@@ -69,6 +75,8 @@ __all__ = [
     "TLSConfig",
     "EtcdServer",
     "EtcdCluster",
+    "FaultProxy",
+    "PartitionedCluster",
     "etcd_server",
     "etcd_cluster",
     "etcd_client",
@@ -1173,6 +1181,534 @@ class EtcdCluster:
 
     def __repr__(self) -> str:
         return "<EtcdCluster {}>".format(", ".join(repr(m) for m in self.members))
+
+
+
+
+# --------------------------------------------------------------------------
+# a fault-injecting proxy
+# --------------------------------------------------------------------------
+
+_CHUNK = 65536
+_POLL = 0.2  # seconds a blocked socket call waits before looking at the proxy's state
+_FRAME_HEADER = 9  # HTTP/2: length (3), type (1), flags (1), stream id (4)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class FaultProxy:
+    """A TCP proxy on a free loopback port in front of one server (an etcd member),
+    which can be told to misbehave in the ways real members and networks do.
+
+    Point a client at :attr:`endpoint` instead of the server, then change
+    :attr:`mode` at any time:
+
+    ``"pass"``
+        Forward bytes both ways (the initial mode).
+    ``"stall"``
+        A *hung member*: the connection stays up and HTTP/2 connection-level frames
+        still pass both ways (SETTINGS, PING and its answer, WINDOW_UPDATE, GOAWAY),
+        but every frame of a stream from the server is dropped. gRPC's keepalive
+        pings are answered, so the connection looks healthy, and no RPC ever gets an
+        answer — what a client sees of an etcd member stuck on its disk. Needs a
+        plain-text (h2c) server; with ``tls=True`` it is refused. Connections that
+        are not HTTP/2 (e.g. ``GET /health``) get nothing from the server.
+    ``"drop"``
+        Nothing from the server reaches the client any more (pings included), while
+        the client's bytes are still forwarded: calls stall until gRPC's keepalive
+        gives the connection up.
+    ``"blackhole"``
+        Nothing is forwarded either way; new connections are accepted and left
+        silent (a dead host behind a live load balancer).
+    ``"reset"``
+        Every open connection is reset (TCP RST) and new ones are reset at once.
+
+    Connections that lost bytes (in any mode but ``"pass"``) are reset when the mode
+    goes back to ``"pass"`` (a half-delivered HTTP/2 stream cannot be resumed: the
+    header-compression state no longer matches the server's); clients reconnect at
+    once.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`close`::
+
+        with FaultProxy(member.endpoint) as proxy:
+            client = etcd3.client(endpoints=[proxy.endpoint, *others], timeout=5)
+            proxy.mode = "stall"
+
+    :param target: ``"host:port"`` or ``(host, port)`` of the server.
+    :param port: the loopback port to listen on (0: a free one).
+    :param tls: the server speaks TLS (the proxy forwards it untouched, but cannot
+        look at HTTP/2 frames, so ``"stall"`` is unavailable).
+    :param netns: connect to ``target`` from inside this network namespace (a name
+        from ``ip netns``; Linux, root): how :class:`PartitionedCluster` lets the
+        test process reach members that live in namespaces of their own.
+    """
+
+    MODES = ("pass", "stall", "drop", "blackhole", "reset")
+
+    def __init__(self, target: Union[str, Tuple[str, int]], *, port: int = 0,
+                 tls: bool = False, netns: Optional[str] = None) -> None:
+        if isinstance(target, str):
+            host, _, port_text = target.rpartition(":")
+            self.target: Tuple[str, int] = (host.strip("[]"), int(port_text))
+        else:
+            self.target = (target[0], int(target[1]))
+        self.tls = tls
+        self.netns = netns
+        self._mode = "pass"
+        self._lock = threading.Lock()
+        self._conns: List[_Connection] = []
+        self._closed = threading.Event()
+        self._listener: Optional[socket.socket] = None
+        self._acceptor: Optional[threading.Thread] = None
+        self._requested_port = port
+        self.port = 0
+        #: Connections accepted so far.
+        self.accepted = 0
+
+    # -- addresses --------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def endpoint(self) -> str:
+        """``'127.0.0.1:PORT'``: give this to the client instead of the server's."""
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open through the proxy now."""
+        with self._lock:
+            return sum(1 for conn in self._conns if not conn.closed)
+
+    # -- modes ------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """The current behaviour (see the class docstring); assign to change it."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"unknown FaultProxy mode {mode!r}; use one of {self.MODES}")
+        if mode == "stall" and self.tls:
+            raise ValueError('"stall" needs a plain-text server (tls=False)')
+        with self._lock:
+            previous, self._mode = self._mode, mode
+            conns = list(self._conns)
+        for conn in conns:
+            if mode == "reset" or (mode == "pass" and previous != "pass"
+                                   and conn.dropped):
+                conn.close(reset=True)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> FaultProxy:
+        """Listen and start forwarding; returns ``self``."""
+        if self._listener is not None:
+            return self
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOOPBACK, self._requested_port))
+        listener.listen(64)
+        listener.settimeout(_POLL)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
+                                          name=f"etcd3-faultproxy-{self.port}")
+        self._acceptor.start()
+        return self
+
+    def close(self) -> None:
+        """Stop listening and close every connection. Idempotent."""
+        self._closed.set()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close(reset=True)
+        if self._acceptor is not None and self._acceptor is not threading.current_thread():
+            self._acceptor.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        host, port = self.target
+        return f"<FaultProxy {self.endpoint} -> {host}:{port} {self._mode}>"
+
+    # -- forwarding -------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        if self.netns is not None:
+            # Only this thread moves: the sockets it creates live in the namespace.
+            _enter_netns(self.netns)
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            if self._mode == "reset":
+                _reset(client)
+                continue
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _reset(client)  # as the server itself would: refused
+                continue
+            conn = _Connection(self, client, server)
+            with self._lock:
+                self._conns = [c for c in self._conns if not c.closed] + [conn]
+            conn.start()
+
+
+class _Connection:
+    """One proxied connection: a pump thread per direction."""
+
+    def __init__(self, proxy: FaultProxy, client: socket.socket,
+                 server: socket.socket) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.server = server
+        self.closed = False
+        self.dropped = False  # bytes were dropped (see FaultProxy.mode)
+        # Whether the client opened with the HTTP/2 preface (set before the first
+        # client bytes are forwarded, so before the server can answer them).
+        self.http2 = False
+        for sock in (client, server):
+            sock.settimeout(_POLL)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def start(self) -> None:
+        for target in (self._upstream, self._downstream):
+            threading.Thread(target=target, daemon=True,
+                             name=f"etcd3-faultproxy-{self.proxy.port}-pump").start()
+
+    def _recv(self, sock: socket.socket) -> Optional[bytes]:
+        """The next bytes from ``sock``; None when the connection is over."""
+        while not self.closed:
+            try:
+                data = sock.recv(_CHUNK)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            return data
+        self.close()
+        return None
+
+    def _send(self, sock: socket.socket, data: bytes) -> bool:
+        view = memoryview(data)
+        while view and not self.closed:
+            try:
+                sent = sock.send(view)
+            except socket.timeout:
+                continue
+            except OSError:
+                self.close()
+                return False
+            view = view[sent:]
+        return not self.closed
+
+    def _upstream(self) -> None:  # client -> server
+        first = True
+        while True:
+            data = self._recv(self.client)
+            if data is None:
+                return
+            if first:
+                first = False
+                self.http2 = not self.proxy.tls and data.startswith(_H2_PREFACE[:len(data)])
+            if self.proxy.mode == "blackhole":
+                self.dropped = True
+            elif not self._send(self.server, data):
+                return
+
+    def _downstream(self) -> None:  # server -> client
+        buffer = b""
+        while True:
+            data = self._recv(self.server)
+            if data is None:
+                return
+            mode = self.proxy.mode
+            if not self.http2:  # TLS, or HTTP/1 (e.g. GET /health): bytes as they come
+                if mode != "pass":
+                    self.dropped = True
+                elif not self._send(self.client, data):
+                    return
+                continue
+            # HTTP/2 from the server starts with a frame (its SETTINGS): follow the
+            # frame boundaries in every mode, so "stall" can begin at any time.
+            buffer += data
+            out = []
+            while len(buffer) >= _FRAME_HEADER:
+                length = int.from_bytes(buffer[:3], "big")
+                end = _FRAME_HEADER + length
+                if len(buffer) < end:
+                    break
+                frame, buffer = buffer[:end], buffer[end:]
+                stream = struct.unpack(">I", frame[5:9])[0] & 0x7FFFFFFF
+                if mode == "pass" or (mode == "stall" and stream == 0):
+                    out.append(frame)
+                else:
+                    self.dropped = True
+            if out and not self._send(self.client, b"".join(out)):
+                return
+
+    def close(self, reset: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock in (self.client, self.server):
+            if reset:
+                _reset(sock)
+            else:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+def _enter_netns(name: str) -> None:
+    """Move the calling thread into the network namespace ``name`` (``ip netns``)."""
+    import ctypes
+
+    clone_newnet = 0x40000000
+    with open(os.path.join("/run/netns", name), "rb") as handle:
+        setns = getattr(os, "setns", None)
+        if setns is not None:  # Python >= 3.12
+            setns(handle.fileno(), clone_newnet)
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(handle.fileno(), clone_newnet) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into network namespace {name!r}: {os.strerror(err)}")
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP RST."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+# --------------------------------------------------------------------------
+# a cluster in network namespaces, for partitions
+# --------------------------------------------------------------------------
+
+_NETNS_SUBNET = "10.77.0"  # exists only inside the cluster's own namespaces
+_NETNS_CLIENT_PORT = 2379
+_NETNS_PEER_PORT = 2380
+
+
+def _ip_binary() -> Optional[str]:
+    return shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.path.exists(p)), None)
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binary = _ip_binary()
+    if binary is None:
+        raise RuntimeError("the 'ip' command (iproute2) is not installed")
+    proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+class _NetnsMember(EtcdServer):
+    """A member running inside its own network namespace: peers on ``address``
+    (inside the namespaces), clients on 127.0.0.1 of its namespace, reached from the
+    test process through ``proxy`` (so :attr:`endpoint` is the proxy's)."""
+
+    def __init__(self, *, netns: str, address: str, proxy: FaultProxy,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _release_ports((self.port, self.peer_port))  # not used: the namespace has its own
+        self.netns = netns
+        self.address = address
+        self.proxy = proxy
+        self.port = proxy.port
+        self.peer_port = _NETNS_PEER_PORT
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.address}:{_NETNS_PEER_PORT}"
+
+    def command(self) -> List[str]:
+        inside = f"http://{LOOPBACK}:{_NETNS_CLIENT_PORT}"
+        args = [("--listen-client-urls=" + inside) if a.startswith("--listen-client-urls=")
+                else a for a in super().command()]
+        return [_ip_binary() or "ip", "netns", "exec", self.netns] + args
+
+    def _port_clash(self) -> bool:
+        return False
+
+
+class PartitionedCluster(EtcdCluster):
+    """*size* etcd members, each in a network namespace of its own, whose peer links
+    can be cut one by one while their client ports stay reachable: the classic
+    *stale member* (a member cut off from the others that still has clients).
+
+    Topology: a hub namespace holds a bridge; each member's namespace is joined to it
+    by a veth pair carrying its peer address (``10.77.0.N``, which exists only inside
+    these namespaces). Each member serves clients on 127.0.0.1 *of its own
+    namespace*; the test process reaches it through a :class:`FaultProxy` on a free
+    loopback port (``member.proxy``; ``member.endpoint`` / ``cluster.endpoints`` are
+    the proxies'), whose connections are made from inside the member's namespace.
+    So :meth:`isolate` cuts only peer traffic, and the proxies can still stall or
+    reset client traffic on top.
+
+    Everything is removed by :meth:`stop` (namespaces, veths, bridge), also when
+    starting fails and at interpreter exit. Linux only, as root (``ip netns``);
+    :meth:`unavailable_reason` says why it cannot run here, for a test skip::
+
+        reason = PartitionedCluster.unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        with PartitionedCluster(3) as cluster:
+            stale = cluster.members[0]
+            cluster.isolate(stale)      # peers gone, clients still served
+            ...
+            cluster.heal(stale)
+
+    TLS is not supported.
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        extra_args: Sequence[str] = (),
+        binary: Optional[str] = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"cluster size must be at least 1, got {size!r}")
+        if size > 200:
+            raise ValueError("at most 200 members")
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(reason)
+        self.tls = None
+        self.startup_timeout = startup_timeout
+        tag = uuid.uuid4().hex[:8]
+        self.hub = f"e3-{tag}-hub"
+        self.namespaces = [f"e3-{tag}-m{i}" for i in range(size)]
+        self._made: List[str] = []
+        self.proxies: List[FaultProxy] = []
+        self.members = []
+        self.isolated: Set[str] = set()
+        _register(self)
+        try:
+            self._build_network()
+            token = "etcd3-testing-netns-" + tag
+            for i, netns in enumerate(self.namespaces):
+                proxy = FaultProxy((LOOPBACK, _NETNS_CLIENT_PORT), netns=netns).start()
+                self.proxies.append(proxy)
+                member = _NetnsMember(
+                    name=f"etcd{i}", netns=netns, address=f"{_NETNS_SUBNET}.{i + 1}",
+                    proxy=proxy, extra_args=extra_args, binary=binary,
+                    startup_timeout=startup_timeout)
+                member._remove_on_stop = False
+                member._cluster_token = token
+                self.members.append(member)
+            self._set_initial_cluster()
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def unavailable_reason() -> Optional[str]:
+        """None when network namespaces can be made here, else why not."""
+        if not sys.platform.startswith("linux"):
+            return "network namespaces need Linux"
+        if os.geteuid() != 0:
+            return "network namespaces need root (ip netns add)"
+        if _ip_binary() is None:
+            return "the 'ip' command (iproute2) is not installed"
+        name = "e3-probe-" + uuid.uuid4().hex[:8]
+        made = _ip("netns", "add", name, check=False)
+        if made.returncode != 0:
+            return f"cannot create a network namespace: {made.stderr.strip()}"
+        try:
+            veth = _ip("-n", name, "link", "add", "a0", "type", "veth", "peer", "name",
+                       "b0", check=False)
+            if veth.returncode != 0:
+                return f"cannot create a veth pair: {veth.stderr.strip()}"
+            bridge = _ip("-n", name, "link", "add", "br0", "type", "bridge", check=False)
+            if bridge.returncode != 0:
+                return f"cannot create a bridge: {bridge.stderr.strip()}"
+        finally:
+            _ip("netns", "del", name, check=False)
+        return None
+
+    def _build_network(self) -> None:
+        hub = self.hub
+        for netns in [hub, *self.namespaces]:
+            _ip("netns", "add", netns)
+            self._made.append(netns)
+            _ip("-n", netns, "link", "set", "lo", "up")
+        _ip("-n", hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", hub, "link", "set", "br0", "up")
+        for i, netns in enumerate(self.namespaces):
+            _ip("-n", hub, "link", "add", f"hp{i}", "type", "veth", "peer", "name", "eth0",
+                "netns", netns)
+            _ip("-n", hub, "link", "set", f"hp{i}", "master", "br0")
+            _ip("-n", hub, "link", "set", f"hp{i}", "up")
+            _ip("-n", netns, "addr", "add", f"{_NETNS_SUBNET}.{i + 1}/24", "dev", "eth0")
+            _ip("-n", netns, "link", "set", "eth0", "up")
+
+    def _index(self, member: Any) -> int:
+        if isinstance(member, int):
+            return member
+        return self.members.index(member)
+
+    def isolate(self, member: Any) -> None:
+        """Cut the peer link of ``member`` (an index or one of :attr:`members`): it
+        can no longer reach the other members nor they it, while its client port
+        stays reachable through its proxy. Packets are dropped, not refused, as in a
+        real partition."""
+        i = self._index(member)
+        _ip("-n", self.hub, "link", "set", f"hp{i}", "down")
+        self.isolated.add(self.members[i].name)
+
+    def heal(self, member: Any) -> None:
+        """Restore the peer link cut by :meth:`isolate`."""
+        i = self._index(member)
+        _ip("-n", self.hub, "link", "set", f"hp{i}", "up")
+        self.isolated.discard(self.members[i].name)
+
+    def stop(self) -> None:
+        """Kill every member, close the proxies and remove every namespace, veth and
+        bridge this cluster made. Safe to call twice."""
+        try:
+            super().stop()
+        finally:
+            for proxy in self.proxies:
+                with contextlib.suppress(Exception):
+                    proxy.close()
+            made, self._made = self._made, []
+            for netns in reversed(made):  # deleting a namespace removes its links
+                _ip("netns", "del", netns, check=False)
+            _unregister(self)
+
+    _emergency_cleanup = stop
+
+    def __repr__(self) -> str:
+        return "<PartitionedCluster {}{}>".format(
+            ", ".join(repr(m) for m in self.members),
+            f" isolated={sorted(self.isolated)}" if self.isolated else "")
 
 
 # --------------------------------------------------------------------------

@@ -159,3 +159,22 @@ def test_retry_backoff_is_bounded_and_jittered() -> None:
         Retry(max_attempts=0)
     with pytest.raises(ValueError):
         Retry(jitter=2)
+
+
+def test_attempt_budget_splits_the_deadline_while_another_endpoint_is_left() -> None:
+    retry = Retry()  # attempt_fraction 0.5, min_attempt_timeout 0.5, attempt_timeout 10
+    assert retry.attempt_budget(5.0, more_endpoints=True) == 2.5
+    assert retry.attempt_budget(2.5, more_endpoints=True) == 1.25
+    assert retry.attempt_budget(5.0, more_endpoints=False) == 5.0  # the last one: all
+    assert retry.attempt_budget(0.6, more_endpoints=True) == 0.5  # min_attempt_timeout
+    assert retry.attempt_budget(0.4, more_endpoints=True) == 0.4  # too short to split
+    assert retry.attempt_budget(1.2, more_endpoints=True) == 0.6
+    assert retry.attempt_budget(60.0, more_endpoints=True) == 10.0  # attempt_timeout
+    assert retry.attempt_budget(None, more_endpoints=True) == 10.0
+    assert Retry(attempt_timeout=None).attempt_budget(None, more_endpoints=True) is None
+    assert Retry.disabled().attempt_budget(5.0, more_endpoints=True) == 5.0
+    assert Retry(attempt_fraction=1.0).attempt_budget(5.0, more_endpoints=True) == 5.0
+    for bad in ({"attempt_fraction": 0}, {"attempt_fraction": 1.5},
+                {"min_attempt_timeout": -1}):
+        with pytest.raises(ValueError):
+            Retry(**bad)  # type: ignore[arg-type]
