@@ -249,7 +249,7 @@ class Transport:
                 remaining = budget
                 ctx.capped = True
         metadata = None
-        if not ctx.anonymous:
+        if not ctx.anonymous and self.token_provider is not None:
             # A token fetch on a hung or stale member must not take the whole call,
             # write or not: the call itself is not sent until it has a token.
             auth_budget = (self.retry.attempt_budget(total, more_endpoints=more)
