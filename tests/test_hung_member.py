@@ -9,21 +9,13 @@ import time
 from typing import List
 
 import pytest
+from _concurrency_support import settle
 
 import etcd3
 from etcd3 import exceptions
 from etcd3.testing import EtcdCluster, EtcdServer, FaultProxy
 
 log = logging.getLogger(__name__)
-
-
-def _wait_until(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_hung_member_is_ejected_within_a_call_deadline_and_no_read_fails(
@@ -57,7 +49,7 @@ def test_hung_member_is_ejected_within_a_call_deadline_and_no_read_fails(
                 phase[0] = 1
                 stalled_at = time.monotonic()
                 proxy.mode = "stall"
-                assert _wait_until(lambda: hung.ejected, 10), "the hung member was never ejected"
+                assert settle(lambda: hung.ejected, 10), "the hung member was never ejected"
                 ejected_after = time.monotonic() - stalled_at
                 stop.wait(max(0.0, 8.0 - (time.monotonic() - stalled_at)))
                 # The probe (a linearizable Range) cannot pass through a stalled proxy.
@@ -72,7 +64,7 @@ def test_hung_member_is_ejected_within_a_call_deadline_and_no_read_fails(
             assert gets[1] > 0
             # The member answers again: a probe (started by the next calls) takes it back.
             proxy.mode = "pass"
-            assert _wait_until(lambda: client.get("/hung/k")[0] == b"v" and not hung.ejected,
+            assert settle(lambda: client.get("/hung/k")[0] == b"v" and not hung.ejected,
                                20), "never re-admitted"
 
 
@@ -150,5 +142,5 @@ def test_hung_member_never_authenticated_to_is_left_aside() -> None:
                 # The probe carries no token; "user name is empty" comes after the read
                 # index, from a working member: it is taken back.
                 proxy.mode = "pass"
-                assert _wait_until(lambda: client.get("/auth-hung/k")[0] == b"v"
+                assert settle(lambda: client.get("/auth-hung/k")[0] == b"v"
                                    and not hung.ejected, 20), "never re-admitted"

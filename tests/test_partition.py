@@ -9,6 +9,7 @@ import time
 from typing import Any, List, Tuple
 
 import pytest
+from _concurrency_support import settle
 
 import etcd3
 from etcd3 import exceptions
@@ -21,15 +22,6 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"no network partiti
                                 f"harness here: {_REASON}")
 
 TTL = 6  # seconds; keepalive must move within a third of it
-
-
-def _wait(predicate: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_stale_member_is_left_aside_by_every_path() -> None:
@@ -50,7 +42,7 @@ def test_stale_member_is_left_aside_by_every_path() -> None:
             lock = client.lock("/part/lock", ttl=TTL)
             assert lock.acquire(timeout=10)
             client.put("/part/k", "before")
-            assert _wait(lambda: len(events) == 1, 10)
+            assert settle(lambda: len(events) == 1, 10)
             client.sync_endpoints()
             assert len(client.endpoints) == 3
             stale_state = next(s for s in client._transport.pool.states
@@ -91,19 +83,19 @@ def test_stale_member_is_left_aside_by_every_path() -> None:
                 # after the cut the stale member still believes in its leader: a read
                 # sent to it waits for a read index that never comes, until its attempt
                 # budget (half the deadline) sends it elsewhere.
-                assert _wait(lambda: bool(written), 10)
+                assert settle(lambda: bool(written), 10)
                 started = time.monotonic()
                 reads = [client.get("/part/k")[0] for _ in range(6)]  # round-robin
                 read_time = time.monotonic() - started
                 # Once it knows it has no leader, it refuses at once (require-leader).
-                assert _wait(lambda: str(stale.status().get("leader", "0")) == "0", 10)
+                assert settle(lambda: str(stale.status().get("leader", "0")) == "0", 10)
                 client._transport.pool.mark_ok(stale_state)  # offer it reads again
                 started = time.monotonic()
                 reads += [client.get("/part/k")[0] for _ in range(6)]
                 leaderless_read_time = time.monotonic() - started
                 assert all(v is not None and v.startswith(b"after-") for v in reads), reads
                 # The watch moves to the majority and receives its events.
-                assert _wait(lambda: any(e.value.startswith(b"after-") for _, e in events), 20), \
+                assert settle(lambda: any(e.value.startswith(b"after-") for _, e in events), 20), \
                     "the watch received none of the majority's events"
                 first_event = next(t for t, e in events if e.value.startswith(b"after-"))
                 # Keepalive moves too: the lease outlives two TTLs.
@@ -140,7 +132,7 @@ def test_stale_member_is_left_aside_by_every_path() -> None:
             # off; once healed, they do.
             assert stale_state.ejected
             cluster.heal(stale)
-            assert _wait(lambda: client.get("/part/k")[0] is not None
+            assert settle(lambda: client.get("/part/k")[0] is not None
                          and not stale_state.ejected, 30), "never re-admitted after healing"
             lock.release()
             lease.revoke()
