@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
 from . import _rpc, codec, exceptions
+from ._base import UNSET
 from .events import DeleteEvent
 from .transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
 
@@ -111,9 +112,9 @@ def revoke_quietly(lease: Any) -> None:
             pass
 
 
-def key_create_revision(client: Any, key: bytes) -> int:
+def key_create_revision(client: Any, key: bytes, timeout: Any = UNSET) -> int:
     """The create revision of ``key`` (0 when it does not exist)."""
-    kvs = client.get_response(key).kvs
+    kvs = client.get_response(key, timeout=timeout).kvs
     return kvs[0].create_revision if kvs else 0
 
 
@@ -174,6 +175,7 @@ class LeaseHolder:
 
     etcd_client: Any
     lease: Any
+    ttl: int
     #: What the holder holds, for the warning ("lock 'job'").
     _what: str
 
@@ -201,6 +203,13 @@ class LeaseHolder:
                 callback(self)
             except Exception:
                 log.exception("etcd3: on_lost callback of %s failed", self._what)
+
+    def _check_timeout(self) -> Optional[float]:
+        """The deadline of an ownership check: the client's timeout, or the lease TTL
+        when the client has none (no answer within a TTL means the lease may be
+        gone anyway, so the check must not wait forever)."""
+        timeout: Optional[float] = self.etcd_client.timeout
+        return float(self.ttl) if timeout is None else timeout
 
     def _lease_alive(self) -> bool:
         """False when this process knows the lease is gone: lost, revoked, or not

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import _concurrency as cc
 from . import codec, exceptions
-from ._base import ServiceBase
+from ._base import UNSET, ServiceBase
 from .events import DeleteEvent
 from .leases import Lease, _check_ttl
 from .locks import _check_name
@@ -123,13 +123,17 @@ class Election(cc.LeaseHolder):
         lease was lost: see :attr:`lost`)."""
         if self.key is None or not self._lease_alive():
             return False
-        leader = self.leader()
+        leader = self._leader(self._check_timeout())
         return leader is not None and leader[1].key == self.key
 
     def leader(self) -> Optional[LeaderInfo]:
         """The current leader as ``(value, KVMetadata)``; None when nobody leads."""
+        return self._leader(UNSET)
+
+    def _leader(self, timeout: Any) -> Optional[LeaderInfo]:
         response = self.etcd_client.get_prefix_response(
-            self._prefix, sort_order="ascend", sort_target="create", limit=1)
+            self._prefix, sort_order="ascend", sort_target="create", limit=1,
+            timeout=timeout)
         if not response.kvs:
             return None
         kv = response.kvs[0]

@@ -192,11 +192,13 @@ class Lock(cc.LeaseHolder):
         """True if this object holds the lock now (asks etcd, unless it already knows
         the lock was lost: see :attr:`lost`).
 
-        :raises Etcd3Exception: etcd could not be reached within the client timeout.
+        :raises Etcd3Exception: etcd could not be reached within the client timeout
+            (within ``ttl`` seconds when the client has no timeout).
         """
         if self.owner_key is None or not self._lease_alive():
             return False
-        return cc.key_create_revision(self.etcd_client, self.owner_key) == self.revision
+        return cc.key_create_revision(self.etcd_client, self.owner_key,
+                                      self._check_timeout()) == self.revision
 
     def is_owner(self) -> BaseCompare:
         """A transaction compare that holds only while this object holds the lock

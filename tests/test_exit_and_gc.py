@@ -220,3 +220,31 @@ def test_a_dropped_lock_holder_lets_the_lock_go_within_its_ttl(server) -> None:
         gc.collect()
         # The keepalive of the dropped holder stopped, so its lease expires.
         assert other.lock("dropped-holder", ttl=5, timeout=15).acquire()
+
+
+def test_exit_mid_failover() -> None:
+    from etcd3.testing import EtcdCluster
+
+    with EtcdCluster(size=3) as cluster:
+        members = list(cluster)
+        victim = members[0]
+        delay = _exit_delay("""
+            client = etcd3.client(endpoints=endpoint.split(","), timeout=5)
+            events, cancel = client.watch_prefix("/failover/")
+            lease = client.lease(10, keep_alive=True)
+
+            def load():
+                while True:
+                    try:
+                        client.get("/failover/k")
+                    except etcd3.exceptions.Etcd3Exception:
+                        pass
+
+            for _ in range(4):
+                threading.Thread(target=load, daemon=True).start()
+            time.sleep(0.3)
+            os.kill(int(os.environ["TEST_PID"]), 9)  # a member dies under load
+            time.sleep(0.2)
+            """, env={"TEST_ENDPOINT": ",".join(m.endpoint for m in members),
+                      "TEST_PID": str(victim.pid)})
+    assert delay < EXIT_WITHIN

@@ -247,3 +247,34 @@ def test_a_revoked_lease_tells_the_holder(etcd_server) -> None:
 
 def test_forked_child_watch_raises_forked_error_type() -> None:
     assert issubclass(exceptions.ForkedWatchError, exceptions.Etcd3Exception)
+
+
+def test_ownership_checks_answer_within_a_ttl_without_a_client_timeout(etcd_server) -> None:
+    """A frozen member, a client with no timeout: is_acquired() / is_leader() still
+    answer (False, or a typed timeout), within about the TTL."""
+    import threading
+
+    with etcd3.client(endpoints=[etcd_server.endpoint]) as client:
+        lock = client.lock("bounded-check", ttl=2)
+        assert lock.acquire()
+        election = client.election("bounded-election", ttl=2)
+        assert election.campaign("me", timeout=5)
+        etcd_server.pause()
+        try:
+            answers: list = []
+
+            def check() -> None:
+                for ask in (lock.is_acquired, election.is_leader):
+                    try:
+                        answers.append(ask())
+                    except exceptions.ConnectionTimeoutError as error:
+                        answers.append(error)
+
+            checker = threading.Thread(target=check, daemon=True)
+            checker.start()
+            checker.join(30)
+            assert len(answers) == 2, "an ownership check did not answer"
+            for answer in answers:
+                assert answer is False or isinstance(answer, exceptions.ConnectionTimeoutError)
+        finally:
+            etcd_server.resume()
