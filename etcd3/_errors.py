@@ -118,6 +118,14 @@ _PLAINTEXT_PEER = re.compile(r"Handshake read failed|WRONG_VERSION_NUMBER|Socket
                              r"|record layer failure|packet length too long", re.IGNORECASE)
 
 
+def tls_server_hint(details: str, secure: bool) -> str:
+    """A hint for a plain-text connection that the server closed at once (as a TLS
+    server does), else ''."""
+    if secure or "Socket closed" not in details:
+        return ""
+    return " (if the server uses TLS, give ca_cert or an https:// endpoint)"
+
+
 def is_tls_error(error: BaseException) -> bool:
     """True when the connection failed in its TLS handshake (a configuration error:
     wrong CA, missing or rejected client certificate, TLS to a plain-text port)."""

@@ -378,9 +378,8 @@ class Transport:
             return hinted
         if detail is None:
             return translated
-        if (ctx.unreachable and "Socket closed" in detail
-                and not state.endpoint.secure):
-            detail += " (if the server uses TLS, give ca_cert or an https:// endpoint)"
+        if ctx.unreachable:
+            detail += _errors.tls_server_hint(detail, state.endpoint.secure)
         if not method.repeatable and not not_sent:
             detail += ("; the request was sent and may or may not have been applied "
                        "(writes are not retried once sent: check before repeating it)")

@@ -228,7 +228,9 @@ class WatchEngine:
         tried = ", ".join(self._down_tried) or "none yet"
         words = f"endpoints tried: {tried}"
         if self._down_error:
-            words += f"; last error: {self._down_error}"
+            secure = any(ep.secure for ep in self._transport.pool.endpoints)
+            words += (f"; last error: {self._down_error}"
+                      + _errors.tls_server_hint(self._down_error, secure))
         return words
 
     def _current_revision(self, key: bytes) -> int:

@@ -62,6 +62,10 @@ def test_plain_text_to_a_tls_port_suggests_ca_cert(tls: TLSConfig) -> None:
         text = str(info.value)
         _one_sentence(text)
         assert "give ca_cert or an https:// endpoint" in text, text
+        # A watch says the same.
+        with pytest.raises(exceptions.ConnectionFailedError) as info:
+            client.watch("/k")
+        assert "give ca_cert or an https:// endpoint" in str(info.value), str(info.value)
 
 
 def test_connection_refused_is_one_sentence() -> None:
