@@ -38,6 +38,7 @@ import collections
 import itertools
 import logging
 import queue
+import re
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional
@@ -74,6 +75,20 @@ def _reason_message(reason: str) -> str:
     return _errors.etcd_message(desc)
 
 
+def _reason_code(reason: str) -> Optional[grpc.StatusCode]:
+    """The gRPC status in a cancel reason ("rpc error: code = PermissionDenied ...")."""
+    match = re.search(r"code = (\w+)", reason)
+    if match is None:
+        return None
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).upper()
+    return getattr(grpc.StatusCode, "CANCELLED" if name == "CANCELED" else name, None)
+
+
+def _with_code(error: exceptions.Etcd3Exception, reason: str) -> exceptions.Etcd3Exception:
+    error.grpc_code = _reason_code(reason)
+    return error
+
+
 def _refusal_error(key: bytes, reason: str, anonymous: bool) -> exceptions.Etcd3Exception:
     """The error of a create etcd refused (``created`` and ``canceled`` at once)."""
     message = _reason_message(reason) or "no reason given"
@@ -83,7 +98,7 @@ def _refusal_error(key: bytes, reason: str, anonymous: bool) -> exceptions.Etcd3
         text += f" ({_errors.NO_CREDENTIALS_HINTS[message]})"
     if cls is exceptions.RevisionCompactedError:
         return exceptions.RevisionCompactedError(None, message=text)
-    return cls(text)
+    return _with_code(cls(text), reason)
 
 
 def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
@@ -91,7 +106,8 @@ def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
     cls = _errors.exception_class_for(message)
     if cls is exceptions.RevisionCompactedError:
         return exceptions.RevisionCompactedError(None, message=reason)
-    return cls(f"the watch was cancelled by etcd: {reason or 'no reason given'}")
+    return _with_code(cls(f"the watch was cancelled by etcd: {reason or 'no reason given'}"),
+                      reason)
 
 
 class WatchEngine:

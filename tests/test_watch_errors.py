@@ -16,6 +16,7 @@ import socket
 import threading
 from typing import Any, Callable, Iterator, List
 
+import grpc
 import pytest
 from auth_support import client_for, enable_root_auth
 
@@ -86,8 +87,9 @@ def test_permission_denied_raises_from_every_watch_method(auth_server: EtcdServe
     with client_for(auth_server, "reader", "reader-pw", timeout=10) as reader:
         for start in _every_watch_method(reader, "/secret/x", received):
             with pytest.raises(exceptions.PermissionDeniedError,
-                               match=r"etcd refused the watch on b'/secret/x'"):
+                               match=r"etcd refused the watch on b'/secret/x'") as info:
                 start()
+            assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
             _nothing_registered(reader)
         # The stream is fine: a permitted watch on it works as before.
         events, cancel = reader.watch_prefix("/open/")
