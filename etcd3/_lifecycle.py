@@ -94,16 +94,31 @@ class Engines:
 
 
 class _Reaper:
-    """One daemon thread that runs close jobs for dropped clients."""
+    """One daemon thread that releases dropped clients.
+
+    A finalizer may run on any thread, in the middle of anything, including a
+    client's own engine thread while it holds that engine's lock: so it takes no
+    lock and does no work itself, it only queues the job here
+    (``SimpleQueue.put`` is safe to call from a finalizer).
+    """
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+
+    def ensure_started(self) -> None:
+        """Start the thread (from ordinary code, never from a finalizer)."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, args=(self._jobs,),
+                                                name="etcd3-reaper", daemon=True)
+                self._thread.start()
 
     def submit(self, job: Callable[[], None]) -> threading.Event:
-        """Run ``job`` on the reaper thread; the event is set once it has run."""
+        """Queue ``job``; the event is set once it has run."""
         done = threading.Event()
 
         def run() -> None:
@@ -114,38 +129,47 @@ class _Reaper:
             finally:
                 done.set()
 
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._jobs = queue.SimpleQueue()
-                self._thread = threading.Thread(target=self._run, name="etcd3-reaper",
-                                                daemon=True)
-                self._thread.start()
-            self._jobs.put(run)
+        self._jobs.put(run)
         return done
 
-    def _run(self) -> None:
-        jobs = self._jobs
+    @staticmethod
+    def _run(jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
         while True:
             jobs.get()()
 
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread is not here, and it may have been blocked inside the
+        # queue at the fork: start again with a new queue holding the jobs not run.
+        self._lock = threading.Lock()
+        self._thread = None
+        pending, self._jobs = self._jobs, queue.SimpleQueue()
+        while True:
+            try:
+                self._jobs.put(pending.get_nowait())
+            except queue.Empty:
+                break
+
 
 _REAPER = _Reaper()
+# Changed only with single set operations, which are atomic: no lock, so that a
+# finalizer can never wait for one (see _Reaper).
 _ARMED: Set[weakref.finalize[Any, Any]] = set()
-_ARMED_LOCK = threading.Lock()
 _exit_deadline: Optional[float] = None  # set once the interpreter starts to exit
 
 
 def _release(engines: Engines, close_transport: Callable[[], None],
              guard: list[Optional[weakref.finalize[Any, Any]]]) -> None:
     """Stop a dropped (or, at exit, unclosed) client; never blocks for long."""
-    with _ARMED_LOCK:
-        if guard[0] is not None:
-            _ARMED.discard(guard[0])
+    if guard[0] is not None:
+        _ARMED.discard(guard[0])
     if sys.is_finalizing():
         return
-    engines.close(wait=False)
-    done = _REAPER.submit(close_transport)
+
+    def release() -> None:
+        engines.close(wait=False)
+        close_transport()
+
+    done = _REAPER.submit(release)
     if _exit_deadline is not None:
         done.wait(max(_exit_deadline - time.monotonic(), 0.0))
 
@@ -156,31 +180,25 @@ def release_when_dropped(owner: Any, engines: Engines,
     without being closed, or at interpreter exit if it is still open then.
 
     ``engines`` and ``close_transport`` must not refer to ``owner``. Call
-    ``.detach()`` on the result when the owner is closed explicitly.
+    :func:`forget` with the result when the owner is closed explicitly.
     """
+    _REAPER.ensure_started()
     guard: list[Optional[weakref.finalize[Any, Any]]] = [None]
     finalizer = weakref.finalize(owner, _release, engines, close_transport, guard)
     finalizer.atexit = False  # _at_exit below runs it, with a bounded wait
     guard[0] = finalizer
-    with _ARMED_LOCK:
-        _ARMED.add(finalizer)
+    _ARMED.add(finalizer)
     return finalizer
 
 
 def forget(finalizer: weakref.finalize[Any, Any]) -> None:
     """The owner was closed explicitly: nothing to release later."""
     finalizer.detach()
-    with _ARMED_LOCK:
-        _ARMED.discard(finalizer)
-
-
-def _after_fork_in_child() -> None:
-    global _ARMED_LOCK
-    _ARMED_LOCK = threading.Lock()  # a parent thread may have held it at the fork
+    _ARMED.discard(finalizer)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_REAPER._after_fork_in_child)
 
 
 @atexit.register
@@ -189,7 +207,7 @@ def _at_exit() -> None:
     # close channels now; each close gets a bounded wait so exit stays prompt.
     global _exit_deadline
     _exit_deadline = time.monotonic() + EXIT_CLOSE_BUDGET
-    with _ARMED_LOCK:
-        armed = list(_ARMED)
-    for finalizer in armed:
+    if _ARMED:
+        _REAPER.ensure_started()
+    for finalizer in _ARMED.copy():
         finalizer()
