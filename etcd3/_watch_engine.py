@@ -443,9 +443,12 @@ class WatchEngine:
                     return
                 log.exception("etcd3: cannot open the watch stream; retrying")
                 continue
-            if not self._attach_stream(call, requests, state.name):
+            attached = self._attach_stream(call, requests, state.name)
+            if not attached:
                 gate.leave()
-                return
+                if self._closed.is_set():
+                    return
+                continue  # a fork began while the stream was opening
             failure: Optional[BaseException] = None
             healthy = False
             try:
@@ -491,8 +494,10 @@ class WatchEngine:
 
     def _attach_stream(self, call: Any, requests: queue.SimpleQueue[Any],
                        endpoint: str) -> bool:
+        """Make ``call`` the engine's stream; False (the call cancelled) when the
+        engine closed, or a fork is being prepared, while it was opening."""
         with self._lock:
-            if self._closed.is_set():
+            if self._closed.is_set() or self._fork_paused:
                 call.cancel()
                 requests.put(END)
                 return False

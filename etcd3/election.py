@@ -148,6 +148,8 @@ class Election(cc.LeaseHolder):
 
     def __repr__(self) -> str:
         state = f"candidate key={self.key!r}" if self.key else "not campaigning"
+        if self.key and self.lost:
+            state += ", lost"
         return f"Election(name={self.name!r}, {state})"
 
 

@@ -233,7 +233,12 @@ class Lock(cc.LeaseHolder):
         self.release()
 
     def __repr__(self) -> str:
-        state = f"held, revision={self.revision}" if self.owner_key else "not held"
+        if self.owner_key is None:
+            state = "not held"
+        elif self.lost:
+            state = f"lost, revision={self.revision}"
+        else:
+            state = f"held, revision={self.revision}"
         return f"Lock(name={self.name!r}, ttl={self.ttl}, {state})"
 
 

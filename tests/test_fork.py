@@ -88,6 +88,39 @@ def test_busy_parent_forks_50_children_none_crashes(etcd_server) -> None:
     assert "OUTCOMES {'exit 0': 50}" in out, out
 
 
+def test_rapid_forks_never_go_ahead_with_streams_in_grpc(etcd_server) -> None:
+    """Forks in quick succession (a Pool starting its workers) while the parent's
+    watch and keepalive streams reopen after each one: every fork still finds them
+    out of gRPC (no fork waits out the gate and goes ahead regardless)."""
+    script = textwrap.dedent(f"""
+        import logging, os, sys, time
+        import etcd3
+        logging.basicConfig(level=logging.WARNING)
+        client = etcd3.client(endpoints=[{etcd_server.endpoint!r}], timeout=5)
+        events, cancel = client.watch_prefix("/rapid/")
+        lease = client.lease(30, keep_alive=True)
+        time.sleep(0.3)
+        statuses = []
+        for _ in range(10):
+            pids = []
+            for _ in range(4):
+                pid = os.fork()
+                if pid == 0:
+                    client.put("/rapid-child/%d" % os.getpid(), "v")
+                    os._exit(0)
+                pids.append(pid)
+            statuses += [os.waitpid(pid, 0)[1] for pid in pids]
+        client.put("/rapid/after", "1")
+        assert next(events).value == b"1"  # the parent's watch survived 40 forks
+        print("STATUSES", sorted(set(statuses)))
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STATUSES [0]" in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert "still in flight" not in result.stderr, result.stderr[-3000:]
+
+
 def test_child_keeps_its_lock_alive_past_the_ttl(etcd_server) -> None:
     out = _run_script("""
         client = etcd3.client(endpoints=[ENDPOINT], timeout=5)
@@ -239,6 +272,7 @@ def test_a_revoked_lease_tells_the_holder(etcd_server) -> None:
             time.sleep(0.05)
         assert lost == [lock, election] or lost == [election, lock]
         assert lock.lost and not lock.is_acquired()
+        assert "lost" in repr(lock)
         assert election.lost and not election.is_leader()
         assert not lock.release()  # nothing of ours to delete
         assert lock.acquire(timeout=5) and not lock.lost  # a new lease, held again
