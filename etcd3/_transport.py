@@ -256,9 +256,7 @@ class Transport:
                            if spread else total)
             metadata = self.metadata_for(
                 state, timeout=_UNSET if auth_budget is None else max(auth_budget, 0.001))
-        if ctx.method.require_leader:
-            metadata = (metadata or ()) + (REQUIRE_LEADER,)
-        ctx.metadata = metadata
+        ctx.metadata = _routed_metadata(ctx.method, metadata)
         return self._callable(state, ctx.method, channel_index), remaining
 
     def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
@@ -313,7 +311,6 @@ class Transport:
         if (ctx.pinned is not None or state is None
                 or not isinstance(error, (exceptions.ConnectionFailedError,
                                           exceptions.ConnectionTimeoutError))
-                or isinstance(error, exceptions.ClientClosedError)
                 or ctx.attempt >= self.retry.max_attempts or self._expired(ctx.deadline)):
             raise error
         log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
@@ -563,7 +560,7 @@ class Transport:
         state = self.pool.pick()
         if read_only_txn and not self.read_txn_safe(state):
             raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
-        metadata = (self.metadata_for(state, fetch=False) or ()) + (REQUIRE_LEADER,)
+        metadata = _routed_metadata(method, self.metadata_for(state, fetch=False))
         budget = timeout
         if len(self.pool.endpoints) > 1:
             budget = self.retry.attempt_budget(
@@ -699,9 +696,7 @@ class Transport:
         :raises ClientClosedError: the client is closed.
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
-        metadata = self.metadata_for(state)
-        if method.require_leader:
-            metadata = (metadata or ()) + (REQUIRE_LEADER,)
+        metadata = _routed_metadata(method, self.metadata_for(state))
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
 
@@ -738,6 +733,14 @@ class Transport:
             # A retry job may close the client itself: never join our own thread.
             own = threading.current_thread().name.startswith("etcd3-retry")
             executor.shutdown(wait=not own, cancel_futures=True)
+
+
+def _routed_metadata(method: Method, auth: Metadata) -> Metadata:
+    """The metadata of a call of ``method``: ``auth`` (the token, if any), plus
+    require-leader for the services that take it (see the module docstring)."""
+    if method.require_leader:
+        return (auth or ()) + (REQUIRE_LEADER,)
+    return auth
 
 
 def _start_future(fn: Any, request: Any, timeout: Optional[float], metadata: Metadata

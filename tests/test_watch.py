@@ -9,6 +9,7 @@ import time
 from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
+from _watch_support import Collector
 
 import etcd3
 from etcd3 import exceptions
@@ -34,29 +35,6 @@ def take(iterator: Iterator[Any], cancel: Callable[[], None], count: int,
 
 def shape(events: List[Event]) -> List[Tuple[str, bytes, bytes]]:
     return [(type(e).__name__, e.key, e.value) for e in events]
-
-
-class Collector:
-    """A callback that records what it receives."""
-
-    def __init__(self) -> None:
-        self.items: List[Any] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, item: Any) -> None:
-        with self.cond:
-            self.items.append(item)
-            self.cond.notify_all()
-
-    @property
-    def events(self) -> List[Event]:
-        return [e for item in self.items if isinstance(item, WatchResponse)
-                for e in item.events]
-
-    def wait_for(self, predicate: Callable[[Collector], bool], timeout: float = 10.0
-                 ) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self), timeout), self.items
 
 
 def engine_of(client: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, List
 
 import grpc
 import pytest
+from _watch_support import Collector
 from auth_support import client_for, enable_root_auth
 
 import etcd3
@@ -50,21 +51,6 @@ def _every_watch_method(client: etcd3.Etcd3Client, key: str, received: List[Any]
         lambda: client.watch_once(key, timeout=5),
         lambda: client.watch_prefix_once_response(key, timeout=5),
     ]
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.items: List[Any] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, item: Any) -> None:
-        with self.cond:
-            self.items.append(item)
-            self.cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[List[Any]], bool], timeout: float = 30) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.items), timeout), self.items
 
 
 @pytest.fixture(scope="module")
@@ -261,8 +247,8 @@ def test_killed_server_warns_and_ends_limited_watches(
         assert server.endpoint in text and "unreachable_timeout=3 s" in text, text
         assert f"start_revision={revision + 1}" in text, text
         assert re.search(r"could be reached for \d+\.\d s", text), text
-        limited_callback.wait_for(lambda items: any(
-            isinstance(i, exceptions.ConnectionFailedError) for i in items))
+        limited_callback.wait_for(lambda c: any(
+            isinstance(i, exceptions.ConnectionFailedError) for i in c.items), timeout=30)
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING
                     and "no etcd member has answered the watch stream" in r.getMessage()]
         assert warnings and server.endpoint in warnings[0].getMessage()
@@ -273,7 +259,7 @@ def test_killed_server_warns_and_ends_limited_watches(
         assert len(ended) == 1 and server.endpoint in ended[0], caplog.text
         server.start()
         client.put("/u/k", "2")
-        patient.wait_for(lambda items: len(items) == 2)
+        patient.wait_for(lambda c: len(c.items) == 2, timeout=30)
         assert [r.events[0].value for r in patient.items
                 if isinstance(r, WatchResponse)] == [b"1", b"2"]
         assert any(r.levelno == logging.INFO and "watches resumed" in r.getMessage()
