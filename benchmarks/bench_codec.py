@@ -25,7 +25,7 @@ from etcd3.etcdrpc import kv_pb2
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.results import KVMetadata
 
-PURE = importlib.import_module("etcd3._codec_py")
+PURE = importlib.import_module("etcd3._core.codec_py")
 COMPILED = importlib.import_module("etcd3._speedups._codec")
 
 
@@ -62,7 +62,7 @@ def watch_bytes() -> bytes:
 def workloads() -> Dict[str, Dict[str, Callable[[], Any]]]:
     rng = range_bytes()
     watch = watch_bytes()
-    # As the client does (etcd3._rpc.WATCH): the event classes' layout, built once.
+    # As the client does (etcd3._grpc.rpc.WATCH): the event classes' layout, built once.
     compiled_layout = COMPILED.event_layout(events.PutEvent, events.DeleteEvent)
     pure_layout = PURE.event_layout(events.PutEvent, events.DeleteEvent)
     keys = [b"/bench/put/%08d" % i for i in range(100000)]

@@ -22,7 +22,7 @@ import threading
 from typing import Dict
 
 import etcd3
-from etcd3 import _forksafe
+from etcd3._sync import forksafe as _forksafe
 from etcd3.testing import EtcdServer
 
 

@@ -8,14 +8,7 @@
 
 from __future__ import annotations
 
-from . import (
-    codec,
-    events,
-    exceptions,
-    members,
-    transactions,
-    utils,
-)
+from . import codec, events, exceptions, members, transactions, utils
 from .auth import AuthStatus, Perm, Perms, Role, User
 from .client import Etcd3Client, MultiEndpointEtcd3Client, client
 from .cluster import Member

@@ -1,7 +1,7 @@
 """Users, roles and permissions, and switching authentication on and off.
 
 The auth token itself (fetched lazily, attached to every call and stream, refreshed
-when the server rejects it) lives in :mod:`etcd3._token` and :mod:`etcd3._transport`;
+when the server rejects it) lives in :mod:`etcd3._sync.token` and :mod:`etcd3._sync.transport`;
 this module is the management API. Passwords are sent to the server and never kept,
 logged or put into an error message.
 
@@ -18,8 +18,10 @@ from typing import Any, List, Optional, Tuple, Union
 
 import grpc
 
-from . import _errors, _rpc, codec, exceptions
-from ._base import UNSET, ServiceBase
+from . import codec, exceptions
+from ._grpc import errors as _errors
+from ._grpc import rpc as _rpc
+from ._sync.base import UNSET, ServiceBase
 from .etcdrpc import auth_pb2
 from .etcdrpc import rpc_pb2 as pb
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from . import _pipeline, codec
-from ._base import UNSET, ServiceBase
-from ._pipeline import Chunk
+from . import codec
+from ._sync import pipeline as _pipeline
+from ._sync.base import UNSET, ServiceBase
+from ._sync.pipeline import Chunk
 from .exceptions import BulkWriteError
 from .kv import range_fields
 from .results import KVMetadata

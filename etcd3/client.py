@@ -13,11 +13,12 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
-from . import _lifecycle, _rpc
-from ._lifecycle import Engines
-from ._read_batch import ReadBatcher
-from ._token import TokenProvider
-from ._transport import Transport
+from ._grpc import rpc as _rpc
+from ._sync import lifecycle as _lifecycle
+from ._sync.lifecycle import Engines
+from ._sync.read_batch import ReadBatcher
+from ._sync.token import TokenProvider
+from ._sync.transport import Transport
 from .auth import AuthMixin
 from .bulk import BulkMixin
 from .cluster import ClusterMixin

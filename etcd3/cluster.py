@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Sequence, Union
 
-from . import _rpc
-from ._base import UNSET, ServiceBase
+from ._grpc import rpc as _rpc
+from ._sync.base import UNSET, ServiceBase
 from .etcdrpc import rpc_pb2 as pb
 
 Urls = Union[str, Sequence[str]]

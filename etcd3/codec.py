@@ -4,7 +4,7 @@ Set ``ETCD3_NO_EXTENSIONS=1`` before import to force the pure one.
 :data:`IMPLEMENTATION` is ``"compiled"`` or ``"pure"``. Other modules use the codec
 (and the result types it builds, re-exported by :mod:`etcd3.results`) only through
 this module. Both implementations have the same functions, results and exceptions;
-see :mod:`etcd3._codec_py` for the reference documentation of each.
+see :mod:`etcd3._core.codec_py` for the reference documentation of each.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import _codec_py
+from ._core import codec_py as _codec_py
 
 IMPLEMENTATION: str
 _impl: ModuleType
@@ -31,7 +31,7 @@ else:
 
 if TYPE_CHECKING:
     # Both implementations have the same API; type-check against the reference one.
-    from ._codec_py import (
+    from ._core.codec_py import (
         MAX_DEPTH,
         OP_DELETE_RANGE,
         OP_PUT,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         range_pairs,
         to_bytes,
     )
-    from ._results_py import (
+    from ._core.results_py import (
         DeleteRangeResponse,
         KeyValue,
         KVMetadata,

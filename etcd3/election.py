@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
-from . import _concurrency as cc
 from . import codec, exceptions
-from ._base import UNSET, ServiceBase
+from ._sync import concurrency as cc
+from ._sync.base import UNSET, ServiceBase
 from .events import DeleteEvent
 from .leases import Lease, _check_ttl
 from .locks import _check_name

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from . import _rpc, codec
-from ._base import UNSET, ServiceBase
-from ._read_batch import ReadBatcher
+from . import codec
+from ._grpc import rpc as _rpc
+from ._sync.base import UNSET, ServiceBase
+from ._sync.read_batch import ReadBatcher
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
 from .transactions import (

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, List, Optional
 
-from . import _rpc, exceptions
-from ._base import UNSET, ServiceBase
-from ._keepalive import KeepAliveEngine
+from . import exceptions
+from ._grpc import rpc as _rpc
+from ._sync.base import UNSET, ServiceBase
+from ._sync.keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
 
 
@@ -189,7 +190,7 @@ class LeaseMixin(ServiceBase):
                 result.append(response)
                 break
         except Exception as error:
-            from . import _errors
+            from ._grpc import errors as _errors
             self._transport.report_failure(state, error)
             raise _errors.translate(error, context=f"lease {ident}",
                                     endpoint=state.name) from error

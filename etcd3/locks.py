@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from . import _concurrency as cc
 from . import codec, exceptions
-from ._base import UNSET, ServiceBase
+from ._sync import concurrency as cc
+from ._sync.base import UNSET, ServiceBase
 from .leases import Lease, _check_ttl
 from .transactions import BaseCompare, Create
 

@@ -13,8 +13,10 @@ from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import grpc
 
-from . import _errors, _rpc, exceptions
-from ._base import UNSET, ServiceBase
+from . import exceptions
+from ._grpc import errors as _errors
+from ._grpc import rpc as _rpc
+from ._sync.base import UNSET, ServiceBase
 from .cluster import Member
 from .etcdrpc import rpc_pb2 as pb
 from .pool import Endpoint, EndpointState

@@ -36,7 +36,8 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from . import _forksafe, exceptions
+from . import exceptions
+from ._sync import forksafe as _forksafe
 
 log = logging.getLogger("etcd3")
 

@@ -3,7 +3,7 @@
 The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
 
 - a *repeatable* call (Range, lease TimeToLive/Leases, MemberList, Status, alarm
-  list, Hash/HashKV, user/role get/list; see ``repeatable`` in :mod:`etcd3._rpc`)
+  list, Hash/HashKV, user/role get/list; see ``repeatable`` in :mod:`etcd3._grpc.rpc`)
   is retried on the next endpoint when it failed with UNAVAILABLE (member down,
   connection broken, "etcdserver: no leader", "leader changed", "request timed
   out") or when one attempt ran out of its own budget (a frozen or hung member);
@@ -43,7 +43,7 @@ from typing import Optional
 
 import grpc
 
-from . import _errors
+from ._grpc import errors as _errors
 
 
 @dataclass(frozen=True)

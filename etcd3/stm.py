@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
-from . import _concurrency as cc
-from ._base import ServiceBase
+from ._sync import concurrency as cc
+from ._sync.base import ServiceBase
 from .transactions import BaseCompare, Delete, Get, Mod, Put, key_bytes
 
 KeyType = Union[str, bytes]

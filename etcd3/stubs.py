@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import grpc
 
-from ._base import ServiceBase
+from ._sync.base import ServiceBase
 from .etcdrpc import rpc_pb2_grpc
 from .pool import Endpoint
 

@@ -1,4 +1,4 @@
-"""Watch methods of the client (python-etcd3 names), on top of :mod:`etcd3._watch_engine`.
+"""Watch methods of the client (python-etcd3 names), on top of :mod:`etcd3._sync.watch_engine`.
 
 Every watch of a client shares one bidirectional stream; identical watches share one
 server watch; a broken stream is resumed without losing or repeating events. Callbacks
@@ -12,9 +12,9 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
-from ._base import ServiceBase
-from ._watch_engine import _DEFAULT, WatchEngine
-from ._watch_state import Callback, WatchSpec
+from ._core.watch_state import Callback, WatchSpec
+from ._sync.base import ServiceBase
+from ._sync.watch_engine import _DEFAULT, WatchEngine
 from .etcdrpc import rpc_pb2 as pb
 from .events import Event, WatchResponse
 

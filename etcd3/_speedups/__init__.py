@@ -1,1 +1,1 @@
-"""Compiled (Cython) twin of :mod:`etcd3._codec_py`; loaded through :mod:`etcd3.codec`."""
+"""Compiled (Cython) twin of :mod:`etcd3._core.codec_py`; loaded through :mod:`etcd3.codec`."""

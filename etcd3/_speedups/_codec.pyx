@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled codec: same functions, classes, results and exceptions as etcd3/_codec_py.py
-(and etcd3/_results_py.py). Documentation lives there; this file mirrors its structure.
+"""Compiled codec: same functions, classes, results and exceptions as etcd3/_core/codec_py.py
+(and etcd3/_core/results_py.py). Documentation lives there; this file mirrors its structure.
 
 Result classes are extension types: decoding fills their C fields directly, and the
 integer fields of key-values stay C integers until read (lazy Python ints).
@@ -80,7 +80,7 @@ cdef inline ResponseHeader _new_header():
 
 @cython.no_gc
 cdef class KVMetadata:
-    """Everything about a key except its value (see etcd3/_results_py.py).
+    """Everything about a key except its value (see etcd3/_core/results_py.py).
 
     A decoded key's bytes are cut from the response the first time ``key`` is read
     (most readers of a big range only want the values); until then the object holds

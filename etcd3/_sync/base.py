@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar
 
-from ._lifecycle import Engine, Engines
-from ._transport import _UNSET, Method, Transport
+from .._grpc.rpc import Method
+from .lifecycle import Engine, Engines
+from .transport import _UNSET, Transport
 
 UNSET: Any = _UNSET
 

@@ -148,7 +148,7 @@ def test_members_killed_and_frozen_under_load(cluster: EtcdCluster) -> None:
 
 
 def test_call_future_fails_over_when_a_member_is_killed(cluster: EtcdCluster) -> None:
-    from etcd3 import _rpc
+    from etcd3._grpc import rpc as _rpc
     from etcd3.etcdrpc import rpc_pb2 as pb
 
     client = _client(cluster)

@@ -42,8 +42,11 @@ from typing import Any, List, Optional, Sequence
 
 import grpc
 
-from . import _errors, _forksafe, codec, exceptions
-from ._transport import Method, Transport
+from .. import codec, exceptions
+from .._grpc import errors as _errors
+from .._grpc.rpc import Method
+from . import forksafe as _forksafe
+from .transport import Transport
 
 log = logging.getLogger("etcd3")
 

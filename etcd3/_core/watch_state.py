@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
-from .etcdrpc import rpc_pb2 as pb
-from .events import WatchResponse
+from ..etcdrpc import rpc_pb2 as pb
+from ..events import WatchResponse
 
 Callback = Callable[[Union[WatchResponse, BaseException]], None]
 Item = Union[WatchResponse, BaseException]

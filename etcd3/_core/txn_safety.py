@@ -3,7 +3,7 @@
 etcd 3.5.0 to 3.5.4 panic ("unexpected error during txn") when a read-only Txn's
 context ends (its deadline passes, or it is cancelled) while it is being applied
 (etcd issue #14110, fixed in 3.5.5); a plain Range is safe. See
-:mod:`etcd3._transport` for what the client does about it.
+:mod:`etcd3._sync.transport` for what the client does about it.
 """
 
 from __future__ import annotations

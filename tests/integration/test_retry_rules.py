@@ -9,7 +9,9 @@ import grpc
 import pytest
 
 import etcd3
-from etcd3 import _errors, _rpc, exceptions
+from etcd3 import exceptions
+from etcd3._grpc import errors as _errors
+from etcd3._grpc import rpc as _rpc
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.retry import Retry
 from etcd3.testing import EtcdServer

@@ -22,7 +22,8 @@ from _watch_support import Collector
 from auth_support import client_for, enable_root_auth
 
 import etcd3
-from etcd3 import _watch_engine, exceptions
+from etcd3 import exceptions
+from etcd3._sync import watch_engine as _watch_engine
 from etcd3.events import WatchResponse
 from etcd3.testing import EtcdServer
 

@@ -14,10 +14,11 @@ import time
 import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
-from . import _rpc, codec, exceptions
-from ._base import UNSET
-from .events import DeleteEvent
-from .transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
+from .. import codec, exceptions
+from .._grpc import rpc as _rpc
+from ..events import DeleteEvent
+from ..transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
+from .base import UNSET
 
 log = logging.getLogger("etcd3")
 

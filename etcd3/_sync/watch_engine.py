@@ -45,10 +45,21 @@ from typing import Any, Deque, Dict, List, Optional
 
 import grpc
 
-from . import _errors, _forksafe, _rpc, exceptions
-from ._watch_state import END, Callback, Item, ServerWatch, Subscriber, WatchSpec, request_iterator
-from .etcdrpc import rpc_pb2 as pb
-from .events import Event, WatchResponse, events_from_pb, header_from_pb
+from .. import exceptions
+from .._core.watch_state import (
+    END,
+    Callback,
+    Item,
+    ServerWatch,
+    Subscriber,
+    WatchSpec,
+    request_iterator,
+)
+from .._grpc import errors as _errors
+from .._grpc import rpc as _rpc
+from ..etcdrpc import rpc_pb2 as pb
+from ..events import Event, WatchResponse, events_from_pb, header_from_pb
+from . import forksafe as _forksafe
 
 log = logging.getLogger("etcd3")
 

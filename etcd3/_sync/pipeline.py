@@ -14,8 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Set, TextIO, Tuple
 
-from . import _errors, _rpc
-from . import exceptions as exc
+from .. import exceptions as exc
+from .._grpc import errors as _errors
+from .._grpc import rpc as _rpc
 
 # Txn with the reply left as wire bytes, for callers that need nothing from it.
 TXN_UNDECODED = replace(_rpc.TXN, deserializer=bytes)

@@ -16,9 +16,12 @@ import time
 import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from . import _errors, _forksafe, _rpc, exceptions
-from ._transport import Transport
-from .etcdrpc import rpc_pb2 as pb
+from .. import exceptions
+from .._grpc import errors as _errors
+from .._grpc import rpc as _rpc
+from ..etcdrpc import rpc_pb2 as pb
+from . import forksafe as _forksafe
+from .transport import Transport
 
 log = logging.getLogger("etcd3")
 
@@ -35,7 +38,7 @@ ExpiredCallback = Callable[[Any], None]
 
 class _Entry:
     # The lease is held weakly: a Lease refers to its client, and the scheduler
-    # thread must not keep a dropped client alive (see etcd3._lifecycle). A lease
+    # thread must not keep a dropped client alive (see etcd3._sync.lifecycle). A lease
     # object the user dropped is still kept alive, by id, until the client goes.
     __slots__ = ("lease_id", "ttl", "lease_ref", "on_expired", "next_send", "deadline")
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKG = os.path.join(ROOT, "etcd3", "etcdrpc")
 HASH_FILE = os.path.join(PKG, "SOURCES.sha256")
 GENERATE = os.path.join(ROOT, "protos", "generate.py")

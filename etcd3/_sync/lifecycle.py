@@ -27,7 +27,8 @@ import time
 import weakref
 from typing import Any, Callable, Dict, Optional, Protocol, Set, TypeVar
 
-from . import _forksafe, exceptions
+from .. import exceptions
+from . import forksafe as _forksafe
 
 log = logging.getLogger("etcd3")
 

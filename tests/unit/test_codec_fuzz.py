@@ -15,7 +15,7 @@ from etcd3.etcdrpc import kv_pb2
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.exceptions import CodecError
 
-PURE = importlib.import_module("etcd3._codec_py")
+PURE = importlib.import_module("etcd3._core.codec_py")
 COMPILED = importlib.import_module("etcd3._speedups._codec")
 DECODERS = [("decode_range_response", pb.RangeResponse),
             ("decode_put_response", pb.PutResponse),

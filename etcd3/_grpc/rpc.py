@@ -8,11 +8,33 @@ the single place where that decision is made.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable, Tuple
 
-from . import codec, events
-from ._transport import Method
-from .etcdrpc import rpc_pb2 as pb
+from .. import codec, events
+from ..etcdrpc import rpc_pb2 as pb
+
+_REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
+                            "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
+
+
+@dataclass(frozen=True)
+class Method:
+    """An etcd RPC: its path, wire (de)serializers and whether it may be repeated."""
+
+    path: str
+    serializer: Callable[[Any], bytes]
+    deserializer: Callable[[bytes], Any]
+    repeatable: bool
+    kind: str = "unary_unary"
+    key: Tuple[str, int] = field(init=False, repr=False, compare=False)
+    #: Sent with require-leader metadata when routed (see etcd3._sync.transport).
+    require_leader: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.path, id(self)))
+        object.__setattr__(self, "require_leader",
+                           self.path.startswith(_REQUIRE_LEADER_SERVICES))
 
 
 def _wire(request: Any) -> bytes:

@@ -9,8 +9,9 @@ from typing import List
 import pytest
 
 import etcd3
-from etcd3 import _rpc, exceptions
-from etcd3._read_batch import ReadBatcher
+from etcd3 import exceptions
+from etcd3._grpc import rpc as _rpc
+from etcd3._sync.read_batch import ReadBatcher
 
 
 def _run(threads: int, target) -> List[BaseException]:

@@ -12,7 +12,7 @@ from typing import Optional, Type
 
 import grpc
 
-from . import exceptions as exc
+from .. import exceptions as exc
 
 #: etcd error text (without the "etcdserver: " prefix) -> exception class.
 _BY_MESSAGE: dict[str, Type[exc.Etcd3Exception]] = {

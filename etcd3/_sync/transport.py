@@ -35,16 +35,18 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 
-from . import _errors, _forksafe, exceptions
-from ._token import TokenProvider
-from ._txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
-from .pool import REQUIRE_LEADER, ChannelPool, EndpointState
-from .retry import Retry
+from .. import exceptions
+from .._core.txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
+from .._grpc import errors as _errors
+from .._grpc.rpc import Method
+from ..pool import REQUIRE_LEADER, ChannelPool, EndpointState
+from ..retry import Retry
+from . import forksafe as _forksafe
+from .token import TokenProvider
 
 log = logging.getLogger("etcd3")
 
@@ -56,31 +58,10 @@ _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
 _TXN_PATH = "/etcdserverpb.KV/Txn"
 #: Seconds a retry must have left before the deadline to be worth starting.
 _MIN_RETRY_WINDOW = 0.01
-_REQUIRE_LEADER_SERVICES = ("/etcdserverpb.KV/", "/etcdserverpb.Lease/",
-                            "/etcdserverpb.Watch/", "/etcdserverpb.Auth/")
 #: Seconds close() waits for read-only Txns left running (see _call_left_running).
 LEFT_RUNNING_GRACE = 0.5
 #: Seconds before a failed Status call (to learn a server's version) is tried again.
 _VERSION_RETRY = 5.0
-
-
-@dataclass(frozen=True)
-class Method:
-    """An etcd RPC: its path, wire (de)serializers and whether it may be repeated."""
-
-    path: str
-    serializer: Callable[[Any], bytes]
-    deserializer: Callable[[bytes], Any]
-    repeatable: bool
-    kind: str = "unary_unary"
-    key: Tuple[str, int] = field(init=False, repr=False, compare=False)
-    #: Sent with require-leader metadata when routed (see the module docstring).
-    require_leader: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", (self.path, id(self)))
-        object.__setattr__(self, "require_leader",
-                           self.path.startswith(_REQUIRE_LEADER_SERVICES))
 
 
 class _Attempts:
@@ -191,7 +172,7 @@ class Transport:
         method = self._authenticate_method
         if method is None:
             raise exceptions.AuthError("authentication is not available")
-        from .etcdrpc import rpc_pb2
+        from ..etcdrpc import rpc_pb2
 
         request = rpc_pb2.AuthenticateRequest(name=user, password=password)
         response = self.call(method, request, context=f"authenticating as {user!r}",
@@ -494,7 +475,7 @@ class Transport:
             if state.version_pending > now:
                 return
             state.version_pending = float("inf")
-        from .etcdrpc import rpc_pb2
+        from ..etcdrpc import rpc_pb2
 
         def done(call: Any) -> None:
             try:

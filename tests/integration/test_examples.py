@@ -14,7 +14,7 @@ from typing import List
 
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 CASES = [
     ("quickstart.py", [], "quickstart done."),

@@ -12,7 +12,8 @@ import pytest
 from _concurrency_support import settle
 
 import etcd3
-from etcd3 import _rpc, exceptions
+from etcd3 import exceptions
+from etcd3._grpc import rpc as _rpc
 from etcd3.etcdrpc import rpc_pb2 as pb
 
 

@@ -4,7 +4,7 @@ Every public function here exists, with the same results and exceptions, in
 ``etcd3/_speedups/_codec.pyx``. Import through :mod:`etcd3.codec`, never directly.
 
 Encoders write protobuf wire bytes for etcd's hot requests from plain arguments;
-decoders read wire bytes straight into the result types of :mod:`etcd3._results_py`.
+decoders read wire bytes straight into the result types of :mod:`etcd3._core.results_py`.
 Decoding follows protobuf's rules: unknown fields (any wire type, groups included) are
 skipped, a known field sent with another wire type is treated as unknown, a repeated
 singular message is merged, the last scalar wins. Truncated or malformed input raises
@@ -16,7 +16,8 @@ from __future__ import annotations
 from operator import index as _index
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ._results_py import (
+from ..exceptions import CodecError
+from .results_py import (
     DeleteRangeResponse,
     KeyValue,
     KVMetadata,
@@ -28,7 +29,6 @@ from ._results_py import (
     WireEvent,
     WireWatchResponse,
 )
-from .exceptions import CodecError
 
 #: Nesting limit for transactions inside transactions and for groups (upb's is 100).
 MAX_DEPTH = 64

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Callable, Dict, Optional
 
-from . import _forksafe, exceptions
+from .. import exceptions
+from . import forksafe as _forksafe
 
 
 class TokenProvider:

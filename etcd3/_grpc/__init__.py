@@ -1,0 +1,1 @@
+"""gRPC-level pieces any driver shares: the RPC table and status translation."""

@@ -1,0 +1,1 @@
+"""The threaded gRPC driver: transport, engines and background threads."""
