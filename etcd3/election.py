@@ -13,13 +13,13 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
+from ._core.ops import Create, Put
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from .events import DeleteEvent
 from .leases import Lease, _check_ttl
 from .locks import _check_name
 from .results import KVMetadata
-from .transactions import Create, Put
 
 KeyType = Union[str, bytes]
 #: ``(value, KVMetadata)`` of a leader.

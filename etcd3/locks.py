@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 from . import codec, exceptions
+from ._core.ops import BaseCompare, Create
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from .leases import Lease, _check_ttl
-from .transactions import BaseCompare, Create
 
 KeyType = Union[str, bytes]
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
+from ._core.ops import BaseCompare, Delete, Get, Mod, Put, key_bytes
 from ._sync import concurrency as cc
 from ._sync.base import ServiceBase
-from .transactions import BaseCompare, Delete, Get, Mod, Put, key_bytes
 
 KeyType = Union[str, bytes]
 T = TypeVar("T")

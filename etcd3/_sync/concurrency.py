@@ -15,9 +15,8 @@ import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
 from .. import codec, exceptions
-from .._grpc import rpc as _rpc
+from .._core.ops import BaseCompare, Create, Delete, Get, Put
 from ..events import DeleteEvent
-from ..transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
 from .base import UNSET
 
 log = logging.getLogger("etcd3")
@@ -58,7 +57,7 @@ def first_created_op(prefix: bytes) -> Get:
 def txn(client: Any, compare: List[BaseCompare], success: List[Any],
         failure: List[Any]) -> Any:
     """Run a transaction and return the raw TxnResponse (header and per-op results)."""
-    return client._call(_rpc.TXN, build_txn_request(compare, success, failure))
+    return client.transaction_response(compare, success, failure)
 
 
 def range_kvs(txn_response: Any, index: int) -> Any:
