@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable, Dict, List
 
 from etcd3 import events, transactions
-from etcd3 import kv as kv_module
+from etcd3._core import ops as ops_module
 from etcd3.etcdrpc import kv_pb2
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.results import KVMetadata
@@ -85,12 +85,20 @@ def workloads() -> Dict[str, Dict[str, Callable[[], Any]]]:
     def txn_with(module: Any) -> Callable[[], Any]:
         def run() -> Any:
             for _ in range(200):
-                module.encode_txn_request(*kv_module.txn_fields(compare, ops, ()))
+                module.encode_txn_request(*ops_module.txn_fields(compare, ops, ()))
         return run
 
     def upb_txn() -> Any:
+        # The same request built as generated protobuf messages.
         for _ in range(200):
-            transactions.build_txn_request(compare, ops, ()).SerializeToString()
+            request = pb.TxnRequest()
+            for item in compare:
+                request.compare.append(pb.Compare(key=item.key, result=item.op,
+                                                  target=item.target, version=item.value))
+            for op in ops:
+                request.success.add().request_put.CopyFrom(pb.PutRequest(
+                    key=op.key, value=op.value, lease=op.lease, prev_kv=op.prev_kv))
+            request.SerializeToString()
 
     return {
         "range-20k": {

@@ -15,13 +15,19 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import codec
+from ._core.ops import (
+    delete_fields,
+    key_bytes,
+    lease_to_id,
+    optional_count,
+    put_fields,
+    range_fields,
+)
 from ._sync import pipeline as _pipeline
 from ._sync.base import UNSET, ServiceBase
 from ._sync.pipeline import Chunk
 from .exceptions import BulkWriteError
-from .kv import range_fields
 from .results import KVMetadata
-from .transactions import key_bytes, lease_to_id
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
@@ -45,17 +51,17 @@ def _check_count(value: Any, name: str) -> int:
 
 def _put_entries(items: Iterable[Any], lease_id: int, prev_kv: bool
                  ) -> Iterator[Tuple[bytes, bytes]]:
-    encode, op, to_bytes = codec.encode_txn_request, codec.OP_PUT, codec.to_bytes
+    encode, op = codec.encode_txn_request, codec.OP_PUT
     for key, value in items:
-        key = key_bytes(key)
-        yield key, encode((), [(op, (key, to_bytes(value, "value"), lease_id, prev_kv))])
+        fields = put_fields(key, value, lease_id, prev_kv)
+        yield fields[0], encode((), [(op, fields)])
 
 
 def _delete_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
     encode, op = codec.encode_txn_request, codec.OP_DELETE_RANGE
     for key in keys:
-        key = key_bytes(key)
-        yield key, encode((), [(op, (key, None, False))])
+        fields = delete_fields(key)
+        yield fields[0], encode((), [(op, fields)])
 
 
 def _key_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
@@ -79,7 +85,8 @@ def _settings(ops_per_txn: int, max_txn_bytes: int, window: int) -> None:
 class BulkMixin(ServiceBase):
     """Bulk and paged methods of :class:`~etcd3.client.Etcd3Client`."""
 
-    _range: Callable[..., Any]  # from KVMixin: one Range call (options as get())
+    # KVMixin's (declared, not defined, so the client's mixin order does not hide it).
+    get_range_response: Callable[..., Any]
 
     # -- writes -------------------------------------------------------------------------
 
@@ -292,8 +299,9 @@ class BulkMixin(ServiceBase):
                         ) -> Iterator[ValueMeta]:
         min_mod, max_mod, min_create, max_create = bounds
         while True:
-            response = self._range(start, end, timeout, limit=page_size,
-                                   revision=revision or None, **options)
+            response = self.get_range_response(start, end, timeout=timeout,
+                                               limit=page_size, revision=revision or None,
+                                               **options)
             revision = revision or response.header.revision
             kvs = response.kvs
             if not kvs:
@@ -317,13 +325,7 @@ _FILTERS = ("min_mod_revision", "max_mod_revision", "min_create_revision",
 
 
 def _opt_revision(revision: Optional[int]) -> int:
-    if revision is None:
-        return 0
-    if isinstance(revision, bool) or not isinstance(revision, int):
-        raise TypeError(f"revision must be an int, not {type(revision).__name__}")
-    if revision < 0:
-        raise ValueError("revision must be >= 0")
-    return revision
+    return optional_count(revision, "revision")
 
 
 __all__ = ["BulkMixin", "BulkWriteError", "DEFAULT_MAX_TXN_BYTES", "DEFAULT_OPS_PER_TXN"]

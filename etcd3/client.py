@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -275,6 +275,15 @@ def client(
     return Etcd3Client(host=host, port=port, ca_cert=ca_cert, cert_key=cert_key,
                        cert_cert=cert_cert, timeout=timeout, user=user, password=password,
                        grpc_options=grpc_options, **kwargs)
+
+
+if TYPE_CHECKING:
+    from ._sync.client_api import ConcurrencyClient, KVClient, LeaseClient
+
+    def _has_the_helpers_api(client: Etcd3Client
+                             ) -> Tuple[KVClient, LeaseClient, ConcurrencyClient]:
+        """Lets mypy check that the client is what its helper objects take."""
+        return client, client, client
 
 
 __all__ = ["Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint",

@@ -13,13 +13,14 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
+from ._core import concurrency as core
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
+from ._sync.client_api import ConcurrencyClient
 from .events import DeleteEvent
 from .leases import Lease, _check_ttl
 from .locks import _check_name
 from .results import KVMetadata
-from .transactions import Create, Put
 
 KeyType = Union[str, bytes]
 #: ``(value, KVMetadata)`` of a leader.
@@ -45,7 +46,8 @@ class Election(cc.LeaseHolder):
     create revision), ``lease`` and ``header``. Use one object per candidate.
     """
 
-    def __init__(self, name: KeyType, ttl: int = 60, etcd_client: Any = None, *,
+    def __init__(self, name: KeyType, ttl: int = 60,
+                 etcd_client: Optional[ConcurrencyClient] = None, *,
                  on_lost: Optional[Callable[[Election], None]] = None) -> None:
         self._init_holder(on_lost)
         self._what = f"leadership of election {name!r}"
@@ -73,17 +75,21 @@ class Election(cc.LeaseHolder):
             self.proclaim(data)
             return True
         self._withdraw()
-        client = self.etcd_client
         while True:
             try:
                 self.lease = self._grant_lease(self.ttl)
-                own, revision, response, _ = cc.create_own_key(client, self._prefix,
-                                                                self.lease.id, data)
-                self.key, self.revision, self.header = own, revision, response.header
-                if not cc.wait_deletes(client, self._prefix, revision - 1, deadline):
+                attempt = core.Contention(self._prefix, self.lease.id, data,
+                                          first_wins=False, wait=True)
+
+                def created(attempt: core.Contention = attempt) -> None:
+                    self.key, self.revision = attempt.key, attempt.revision
+                    self.header = attempt.created_header
+
+                end = cc.contend(self._client, attempt, deadline, created)
+                if end.verdict is core.Verdict.GAVE_UP:
                     self._withdraw()
                     return False
-                if cc.key_create_revision(client, own) == revision:
+                if end.verdict is core.Verdict.HELD:
                     return True
             except BaseException:
                 self._withdraw()
@@ -100,8 +106,8 @@ class Election(cc.LeaseHolder):
         data = codec.to_bytes(value, "value")
         if self.key is None or self.revision is None or self.lease is None:
             raise NotLeaderError(f"not the leader of election {self.name!r}")
-        response = cc.txn(self.etcd_client, [Create(self.key) == self.revision],
-                          [Put(self.key, data, lease=self.lease.id)], [])
+        response = cc.run_txn(self._client,
+                              core.proclaim(self.key, self.revision, data, self.lease.id))
         if not response.succeeded:
             self._withdraw()
             raise NotLeaderError(f"no longer the leader of election {self.name!r} "
@@ -111,7 +117,7 @@ class Election(cc.LeaseHolder):
     def resign(self) -> bool:
         """Step down (or stop campaigning) so the next candidate leads; True if this
         candidate's key was still there to delete."""
-        return cc.step_down(self.etcd_client, self.key, self.revision, self._withdraw)
+        return cc.step_down(self._client, self.key, self.revision, self._withdraw)
 
     def _withdraw(self) -> None:
         lease, self.lease = self.lease, None
@@ -131,9 +137,7 @@ class Election(cc.LeaseHolder):
         return self._leader(UNSET)
 
     def _leader(self, timeout: Any) -> Optional[LeaderInfo]:
-        response = self.etcd_client.get_prefix_response(
-            self._prefix, sort_order="ascend", sort_target="create", limit=1,
-            timeout=timeout)
+        response = cc.run_get(self._client, core.first_created(self._prefix), timeout)
         if not response.kvs:
             return None
         kv = response.kvs[0]
@@ -144,7 +148,7 @@ class Election(cc.LeaseHolder):
         proclamation and every new leader, in order (values no longer current may be
         skipped, the latest never is). Call its ``cancel()`` (or use it as a context
         manager) to stop; closing the client stops it too."""
-        return Observer(self.etcd_client, self._prefix)
+        return Observer(self._client, self._prefix)
 
     def __repr__(self) -> str:
         state = f"candidate key={self.key!r}" if self.key else "not campaigning"
@@ -157,7 +161,7 @@ class Observer:
     """Follows an election's leader (Go's ``Election.Observe``); see
     :meth:`Election.observe`."""
 
-    def __init__(self, etcd_client: Any, prefix: bytes) -> None:
+    def __init__(self, etcd_client: ConcurrencyClient, prefix: bytes) -> None:
         self._client = etcd_client
         self._prefix = prefix
         self._mutex = threading.Lock()
@@ -212,8 +216,7 @@ class Observer:
     def _current_leader(self) -> Optional[Tuple[LeaderInfo, int]]:
         """The leader now (or the first one of an empty election) and the revision
         to follow it from; None when cancelled."""
-        response = self._client.get_prefix_response(self._prefix, sort_order="ascend",
-                                                     sort_target="create", limit=1)
+        response = cc.run_get(self._client, core.first_created(self._prefix))
         if response.kvs:
             kv = response.kvs[0]
             return (kv.value, KVMetadata.from_pb(kv, response.header)), \
@@ -253,7 +256,7 @@ class Observer:
 class ElectionMixin(ServiceBase):
     """Election methods of :class:`~etcd3.client.Etcd3Client`."""
 
-    def election(self, name: KeyType, ttl: int = 60, *,
+    def election(self: ConcurrencyClient, name: KeyType, ttl: int = 60, *,
                  on_lost: Optional[Callable[[Election], None]] = None) -> Election:
         """An :class:`Election` handle on ``name`` (interoperates with
         ``etcdctl elect name``).

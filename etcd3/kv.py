@@ -5,142 +5,23 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import codec
+from ._core.ops import (
+    delete_fields,
+    encode_txn,
+    key_bytes,
+    optional_count,
+    put_fields,
+    range_request_fields,
+)
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
 from ._sync.read_batch import ReadBatcher
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
-from .transactions import (
-    BaseCompare,
-    Delete,
-    Get,
-    Put,
-    Transactions,
-    Txn,
-    _int,
-    key_bytes,
-    lease_to_id,
-    shape_txn_responses,
-)
+from .transactions import BaseCompare, Transactions, shape_txn_responses
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
-
-SORT_ORDERS = {None: pb.RangeRequest.NONE, "none": pb.RangeRequest.NONE,
-               "ascend": pb.RangeRequest.ASCEND, "descend": pb.RangeRequest.DESCEND}
-SORT_TARGETS = {None: pb.RangeRequest.KEY, "key": pb.RangeRequest.KEY,
-                "version": pb.RangeRequest.VERSION, "create": pb.RangeRequest.CREATE,
-                "mod": pb.RangeRequest.MOD, "value": pb.RangeRequest.VALUE}
-
-
-def _opt_int(value: Any, name: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0")
-    return value
-
-
-def range_fields(
-    key: bytes,
-    range_end: Optional[bytes] = None,
-    limit: Optional[int] = None,
-    revision: Optional[int] = None,
-    sort_order: Optional[str] = None,
-    sort_target: Optional[str] = "key",
-    serializable: bool = False,
-    keys_only: bool = False,
-    count_only: bool = False,
-    min_mod_revision: Optional[int] = None,
-    max_mod_revision: Optional[int] = None,
-    min_create_revision: Optional[int] = None,
-    max_create_revision: Optional[int] = None,
-) -> Tuple[Any, ...]:
-    """The checked RangeRequest fields, in the order :func:`codec.encode_range_request`
-    takes them.
-
-    :raises ValueError: unknown sort order/target, negative numbers.
-    :raises TypeError: wrong option types.
-    """
-    try:
-        order = SORT_ORDERS[sort_order]
-    except (KeyError, TypeError):
-        raise ValueError(f'unknown sort_order {sort_order!r}; use "ascend" or "descend"'
-                         ) from None
-    try:
-        target = SORT_TARGETS[sort_target]
-    except (KeyError, TypeError):
-        raise ValueError(f'unknown sort_target {sort_target!r}; use "key", "version", '
-                         '"create", "mod" or "value"') from None
-    return (key, range_end, _opt_int(limit, "limit"), _opt_int(revision, "revision"),
-            order, target, bool(serializable), bool(keys_only), bool(count_only),
-            _opt_int(min_mod_revision, "min_mod_revision"),
-            _opt_int(max_mod_revision, "max_mod_revision"),
-            _opt_int(min_create_revision, "min_create_revision"),
-            _opt_int(max_create_revision, "max_create_revision"))
-
-
-_RANGE_FIELD_NAMES = ("key", "range_end", "limit", "revision", "sort_order", "sort_target",
-                      "serializable", "keys_only", "count_only", "min_mod_revision",
-                      "max_mod_revision", "min_create_revision", "max_create_revision")
-
-
-def build_range_request(key: bytes, range_end: Optional[bytes] = None,
-                        **options: Any) -> Any:
-    """A protobuf ``RangeRequest`` with every option applied (see :func:`range_fields`)."""
-    fields = dict(zip(_RANGE_FIELD_NAMES, range_fields(key, range_end, **options)))
-    if fields["range_end"] is None:
-        del fields["range_end"]
-    return pb.RangeRequest(**fields)
-
-
-def _compare_fields(item: Any) -> Tuple[Any, ...]:
-    if not isinstance(item, BaseCompare):
-        raise TypeError(f"compare items must be built with client.transactions "
-                        f"(value/version/create/mod/lease), not {type(item).__name__}")
-    if item.op is None:
-        raise ValueError(f"compare on {item.key!r} has no operator; use ==, !=, < or >")
-    target = item.target
-    value: Union[bytes, int]
-    if target == pb.Compare.VALUE:
-        value = codec.to_bytes(item.value, "value compare")
-    elif target == pb.Compare.LEASE:
-        value = lease_to_id(item.value)
-    else:
-        value = _int(item.value, "compare value")
-    return (item.op, target, item.key, item.range_end, value)
-
-
-def _op_fields(op: Any) -> Tuple[int, Tuple[Any, ...]]:
-    if isinstance(op, Put):
-        return codec.OP_PUT, (op.key, op.value, op.lease, op.prev_kv)
-    if isinstance(op, Get):
-        return codec.OP_RANGE, range_fields(op.key, op.range_end, **op.range_options)
-    if isinstance(op, Delete):
-        return codec.OP_DELETE_RANGE, (op.key, op.range_end, op.prev_kv)
-    if isinstance(op, Txn):
-        return codec.OP_TXN, txn_fields(op.compare, op.success, op.failure)
-    raise TypeError(f"transaction ops must be client.transactions.put/get/"
-                    f"delete/txn, not {type(op).__name__}")
-
-
-def txn_fields(compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any]
-               ) -> Tuple[List[Any], List[Any], List[Any]]:
-    """The checked compares and ops in :func:`codec.encode_txn_request`'s form.
-
-    :raises TypeError: a compare or op of the wrong type.
-    :raises ValueError: a compare without an operator.
-    """
-    return ([_compare_fields(item) for item in compare],
-            [_op_fields(op) for op in success], [_op_fields(op) for op in failure])
-
-
-def encode_txn(compare: Sequence[Any], success: Sequence[Any] = (),
-               failure: Sequence[Any] = ()) -> bytes:
-    """TxnRequest wire bytes for client.transactions compares and ops."""
-    return codec.encode_txn_request(*txn_fields(compare, success, failure))
 
 
 def _pairs(response: Any) -> Iterator[ValueMeta]:
@@ -157,7 +38,7 @@ class KVMixin(ServiceBase):
 
     def _range(self, key: bytes, range_end: Optional[bytes], timeout: Any = UNSET,
                **options: Any) -> Any:
-        fields = range_fields(key, range_end, **options)
+        fields = range_request_fields(key, range_end, options)
         request = codec.encode_range_request(*fields)
         if range_end is None:  # single-key reads are small: batch them
             return self._read_batcher.call(request, fields, timeout=timeout,
@@ -241,10 +122,9 @@ class KVMixin(ServiceBase):
         :raises RequestTooLargeError: the request exceeds the server's limit.
         :raises LeaseNotFoundError: the lease does not exist.
         """
-        data = key_bytes(key)
-        request = codec.encode_put_request(data, codec.to_bytes(value, "value"),
-                                           lease_to_id(lease), prev_kv)
-        return self._call(_rpc.PUT, request, timeout=timeout, context=f"key {data!r}")
+        fields = put_fields(key, value, lease, prev_kv)
+        return self._call(_rpc.PUT, codec.encode_put_request(*fields), timeout=timeout,
+                          context=f"key {fields[0]!r}")
 
     def put_if_not_exists(self, key: KeyType, value: KeyType, lease: Any = None) -> bool:
         """Create ``key`` only if it does not exist; True if it was created."""
@@ -266,10 +146,9 @@ class KVMixin(ServiceBase):
                *, timeout: Any = UNSET) -> Any:
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
-        data = key_bytes(key)
-        request = codec.encode_delete_range_request(data, None, prev_kv)
-        response = self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
-                              context=f"key {data!r}")
+        fields = delete_fields(key, None, prev_kv)
+        response = self._call(_rpc.DELETE_RANGE, codec.encode_delete_range_request(*fields),
+                              timeout=timeout, context=f"key {fields[0]!r}")
         if return_response:
             return response
         return response.deleted >= 1
@@ -299,7 +178,7 @@ class KVMixin(ServiceBase):
         :raises RevisionCompactedError: ``revision`` is already compacted.
         :raises FutureRevisionError: ``revision`` is in the future.
         """
-        request = pb.CompactionRequest(revision=_opt_int(revision, "revision"),
+        request = pb.CompactionRequest(revision=optional_count(revision, "revision"),
                                        physical=physical)
         self._call(_rpc.COMPACT, request, timeout=timeout)
 
@@ -320,6 +199,18 @@ class KVMixin(ServiceBase):
         without a gRPC deadline: the call still returns or raises within ``timeout``,
         and the server is left to finish it.
         """
-        request = encode_txn(compare, success or (), failure or ())
-        response = self._call(_rpc.TXN, request, timeout=timeout)
+        response = self.transaction_response(compare, success, failure, timeout=timeout)
         return response.succeeded, shape_txn_responses(response)
+
+    def transaction_response(self, compare: Sequence[BaseCompare],
+                             success: Optional[Sequence[Any]] = None,
+                             failure: Optional[Sequence[Any]] = None, *,
+                             timeout: Any = UNSET) -> Any:
+        """Run a transaction as :meth:`transaction` does; returns the raw TxnResponse
+        (``header``, ``succeeded``, ``responses``: one ``ResponseOp`` per op).
+
+        :raises TypeError: a compare or op not built with ``client.transactions``.
+        :raises ValueError: a compare without an operator.
+        """
+        request = encode_txn(compare, success or (), failure or ())
+        return self._call(_rpc.TXN, request, timeout=timeout)

@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional
 from . import exceptions
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
+from ._sync.client_api import LeaseClient
 from ._sync.keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
 
@@ -25,14 +26,22 @@ class Lease:
     ``on_expired(lease)`` callback, if any, runs (on a client thread; keep it short).
     """
 
-    def __init__(self, lease_id: int, ttl: int, etcd_client: Any = None) -> None:
+    def __init__(self, lease_id: int, ttl: int,
+                 etcd_client: Optional[LeaseClient] = None) -> None:
         self.id = lease_id
         self.ttl = ttl
         self.etcd_client = etcd_client
         self._expired = False
 
+    @property
+    def _client(self) -> LeaseClient:
+        client = self.etcd_client
+        if client is None:
+            raise AttributeError("this Lease has no etcd_client")
+        return client
+
     def _get_lease_info(self) -> Any:
-        return self.etcd_client.get_lease_info(self.id, keys=True)
+        return self._client.get_lease_info(self.id, keys=True)
 
     def keep_alive(self, on_expired: Optional[Callable[[Lease], None]] = None
                    ) -> Lease:
@@ -42,18 +51,18 @@ class Lease:
         :raises ClientClosedError: the client was closed.
         """
         self._expired = False
-        self.etcd_client._keepalive_engine().add(self, on_expired)
+        self._client.lease_keepalive_start(self, on_expired)
         return self
 
     def stop_keep_alive(self) -> bool:
         """Stop background keepalives (the lease then expires after its TTL);
         True if it was being kept alive."""
-        return bool(self.etcd_client._stop_keep_alive(self.id))
+        return self._client.lease_keepalive_stop(self.id)
 
     @property
     def kept_alive(self) -> bool:
         """True while the keepalive stream renews this lease."""
-        return bool(self.etcd_client._is_kept_alive(self.id))
+        return self._client.lease_keepalive_active(self.id)
 
     @property
     def expired(self) -> bool:
@@ -69,7 +78,7 @@ class Lease:
         """
         self.stop_keep_alive()
         try:
-            self.etcd_client.revoke_lease(self.id)
+            self._client.revoke_lease(self.id)
         finally:
             self._expired = True
         return True
@@ -79,7 +88,7 @@ class Lease:
 
         :raises LeaseNotFoundError: the lease expired or was revoked.
         """
-        return list(self.etcd_client.refresh_lease(self.id))
+        return list(self._client.refresh_lease(self.id))
 
     @property
     def remaining_ttl(self) -> int:
@@ -150,13 +159,43 @@ class LeaseMixin(ServiceBase):
         """The keepalive engine if a lease was kept alive (in this process)."""
         return self._existing_engine("keepalive")  # type: ignore[return-value]
 
-    def _stop_keep_alive(self, lease_id: int) -> bool:
+    # -- the keepalive stream, for Lease (internal; see etcd3._sync.client_api) ---------
+
+    def lease_keepalive_start(self, lease: Lease,
+                              on_expired: Optional[Callable[[Lease], None]] = None) -> None:
+        """Have the keepalive stream renew ``lease`` (what :meth:`Lease.keep_alive`
+        does).
+
+        :raises ClientClosedError: the client is closed.
+
+        :meta private:
+        """
+        self._keepalive_engine().add(lease, on_expired)
+
+    def lease_keepalive_stop(self, lease_id: int) -> bool:
+        """Stop renewing the lease ``lease_id``; True if it was being renewed.
+
+        :meta private:
+        """
         engine = self._keepalive
         return engine is not None and engine.remove(lease_id)
 
-    def _is_kept_alive(self, lease_id: int) -> bool:
+    def lease_keepalive_active(self, lease_id: int) -> bool:
+        """True while the keepalive stream renews the lease ``lease_id``.
+
+        :meta private:
+        """
         engine = self._keepalive
         return engine is not None and engine.is_kept_alive(lease_id)
+
+    def lease_alive_until(self, lease_id: int) -> Optional[float]:
+        """The ``time.monotonic()`` up to which the lease ``lease_id`` is known to
+        live (its last renewal plus its TTL), or None when it is not kept alive.
+
+        :meta private:
+        """
+        engine = self._keepalive
+        return None if engine is None else engine.alive_until(lease_id)
 
     def revoke_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> None:
         """Revoke a lease; the keys attached to it are deleted.
@@ -164,7 +203,7 @@ class LeaseMixin(ServiceBase):
         :raises LeaseNotFoundError: no such lease.
         """
         ident = int(getattr(lease_id, "id", lease_id))
-        self._stop_keep_alive(ident)
+        self.lease_keepalive_stop(ident)
         request = pb.LeaseRevokeRequest(ID=ident)
         self._call(_rpc.LEASE_REVOKE, request, timeout=timeout)
 

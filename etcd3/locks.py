@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 from . import codec, exceptions
+from ._core import concurrency as core
+from ._core.ops import BaseCompare
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
+from ._sync.client_api import ConcurrencyClient
 from .leases import Lease, _check_ttl
-from .transactions import BaseCompare, Create
 
 KeyType = Union[str, bytes]
 
@@ -70,7 +72,8 @@ class Lock(cc.LeaseHolder):
     one per thread or task.
     """
 
-    def __init__(self, name: KeyType, ttl: Optional[int] = 60, etcd_client: Any = None,
+    def __init__(self, name: KeyType, ttl: Optional[int] = 60,
+                 etcd_client: Optional[ConcurrencyClient] = None,
                  prefix: Optional[KeyType] = None, *,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  on_lost: Optional[Callable[[Lock], None]] = None) -> None:
@@ -141,22 +144,19 @@ class Lock(cc.LeaseHolder):
     def _try_acquire(self, deadline: Optional[float], once: bool) -> bool:
         """One attempt; True when held. Leaves ``self.lease`` set when it timed out,
         None when its key was lost while waiting (try again)."""
-        client = self.etcd_client
         self.lease = self._grant_lease(self.ttl)
-        own, revision, response, oldest = cc.create_own_key(client, self._prefix,
-                                                             self.lease.id)
-        self.owner_key, self.revision = own, revision
-        if not oldest or oldest[0].create_revision == revision:
-            self.header = response.header
+        attempt = core.Contention(self._prefix, self.lease.id, first_wins=True,
+                                  wait=not once)
+
+        def created() -> None:
+            self.owner_key, self.revision = attempt.key, attempt.revision
+
+        end = cc.contend(self._client, attempt, deadline, created)
+        if end.verdict is core.Verdict.HELD:
+            self.header = end.header
             return True
-        if once or not cc.wait_deletes(client, self._prefix, revision - 1, deadline):
-            return False
-        # The wait is over; is our key still there (our lease may have expired)?
-        check = client.get_response(own)
-        if check.kvs and check.kvs[0].create_revision == revision:
-            self.header = check.header
-            return True
-        self._abandon()
+        if end.verdict is core.Verdict.LOST:
+            self._abandon()
         return False
 
     def _abandon(self) -> None:
@@ -173,7 +173,7 @@ class Lock(cc.LeaseHolder):
         :raises Etcd3Exception: etcd could not be reached (the lease then still
             expires after ``ttl``).
         """
-        return cc.step_down(self.etcd_client, self.owner_key, self.revision, self._abandon)
+        return cc.step_down(self._client, self.owner_key, self.revision, self._abandon)
 
     def refresh(self) -> Any:
         """Renew the lock's lease now (it is also renewed automatically).
@@ -197,7 +197,7 @@ class Lock(cc.LeaseHolder):
         """
         if self.owner_key is None or not self._lease_alive():
             return False
-        return cc.key_create_revision(self.etcd_client, self.owner_key,
+        return cc.key_create_revision(self._client, self.owner_key,
                                       self._check_timeout()) == self.revision
 
     def is_owner(self) -> BaseCompare:
@@ -209,7 +209,7 @@ class Lock(cc.LeaseHolder):
         """
         if self.owner_key is None or self.revision is None:
             raise exceptions.LockError(f"lock {self.name!r} is not held")
-        return Create(self.owner_key) == self.revision
+        return core.is_owner(self.owner_key, self.revision)
 
     # -- context manager --------------------------------------------------------------
 
@@ -248,8 +248,8 @@ class LockMixin(ServiceBase):
     #: Default key prefix of locks (python-etcd3's ``/locks``).
     lock_prefix: KeyType = "/locks"
 
-    def lock(self, name: KeyType, ttl: Optional[int] = 60, prefix: Optional[KeyType] = None, *,
-             timeout: Optional[float] = DEFAULT_TIMEOUT,
+    def lock(self: ConcurrencyClient, name: KeyType, ttl: Optional[int] = 60,
+             prefix: Optional[KeyType] = None, *, timeout: Optional[float] = DEFAULT_TIMEOUT,
              on_lost: Optional[Callable[[Lock], None]] = None) -> Lock:
         """A :class:`Lock` called ``name`` (not acquired yet); see :class:`Lock`.
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
+from ._core.ops import BaseCompare, Delete, Get, Mod, Put, key_bytes
 from ._sync import concurrency as cc
 from ._sync.base import ServiceBase
-from .transactions import BaseCompare, Delete, Get, Mod, Put, key_bytes
+from ._sync.client_api import KVClient
 
 KeyType = Union[str, bytes]
 T = TypeVar("T")
@@ -42,7 +43,7 @@ _Read = Tuple[Any, int]
 class STM:
     """What ``apply`` gets: transactional reads and buffered writes."""
 
-    def __init__(self, client: Any, isolation: str) -> None:
+    def __init__(self, client: KVClient, isolation: str) -> None:
         self._client = client
         self._isolation = isolation
         self._reads: Dict[bytes, _Read] = {}
@@ -115,8 +116,8 @@ class STM:
         prefetched for the next attempt)."""
         keys = list(self._reads)
         refetch = [Get(key) for key in keys] if self._isolation in _SNAPSHOT_READS else []
-        response = cc.txn(self._client, self._conflicts(),
-                          [op for _, op in self._writes.values()], refetch)
+        response = self._client.transaction_response(
+            self._conflicts(), [op for _, op in self._writes.values()], refetch)
         if response.succeeded:
             return True
         if refetch:
@@ -126,7 +127,7 @@ class STM:
         return False
 
 
-def run(client: Any, apply: Callable[[STM], T], isolation: str = "serializable_snapshot",
+def run(client: KVClient, apply: Callable[[STM], T], isolation: str = "serializable_snapshot",
         prefetch: Iterable[KeyType] = ()) -> T:
     """Run ``apply(stm)`` until its writes commit without conflict; returns what the
     committed run of ``apply`` returned. See the module documentation.
@@ -153,7 +154,7 @@ def run(client: Any, apply: Callable[[STM], T], isolation: str = "serializable_s
 class STMMixin(ServiceBase):
     """The ``stm`` method of :class:`~etcd3.client.Etcd3Client`."""
 
-    def stm(self, apply: Callable[[STM], T], isolation: str = "serializable_snapshot",
+    def stm(self: KVClient, apply: Callable[[STM], T], isolation: str = "serializable_snapshot",
             prefetch: Iterable[KeyType] = ()) -> T:
         """Run ``apply(stm)`` as a software transaction; see :func:`etcd3.stm.run`."""
         return run(self, apply, isolation=isolation, prefetch=prefetch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 from . import codec
-from .transactions import lease_to_id
+from ._core.ops import lease_to_id
 
 __all__ = ["to_bytes", "prefix_range_end", "increment_last_byte", "lease_to_id"]
 

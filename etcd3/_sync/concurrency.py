@@ -1,9 +1,6 @@
-"""Building blocks shared by locks and elections (etcd's ``concurrency/key.go``).
-
-A participant owns the key ``<prefix>/<lease id in hex>`` created in one transaction;
-the oldest key (lowest create revision) under the prefix holds the lock/leadership;
-a waiter watches only its predecessor, the newest key created before its own, until
-no older key remains.
+"""The threaded driver of the lock and election algorithms (:mod:`etcd3._core.concurrency`):
+it makes the requests the algorithm asks for, waits on watches, keeps deadlines, and
+holds the lease (:class:`LeaseHolder`).
 """
 
 from __future__ import annotations
@@ -12,13 +9,14 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
-from .. import codec, exceptions
-from .._grpc import rpc as _rpc
+from .. import exceptions
+from .._core import concurrency as core
+from .._core.ops import Get, Txn
 from ..events import DeleteEvent
-from ..transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
 from .base import UNSET
+from .client_api import ConcurrencyClient, KVClient
 
 log = logging.getLogger("etcd3")
 
@@ -49,16 +47,17 @@ def remaining(deadline: Optional[float]) -> Optional[float]:
     return max(deadline - time.monotonic(), 0.0)
 
 
-def first_created_op(prefix: bytes) -> Get:
-    """A Get of the oldest key under ``prefix`` (Go's ``WithFirstCreate``)."""
-    return Get(prefix, codec.prefix_range_end(prefix), sort_order="ascend",
-               sort_target="create", limit=1)
+def run_txn(client: KVClient, txn: Txn) -> Any:
+    """The TxnResponse of ``txn`` (the client's default timeout)."""
+    return client.transaction_response(txn.compare, txn.success, txn.failure)
 
 
-def txn(client: Any, compare: List[BaseCompare], success: List[Any],
-        failure: List[Any]) -> Any:
-    """Run a transaction and return the raw TxnResponse (header and per-op results)."""
-    return client._call(_rpc.TXN, build_txn_request(compare, success, failure))
+def run_get(client: KVClient, get: Get, timeout: Any = UNSET) -> Any:
+    """The RangeResponse of ``get`` (single-key reads go through the read batcher)."""
+    if get.range_end is None:
+        return client.get_response(get.key, timeout=timeout, **get.range_options)
+    return client.get_range_response(get.key, get.range_end, timeout=timeout,
+                                      **get.range_options)
 
 
 def range_kvs(txn_response: Any, index: int) -> Any:
@@ -66,39 +65,34 @@ def range_kvs(txn_response: Any, index: int) -> Any:
     return txn_response.responses[index].response_range.kvs
 
 
-def create_own_key(client: Any, prefix: bytes, lease_id: int,
-                   value: bytes = b"") -> Tuple[bytes, int, Any, Any]:
-    """Create ``<prefix><lease hex>`` with ``value`` unless it exists.
+def contend(client: ConcurrencyClient, attempt: core.Contention,
+            deadline: Optional[float], created: Callable[[], None]) -> core.Finished:
+    """Drive ``attempt`` to its end: make each request it asks for, wait for each
+    deletion until ``deadline``; ``created()`` runs once the own key exists.
 
-    Returns ``(own_key, own_create_revision, txn_response, oldest_kvs)``; when the
-    key already existed its value is left alone (``txn_response.succeeded`` is False)
-    and ``responses[0]`` holds it.
+    :raises Etcd3Exception: a request failed.
     """
-    own = prefix + b"%x" % lease_id
-    response = txn(client,
-                   [Create(own) == 0],
-                   [Put(own, value, lease=lease_id), first_created_op(prefix)],
-                   [Get(own), first_created_op(prefix)])
-    if response.succeeded:
-        revision = response.header.revision
-    else:
-        revision = range_kvs(response, 0)[0].create_revision
-    return own, revision, response, range_kvs(response, 1)
+    step: core.Step = attempt.start()
+    while True:
+        if isinstance(step, Txn):
+            step = attempt.on_txn(run_txn(client, step))
+            created()
+        elif isinstance(step, Get):
+            step = attempt.on_range(run_get(client, step))
+        elif isinstance(step, core.WaitDelete):
+            step = attempt.on_waited(wait_delete(client, step.key, step.revision, deadline))
+        else:
+            return step
 
 
-def delete_if_mine(client: Any, own_key: bytes, revision: int) -> bool:
-    """Delete ``own_key`` only if its create revision is still ``revision``."""
-    return bool(txn(client, [Create(own_key) == revision], [Delete(own_key)], []).succeeded)
-
-
-def step_down(client: Any, own_key: Optional[bytes], revision: Optional[int],
+def step_down(client: KVClient, own_key: Optional[bytes], revision: Optional[int],
               withdraw: Callable[[], None]) -> bool:
     """Fenced delete of ``own_key`` then ``withdraw()`` (even if the delete failed);
     False when there was no key, or it was no longer ours."""
     if own_key is None or revision is None:
         return False
     try:
-        return delete_if_mine(client, own_key, revision)
+        return bool(run_txn(client, core.delete_if_owner(own_key, revision)).succeeded)
     finally:
         withdraw()
 
@@ -113,13 +107,13 @@ def revoke_quietly(lease: Any) -> None:
             pass
 
 
-def key_create_revision(client: Any, key: bytes, timeout: Any = UNSET) -> int:
+def key_create_revision(client: KVClient, key: bytes, timeout: Any = UNSET) -> int:
     """The create revision of ``key`` (0 when it does not exist)."""
     kvs = client.get_response(key, timeout=timeout).kvs
     return kvs[0].create_revision if kvs else 0
 
 
-def wait_delete(client: Any, key: bytes, revision: int,
+def wait_delete(client: ConcurrencyClient, key: bytes, revision: int,
                 deadline: Optional[float]) -> bool:
     """Wait until ``key`` is deleted at or after ``revision``.
 
@@ -148,21 +142,6 @@ def wait_delete(client: Any, key: bytes, revision: int,
     return finished
 
 
-def wait_deletes(client: Any, prefix: bytes, max_create_revision: int,
-                 deadline: Optional[float]) -> bool:
-    """Wait until no key under ``prefix`` created at or before ``max_create_revision``
-    is left, watching one predecessor at a time. False at the deadline."""
-    while True:
-        response = client.get_prefix_response(
-            prefix, sort_order="descend", sort_target="create", limit=1,
-            max_create_revision=max_create_revision)
-        if not response.kvs:
-            return True
-        predecessor = response.kvs[0].key
-        if not wait_delete(client, predecessor, response.header.revision, deadline):
-            return False
-
-
 class LeaseHolder:
     """What a lock and an election candidate share: a lease kept alive by the client,
     and the news when it is lost.
@@ -174,7 +153,7 @@ class LeaseHolder:
     is logged, and the ``on_lost(holder)`` callback runs (on a client thread).
     """
 
-    etcd_client: Any
+    etcd_client: Optional[ConcurrencyClient]
     lease: Any
     ttl: int
     #: What the holder holds, for the warning ("lock 'job'").
@@ -184,12 +163,19 @@ class LeaseHolder:
         self.on_lost = on_lost
         self.lost = False
 
+    @property
+    def _client(self) -> ConcurrencyClient:
+        client = self.etcd_client
+        if client is None:
+            raise AttributeError(f"{type(self).__name__} has no etcd_client")
+        return client
+
     def _grant_lease(self, ttl: int) -> Any:
         """A new lease of ``ttl`` seconds kept alive for this holder."""
         self.lost = False
         # Weakly: the keepalive thread must not keep this holder (and so its client)
         # alive; a holder that was dropped has nobody left to tell.
-        return self.etcd_client.lease(ttl, keep_alive=True,
+        return self._client.lease(ttl, keep_alive=True,
                                       on_expired=weakref.WeakMethod(self._lease_lost))
 
     def _lease_lost(self, lease: Any) -> None:
@@ -209,7 +195,7 @@ class LeaseHolder:
         """The deadline of an ownership check: the client's timeout, or the lease TTL
         when the client has none (no answer within a TTL means the lease may be
         gone anyway, so the check must not wait forever)."""
-        timeout: Optional[float] = self.etcd_client.timeout
+        timeout = self._client.timeout
         return float(self.ttl) if timeout is None else timeout
 
     def _lease_alive(self) -> bool:
@@ -218,8 +204,7 @@ class LeaseHolder:
         lease = self.lease
         if lease is None or lease.expired or self.lost:
             return False
-        engine = self.etcd_client._keepalive
-        until = None if engine is None else engine.alive_until(lease.id)
+        until = self._client.lease_alive_until(lease.id)
         if until is not None and until <= time.monotonic():
             self._lease_lost(lease)
             return False
