@@ -10,7 +10,7 @@ waiting and the calls; see that module for the why of each rule.
 
 from __future__ import annotations
 
-from typing import Generic, List, TypeVar
+from typing import Generic, List, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -81,12 +81,12 @@ class ReadBatchPolicy(Generic[T]):
         """Take the queued ``read`` out of the queue (it goes out alone)."""
         self.pending.remove(read)
 
-    def next_batch(self) -> List[T]:
+    def next_batch(self) -> Optional[List[T]]:
         """A slot freed up: the queued reads that leave in it now (at most
-        ``max_batch``), or [] when none wait (the slot is released)."""
+        ``max_batch``), or None when none wait (the slot is released)."""
         if not self.pending:
             self.in_flight -= 1
-            return []
+            return None
         batch = self.pending[:self.max_batch]
         del self.pending[:self.max_batch]
         return batch

@@ -31,12 +31,12 @@ class Dispatch:
 
 
 class Enqueue:
-    """Put ``item`` in the inbox of the iterator ``subscriber``."""
+    """Put ``item`` in the inbox of each iterator subscriber in ``subscribers``."""
 
-    __slots__ = ("subscriber", "item")
+    __slots__ = ("subscribers", "item")
 
-    def __init__(self, subscriber: Subscriber, item: Item) -> None:
-        self.subscriber = subscriber
+    def __init__(self, subscribers: Tuple[Subscriber, ...], item: Item) -> None:
+        self.subscribers = subscribers
         self.item = item
 
 

@@ -270,7 +270,7 @@ class WatchCore:
         for sub in self.subs.values():
             sub.finished = True
             if sub.callback is None:
-                actions.append(Enqueue(sub, error))
+                actions.append(Enqueue((sub,), error))
         self._forget()
         return actions
 
@@ -331,7 +331,7 @@ class WatchCore:
                 sub.routed += 1
             actions.append(Dispatch((sub,), item))
         else:
-            actions.append(Enqueue(sub, item))
+            actions.append(Enqueue((sub,), item))
 
     def _deliver_joining(self, sw: ServerWatch, sub: Subscriber, item: Item,
                          actions: Actions) -> None:
@@ -369,11 +369,17 @@ class WatchCore:
                 sub.routed += 1
         if callbacks:
             actions.append(Dispatch(callbacks, response))
-        for sub in queues:
-            if sub.max_queue is not None and self.backlog(sub) >= sub.max_queue:
-                self._overflow(sub, actions)
-            else:
-                actions.append(Enqueue(sub, response))
+        if queues:
+            if sw.bounded_queues():
+                fed = []
+                for sub in queues:
+                    if sub.max_queue is not None and self.backlog(sub) >= sub.max_queue:
+                        self._overflow(sub, actions)
+                    else:
+                        fed.append(sub)
+                queues = tuple(fed)
+            if queues:
+                actions.append(Enqueue(queues, response))
         for sub in list(sw.joining):
             self._deliver_joining(sw, sub, response, actions)
 

@@ -77,7 +77,7 @@ class ServerWatch:
 
     __slots__ = ("id", "spec", "next_rev", "subscribers", "joining", "confirmed", "ready",
                  "fragments", "stream_gen", "auth_retried", "_callback_targets",
-                 "_queue_targets", "_bounded_callbacks")
+                 "_queue_targets", "_bounded_callbacks", "_bounded_queues")
 
     def __init__(self, watch_id: int, spec: WatchSpec, start_revision: int) -> None:
         self.id = watch_id
@@ -93,6 +93,7 @@ class ServerWatch:
         self._callback_targets: Optional[Tuple[Subscriber, ...]] = None
         self._queue_targets: Optional[Tuple[Subscriber, ...]] = None
         self._bounded_callbacks: Tuple[Subscriber, ...] = ()
+        self._bounded_queues = False
 
     def attach(self, sub: Subscriber) -> None:
         self.subscribers.append(sub)
@@ -112,11 +113,16 @@ class ServerWatch:
             self._queue_targets = tuple(s for s in self.subscribers if not s.callback)
             self._bounded_callbacks = tuple(s for s in self._callback_targets
                                             if s.max_queue is not None)
+            self._bounded_queues = any(s.max_queue is not None for s in self._queue_targets)
         return self._callback_targets, self._queue_targets
 
     def bounded_callbacks(self) -> Tuple[Subscriber, ...]:
         """The callback subscribers with a ``max_queue`` (after :meth:`targets`)."""
         return self._bounded_callbacks
+
+    def bounded_queues(self) -> bool:
+        """True when an iterator subscriber has a ``max_queue`` (after :meth:`targets`)."""
+        return self._bounded_queues
 
     def empty(self) -> bool:
         return not self.subscribers and not self.joining

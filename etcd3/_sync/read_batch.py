@@ -183,7 +183,7 @@ class ReadBatcher:
         """Free a slot, or send the queued reads in it."""
         with self._lock:
             batch = self._policy.next_batch()
-            if not batch:
+            if batch is None:
                 return
             for read in batch:
                 read.state = _SENT

@@ -147,7 +147,9 @@ class WatchEngine:
             if isinstance(action, Dispatch):
                 self._dispatch.put((action.subscribers, action.item))
             elif isinstance(action, Enqueue):
-                action.subscriber.queue.put(action.item)
+                item = action.item
+                for sub in action.subscribers:
+                    sub.queue.put(item)
             elif isinstance(action, Send):
                 if self._requests is not None:
                     self._requests.put(action.request)

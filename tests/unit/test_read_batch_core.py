@@ -29,7 +29,7 @@ def test_a_freed_slot_takes_the_queue_up_to_max_batch() -> None:
     assert policy.next_batch() == ["a", "b", "c"]
     assert policy.in_flight == 1  # the slot went on to the batch
     assert policy.next_batch() == ["d", "e"]
-    assert policy.next_batch() == [] and policy.in_flight == 0
+    assert policy.next_batch() is None and policy.in_flight == 0
 
 
 def test_a_read_that_waited_too_long_leaves_the_queue() -> None:

@@ -99,10 +99,8 @@ def delivered(actions: List[Action]) -> List[Tuple[Subscriber, Any]]:
     """(subscriber, item) for every delivery in ``actions``, in order."""
     result: List[Tuple[Subscriber, Any]] = []
     for action in actions:
-        if isinstance(action, Dispatch):
+        if isinstance(action, (Dispatch, Enqueue)):
             result.extend((sub, action.item) for sub in action.subscribers)
-        elif isinstance(action, Enqueue):
-            result.append((action.subscriber, action.item))
     return result
 
 
