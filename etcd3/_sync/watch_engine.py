@@ -165,10 +165,11 @@ class WatchEngine:
                   callback: Optional[Callback] = None,
                   timeout: Optional[float] = None,
                   max_queue: Optional[int] = None,
-                  unreachable_timeout: Any = _DEFAULT) -> Subscriber:
+                  unreachable_timeout: Any = _DEFAULT) -> SyncSubscriber:
         """Add a subscriber; returns once etcd has confirmed the watch.
 
-        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
+        Without ``callback`` the subscriber gets a queue (see
+        :meth:`SyncSubscriber.iterate`).
         A queue holding ``max_queue`` unread responses, or a callback with as many
         responses not yet handled (None: no limit), fails the subscriber with
         :class:`~etcd3.exceptions.WatchOverflowError`. After ``unreachable_timeout``
@@ -274,7 +275,7 @@ class WatchEngine:
         with self._lock:
             self._apply(self._core.request_progress())
 
-    # -- state changes (called with the lock held) ----------------------------------------
+    # -- threads (started with the lock held) ---------------------------------------------
 
     def _start_threads(self) -> None:
         if self._threads:
