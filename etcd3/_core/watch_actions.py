@@ -6,7 +6,7 @@ the next step, so that the core's view of each inbox stays true).
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple, Union
+from typing import Any, List, Sequence, Union
 
 from .watch_state import Item, ServerWatch, Subscriber
 
@@ -25,7 +25,7 @@ class Dispatch:
 
     __slots__ = ("subscribers", "item")
 
-    def __init__(self, subscribers: Tuple[Subscriber, ...], item: Item) -> None:
+    def __init__(self, subscribers: Sequence[Subscriber], item: Item) -> None:
         self.subscribers = subscribers
         self.item = item
 
@@ -35,7 +35,7 @@ class Enqueue:
 
     __slots__ = ("subscribers", "item")
 
-    def __init__(self, subscribers: Tuple[Subscriber, ...], item: Item) -> None:
+    def __init__(self, subscribers: Sequence[Subscriber], item: Item) -> None:
         self.subscribers = subscribers
         self.item = item
 

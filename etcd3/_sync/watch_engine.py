@@ -39,6 +39,7 @@ import grpc
 from .. import exceptions
 from .._core.watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
 from .._core.watch_core import WatchCore
+from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import Callback, ServerWatch, Subscriber, WatchSpec
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
@@ -107,16 +108,11 @@ class WatchEngine:
         self._call: Any = None
         self._token_rejected = False
         self._stalled = False  # set by the watchdog: the member stopped answering
-        self._last_seen = 0.0
-        self._attached_at = 0.0
-        self._probe_sent = 0.0
-        # Outage bookkeeping (reader thread writes, watchdog and subscribe read): when
-        # the stream was last without an answering member (None: it has one), the
-        # endpoints tried since, gRPC's words for the last failure, the last WARNING.
-        self._down_since: Optional[float] = None
-        self._down_tried: List[str] = []
-        self._down_error = ""
-        self._down_warned = 0.0
+        self._probe = SilenceProbe(_SILENCE_BEFORE_PROBE, _PROBE_TIMEOUT)
+        # When the stream was last without an answering member, the endpoints tried
+        # since, gRPC's words for the last failure (reader writes, watchdog and
+        # subscribe read).
+        self._outage = Outage()
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
         self._fork_paused = False  # streams ended for an os.fork() (see _forksafe)
@@ -169,10 +165,11 @@ class WatchEngine:
                   callback: Optional[Callback] = None,
                   timeout: Optional[float] = None,
                   max_queue: Optional[int] = None,
-                  unreachable_timeout: Any = _DEFAULT) -> Subscriber:
+                  unreachable_timeout: Any = _DEFAULT) -> SyncSubscriber:
         """Add a subscriber; returns once etcd has confirmed the watch.
 
-        Without ``callback`` the subscriber gets a queue (see :meth:`Subscriber.iterate`).
+        Without ``callback`` the subscriber gets a queue (see
+        :meth:`SyncSubscriber.iterate`).
         A queue holding ``max_queue`` unread responses, or a callback with as many
         responses not yet handled (None: no limit), fails the subscriber with
         :class:`~etcd3.exceptions.WatchOverflowError`. After ``unreachable_timeout``
@@ -235,7 +232,7 @@ class WatchEngine:
     def _unconfirmed_error(self, key: bytes, timeout: Optional[float]
                            ) -> exceptions.Etcd3Exception:
         with self._lock:
-            down = self._down_since is not None
+            down = self._outage.since is not None
             outage = self._outage_words()
         if down:
             return exceptions.ConnectionFailedError(
@@ -246,12 +243,13 @@ class WatchEngine:
 
     def _outage_words(self) -> str:
         """'endpoints tried: a, b; last error: ...' for the current outage (lock held)."""
-        tried = ", ".join(self._down_tried) or "none yet"
+        outage = self._outage
+        tried = ", ".join(outage.tried) or "none yet"
         words = f"endpoints tried: {tried}"
-        if self._down_error:
+        if outage.error:
             secure = any(ep.secure for ep in self._transport.pool.endpoints)
-            words += (f"; last error: {self._down_error}"
-                      + _errors.tls_server_hint(self._down_error, secure))
+            words += (f"; last error: {outage.error}"
+                      + _errors.tls_server_hint(outage.error, secure))
         return words
 
     def _current_revision(self, key: bytes) -> int:
@@ -277,7 +275,7 @@ class WatchEngine:
         with self._lock:
             self._apply(self._core.request_progress())
 
-    # -- state changes (called with the lock held) ----------------------------------------
+    # -- threads (started with the lock held) ---------------------------------------------
 
     def _start_threads(self) -> None:
         if self._threads:
@@ -294,16 +292,15 @@ class WatchEngine:
         backoff = 0.0
         avoid = None
         transport = self._transport
+        probe = self._probe
         while True:
             with self._lock:
                 if not self._core.watches:
-                    self._down_since = None  # an idle engine is not cut off
+                    self._outage.since = None  # an idle engine is not cut off
                 while not self._closed.is_set() and (not self._core.watches
                                                      or self._fork_paused):
                     self._wakeup.wait()
-                if self._down_since is None:
-                    self._down_since = time.monotonic()
-                    self._down_tried, self._down_error, self._down_warned = [], "", 0.0
+                self._outage.begin(time.monotonic())
             if self._closed.wait(backoff):
                 return
             backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
@@ -338,7 +335,7 @@ class WatchEngine:
             healthy = False
             try:
                 for response in call:
-                    self._last_seen = time.monotonic()
+                    probe.last_seen = time.monotonic()
                     if not healthy:
                         healthy = True
                         transport.report_success(state)
@@ -389,21 +386,18 @@ class WatchEngine:
                 requests.put(END)
                 return False
             self._requests, self._call, self.endpoint = requests, call, endpoint
-            self._attached_at = time.monotonic()
-            self._probe_sent = 0.0
+            self._probe.attached(time.monotonic())
             self._apply(self._core.stream_opened())
             return True
 
     def _tried(self, endpoint: str) -> None:
         with self._lock:
-            if endpoint not in self._down_tried:
-                self._down_tried.append(endpoint)
+            self._outage.tried_endpoint(endpoint)
 
     def _stream_up(self, endpoint: str) -> None:
         with self._lock:
-            since, warned = self._down_since, self._down_warned
-            self._down_since, self._down_warned = None, 0.0
-        if since is not None and warned:
+            since = self._outage.end()
+        if since is not None:
             log.info("etcd3: the watch stream reached %s after %.1f s without a member; "
                      "watches resumed", endpoint, time.monotonic() - since)
 
@@ -413,7 +407,7 @@ class WatchEngine:
             # (a WARNING follows when this goes on: see _check_outage)
             log.debug("etcd3: cannot open the watch stream (%s); retrying", error)
             with self._lock:
-                self._down_error = str(error)
+                self._outage.error = str(error)
             return
         with self._lock:
             confirmed = self._core.any_confirmed()
@@ -429,12 +423,12 @@ class WatchEngine:
             self._transport.report_failure(state, error)
         code, details = _errors.status_of(error)
         with self._lock:
-            self._down_error = _errors.connection_cause(details)
+            self._outage.error = _errors.connection_cause(details)
             if not was_healthy and state.endpoint.secure and _errors.is_tls_error(error):
                 # A configuration error, as for unary calls: a watch waiting for its
                 # confirmation gets it at once (confirmed ones keep resuming).
                 tls_error = _errors.tls_error(error, state.endpoint)
-                self._down_error = tls_error.message
+                self._outage.error = tls_error.message
                 self._apply(self._core.fail_unconfirmed(tls_error))
         log.log(logging.INFO if was_healthy else logging.DEBUG,
                 "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
@@ -450,26 +444,19 @@ class WatchEngine:
     # -- the watchdog thread -------------------------------------------------------------
 
     def _run_watchdog(self) -> None:
-        # gRPC keepalive alone does not always notice a frozen (SIGSTOPped) member: when
-        # the stream has been silent, ask for a progress notification; no answer at all
-        # within PROBE_TIMEOUT means the member is gone, so reopen elsewhere (resuming).
         while not self._closed.wait(_WATCHDOG_TICK):
             with self._lock:
                 self._check_outage(time.monotonic())
                 call = self._call
-                if call is None:
-                    self._probe_sent = 0.0
-                    continue
                 now = time.monotonic()
-                silent = now - max(self._last_seen, self._attached_at)
-                if self._probe_sent > self._last_seen and now - self._probe_sent > _PROBE_TIMEOUT:
+                silent = self._probe.silent_for(now)
+                step = self._probe.tick(now, call is not None)
+                if step == RECONNECT:
                     log.warning("etcd3: watch stream to %s did not answer for %.1f s; "
                                 "reconnecting", self.endpoint, silent)
                     self._stalled = True
-                    self._probe_sent = 0.0
                     call.cancel()
-                elif silent > _SILENCE_BEFORE_PROBE and self._probe_sent <= self._last_seen:
-                    self._probe_sent = now
+                elif step == PROBE:
                     assert self._requests is not None
                     self._requests.put(pb.WatchRequest(
                         progress_request=pb.WatchProgressRequest()))
@@ -477,14 +464,11 @@ class WatchEngine:
     def _check_outage(self, now: float) -> None:
         """WARN while no member answers the stream; end subscribers past their
         ``unreachable_timeout`` (lock held)."""
-        since = self._down_since
+        since = self._outage.since
         if since is None or not self._core.watches:
             return
         down_for = now - since
-        if down_for >= _UNREACHABLE_WARN_AFTER and (
-                not self._down_warned
-                or now - self._down_warned >= _UNREACHABLE_WARN_EVERY):
-            self._down_warned = now
+        if self._outage.should_warn(now, _UNREACHABLE_WARN_AFTER, _UNREACHABLE_WARN_EVERY):
             log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
                         "(%s); still trying, and watches resume where they stopped "
                         "when one answers", down_for, self._outage_words())

@@ -12,7 +12,7 @@ CORE = Path(__file__).resolve().parents[2] / "etcd3" / "_core"
 FORBIDDEN = {"grpc", "threading", "queue", "concurrent", "asyncio", "socket", "time",
              "selectors", "etcd3._sync", "etcd3._grpc", "etcd3.exceptions"}
 ENGINE_CORES = ["watch_state.py", "watch_actions.py", "watch_core.py",
-                "keepalive_schedule.py", "read_batch_policy.py"]
+                "watch_liveness.py", "keepalive_schedule.py", "read_batch_policy.py"]
 
 
 def imported(path: Path) -> Set[str]:

@@ -429,3 +429,19 @@ def test_ids_are_stable_and_distinct(coalesce: bool) -> None:
         core.subscribe(sub, SPEC, None, now=0.0)
     assert [s.id for s in subs] == [1, 2, 3]
     assert len(core.watches) == (1 if coalesce else 3)
+
+
+def test_joiners_first_response_goes_out_as_one_delivery_in_join_order() -> None:
+    core = make_core()
+    first = callback_sub()
+    watch_id = open_and_confirm(core, first)
+    joiners = [callback_sub() for _ in range(3)]
+    for sub in joiners:
+        core.subscribe(sub, SPEC, None, now=0.0)
+        core.settle_join(sub, 10)
+    actions = core.receive(events(watch_id, 11))
+    assert [type(a) for a in actions] == [Dispatch, Dispatch]
+    assert [s for s, _ in delivered(actions)] == [first, *joiners]
+    actions = core.receive(events(watch_id, 12))  # all attached now: one delivery
+    assert [type(a) for a in actions] == [Dispatch]
+    assert [s for s, _ in delivered(actions)] == [first, *joiners]
