@@ -97,7 +97,8 @@ def int_value(value: Any, what: str) -> int:
 def optional_count(value: Any, name: str) -> int:
     """A non-negative int option; None means 0 (unset).
 
-    :raises TypeError: not an int (bools included). :raises ValueError: negative.
+    :raises TypeError: not an int (bools included).
+    :raises ValueError: negative.
     """
     if value is None:
         return 0
@@ -174,7 +175,8 @@ def put_fields(key: Any, value: Any, lease: Any = None, prev_kv: Any = False) ->
 def delete_fields(key: Any, range_end: Any = None, prev_kv: Any = False) -> DeleteFields:
     """The checked DeleteRangeRequest fields ``(key, range_end, prev_kv)``.
 
-    :raises TypeError: key or range_end not str/bytes. :raises ValueError: empty key.
+    :raises TypeError: key or range_end not str/bytes.
+    :raises ValueError: empty key.
     """
     if range_end is None:
         return key_bytes(key), None, prev_kv
@@ -190,7 +192,9 @@ class BaseCompare:
     """A comparison on a key (or range), completed by ``==``, ``!=``, ``<`` or ``>``.
 
     The operand is checked when the operator is applied.
-    :raises TypeError: key or operand of the wrong type. :raises ValueError: empty key.
+
+    :raises TypeError: key or operand of the wrong type.
+    :raises ValueError: empty key.
     """
 
     target: int = VALUE
@@ -341,7 +345,8 @@ class Get:
 class Delete:
     """Delete ``key``, or the keys in ``[key, range_end)``.
 
-    :raises TypeError: key or range_end not str/bytes. :raises ValueError: empty key.
+    :raises TypeError: key or range_end not str/bytes.
+    :raises ValueError: empty key.
     """
 
     def __init__(self, key: KeyType, range_end: Optional[KeyType] = None,
