@@ -169,7 +169,8 @@ def put_fields(key: Any, value: Any, lease: Any = None, prev_kv: Any = False) ->
     :raises TypeError: key or value not str/bytes, a bad lease.
     :raises ValueError: empty key.
     """
-    return key_bytes(key), _to_bytes(value, "value"), lease_to_id(lease), prev_kv
+    return (key_bytes(key), _to_bytes(value, "value"),
+            0 if lease is None else lease_to_id(lease), prev_kv)
 
 
 def delete_fields(key: Any, range_end: Any = None, prev_kv: Any = False) -> DeleteFields:

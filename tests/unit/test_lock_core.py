@@ -3,13 +3,10 @@ fed with responses decoded by the codec as the driver would get them."""
 
 from __future__ import annotations
 
-import ast
-import pathlib
 from typing import Any, List, Optional, Tuple
 
 import pytest
 
-import etcd3
 from etcd3 import codec
 from etcd3._core import concurrency as core
 from etcd3._core import ops
@@ -205,31 +202,3 @@ def test_a_driver_needs_nothing_but_the_steps() -> None:
     assert end.verdict is core.Verdict.HELD
     assert seen == ["Txn", "Get", "WaitDelete", "Get", "Get"]
 
-
-# -- the sans-I/O rule ---------------------------------------------------------------------
-
-FORBIDDEN = ("grpc", "threading", "queue", "concurrent", "asyncio", "socket", "etcd3._sync",
-             "etcd3._grpc")
-
-
-def imported_modules(path: pathlib.Path) -> List[str]:
-    names: List[str] = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative to etcd3._core
-                parent = ["etcd3", "_core"][:3 - node.level]
-                base = ".".join(parent + ([base] if base else []))
-            names.append(base)
-            names += [f"{base}.{alias.name}" for alias in node.names]
-    return names
-
-
-@pytest.mark.parametrize("module", ["ops", "concurrency"])
-def test_the_core_does_no_io(module: str) -> None:
-    path = pathlib.Path(etcd3.__file__).parent / "_core" / f"{module}.py"
-    for name in imported_modules(path):
-        assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), \
-            f"{path.name} imports {name}"
