@@ -1,10 +1,11 @@
-"""The one lease keepalive stream of a client (etcd Go client's ``lease.go`` model).
+"""The one lease keepalive stream of a client, driven by threads.
 
-Every kept-alive lease of a client shares one ``LeaseKeepAlive`` stream. A scheduler
-thread sends each lease's keepalive at a third of its TTL (re-sending every 0.5 s while
-unanswered), reopens the stream on another endpoint when it breaks or stalls, and
-reports a lease as expired when the server says it is gone (TTL <= 0) or when no reply
-renewed it for a whole TTL. A reader thread per stream consumes the replies.
+Every kept-alive lease of a client shares one ``LeaseKeepAlive`` stream. When each
+keepalive is due and when a lease is lost is decided by
+:class:`etcd3._core.keepalive_schedule.KeepAliveSchedule`; here a scheduler thread
+sends what it says is due, reopens the stream on another endpoint when it breaks or
+stalls, and reports lost leases (``lease._expired`` and ``on_expired``). A reader
+thread per stream consumes the replies.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import queue
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from .. import exceptions
+from .._core.keepalive_schedule import KeepAliveSchedule, LeaseEntry, StreamHealth
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
 from ..etcdrpc import rpc_pb2 as pb
@@ -25,30 +27,18 @@ from .transport import Transport
 
 log = logging.getLogger("etcd3")
 
-#: Re-send cadence of an unanswered keepalive (Go's 500 ms loop).
-RESEND_INTERVAL = 0.5
-#: Longest pause of the scheduler; it also bounds how late a missed deadline is seen.
-MAX_TICK = 0.5
-#: An unanswered keepalive older than this (or a third of the shortest TTL, if
-#: longer) means the stream's member is frozen: the stream moves to another one.
-MIN_STALL = 1.0
-
 ExpiredCallback = Callable[[Any], None]
 
 
-class _Entry:
+class _Owner:
     # The lease is held weakly: a Lease refers to its client, and the scheduler
     # thread must not keep a dropped client alive (see etcd3._sync.lifecycle). A lease
     # object the user dropped is still kept alive, by id, until the client goes.
-    __slots__ = ("lease_id", "ttl", "lease_ref", "on_expired", "next_send", "deadline")
+    __slots__ = ("lease_ref", "on_expired")
 
-    def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback], now: float) -> None:
-        self.lease_id = int(lease.id)
-        self.ttl = max(int(lease.ttl), 1)
+    def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback]) -> None:
         self.lease_ref = weakref.ref(lease)
         self.on_expired = on_expired
-        self.next_send = now
-        self.deadline = now + self.ttl
 
 
 class _Stream:
@@ -59,9 +49,7 @@ class _Stream:
         self.call, self.state = transport.open_stream(
             _rpc.LEASE_KEEPALIVE, self._iter_requests(), avoid=avoid)
         self.broken = False
-        self.sent = 0
-        self.received = 0
-        self.pending_since: Optional[float] = None
+        self.health = StreamHealth()
 
     def _iter_requests(self) -> Iterator[Any]:
         while True:
@@ -69,16 +57,6 @@ class _Stream:
             if lease_id is None:
                 return
             yield pb.LeaseKeepAliveRequest(ID=lease_id)
-
-    def send(self, lease_id: int, now: float) -> None:
-        if self.sent == self.received:
-            self.pending_since = now
-        self.sent += 1
-        self.requests.put(lease_id)
-
-    def answered(self, now: float) -> None:
-        self.received += 1
-        self.pending_since = None if self.received >= self.sent else now
 
     def close(self) -> None:
         self.broken = True
@@ -97,13 +75,11 @@ class KeepAliveEngine:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self._cond = threading.Condition()
-        self._entries: Dict[int, _Entry] = {}
+        self._schedule = KeepAliveSchedule()
         self._stream: Optional[_Stream] = None
         self._readers: List[threading.Thread] = []
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
-        self._failures = 0
-        self._reopen_at = 0.0
         self._avoid: Any = None
         self._fork_paused = False  # stream ended for an os.fork() (see _forksafe)
         _forksafe.register_stream_owner(self)
@@ -120,7 +96,8 @@ class KeepAliveEngine:
         with self._cond:
             if self._stopped or self._transport.closed:
                 raise exceptions.ClientClosedError("this etcd3 client has been closed")
-            self._entries[int(lease.id)] = _Entry(lease, on_expired, time.monotonic())
+            self._schedule.add(int(lease.id), int(lease.ttl), time.monotonic(),
+                               _Owner(lease, on_expired))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="etcd3-lease-keepalive")
@@ -130,18 +107,17 @@ class KeepAliveEngine:
     def remove(self, lease_id: int) -> bool:
         """Stop keeping ``lease_id`` alive; True if it was kept alive."""
         with self._cond:
-            return self._entries.pop(int(lease_id), None) is not None
+            return self._schedule.remove(int(lease_id)) is not None
 
     def is_kept_alive(self, lease_id: int) -> bool:
         with self._cond:
-            return int(lease_id) in self._entries
+            return int(lease_id) in self._schedule.entries
 
     def alive_until(self, lease_id: int) -> Optional[float]:
         """The monotonic time until which ``lease_id`` is known to be alive (its last
         renewal plus its TTL), or None when it is not kept alive here."""
         with self._cond:
-            entry = self._entries.get(int(lease_id))
-            return None if entry is None else entry.deadline
+            return self._schedule.alive_until(int(lease_id))
 
     def _suspend_for_fork(self) -> None:
         with self._cond:
@@ -160,7 +136,7 @@ class KeepAliveEngine:
         the leases (the parent keeps renewing them); forget everything."""
         self._cond = threading.Condition()
         self._stopped = True
-        self._entries = {}
+        self._schedule = KeepAliveSchedule()
         self._stream = None
         self._thread = None
         self._readers = []
@@ -171,7 +147,7 @@ class KeepAliveEngine:
         Idempotent."""
         with self._cond:
             self._stopped = True
-            self._entries.clear()
+            self._schedule.entries.clear()
             stream, self._stream = self._stream, None
             thread = self._thread
             readers = list(self._readers)
@@ -188,35 +164,31 @@ class KeepAliveEngine:
     # -- scheduler ------------------------------------------------------------------
 
     def _run(self) -> None:
+        schedule = self._schedule
         while True:
-            expired: List[_Entry] = []
             with self._cond:
                 if self._stopped:
                     return
                 now = time.monotonic()
-                for lease_id, entry in list(self._entries.items()):
-                    if entry.deadline <= now:
-                        expired.append(self._entries.pop(lease_id))
+                expired = schedule.pop_expired(now)
                 stream = self._stream
-                if stream is not None and (stream.broken or not self._entries
+                if stream is not None and (stream.broken or not schedule.entries
                                            or self._stalled(stream, now)):
                     self._drop_stream(stream, now)
-                if not self._entries and not expired:
+                if not schedule.entries and not expired:
                     self._cond.wait()
                     continue
-                need_open = (bool(self._entries) and self._stream is None
-                             and now >= self._reopen_at and not self._fork_paused)
+                need_open = (self._stream is None and not self._fork_paused
+                             and schedule.should_open(now))
             if need_open:
                 self._open_stream()
             with self._cond:
                 now = time.monotonic()
                 stream = self._stream
                 if stream is not None:
-                    for lease_id, entry in self._entries.items():
-                        if entry.next_send <= now:
-                            stream.send(lease_id, now)
-                            entry.next_send = now + RESEND_INTERVAL
-                pause = self._next_wakeup(now, stream)
+                    for lease_id in schedule.due(now, stream.health):
+                        stream.requests.put(lease_id)
+                pause = schedule.next_wakeup(now, stream is not None)
             for entry in expired:
                 self._report(entry, "no keepalive reply within its TTL")
             if pause > 0:
@@ -224,21 +196,8 @@ class KeepAliveEngine:
                     if not self._stopped:
                         self._cond.wait(pause)
 
-    def _next_wakeup(self, now: float, stream: Optional[_Stream]) -> float:
-        wake = now + MAX_TICK
-        for entry in self._entries.values():
-            wake = min(wake, entry.deadline)
-            if stream is not None:
-                wake = min(wake, entry.next_send)
-        if stream is None and self._entries:
-            wake = min(wake, self._reopen_at)
-        return max(wake - now, 0.0)
-
     def _stalled(self, stream: _Stream, now: float) -> bool:
-        if stream.pending_since is None or not self._entries:
-            return False
-        shortest = min(entry.ttl for entry in self._entries.values())
-        if now - stream.pending_since <= max(MIN_STALL, shortest / 3.0):
+        if not self._schedule.stalled(stream.health, now):
             return False
         log.info("etcd3: lease keepalive stream on %s unanswered; moving it",
                  stream.state.name)
@@ -249,13 +208,9 @@ class KeepAliveEngine:
         """Called under the condition: forget ``stream`` and schedule a reopen."""
         self._stream = None
         stream.close()
-        if self._entries:
-            self._failures += 1
+        if self._schedule.entries:
             self._avoid = stream.state
-            self._reopen_at = now + min(RESEND_INTERVAL,
-                                        self._transport.retry.backoff(self._failures + 1))
-            for entry in self._entries.values():
-                entry.next_send = min(entry.next_send, self._reopen_at)
+        self._schedule.stream_lost(now, self._transport.retry.backoff)
 
     def _open_stream(self) -> None:
         """Open a stream (outside the condition: it may authenticate first)."""
@@ -271,9 +226,7 @@ class KeepAliveEngine:
         except Exception as error:  # authentication failed, endpoint unusable, ...
             gate.leave()
             with self._cond:
-                self._failures += 1
-                self._reopen_at = time.monotonic() + min(
-                    RESEND_INTERVAL, self._transport.retry.backoff(self._failures + 1))
+                self._schedule.open_failed(time.monotonic(), self._transport.retry.backoff)
             log.warning("etcd3: could not open the lease keepalive stream: %s", error)
             return
         reader = threading.Thread(target=self._read, args=(stream,), daemon=True,
@@ -318,30 +271,22 @@ class KeepAliveEngine:
 
     def _on_response(self, stream: _Stream, response: Any) -> None:
         now = time.monotonic()
-        gone: Optional[_Entry] = None
         with self._cond:
-            stream.answered(now)
-            self._failures = 0
+            gone = self._schedule.answered(response.ID, response.TTL, now, stream.health)
             self._avoid = None
-            entry = self._entries.get(response.ID)
-            if entry is not None:
-                if response.TTL <= 0:
-                    gone = self._entries.pop(response.ID)
-                else:
-                    entry.deadline = now + response.TTL
-                    entry.next_send = now + response.TTL / 3.0
         self._transport.report_success(stream.state)
         if gone is not None:
             self._report(gone, "the server says it no longer exists")
 
     @staticmethod
-    def _report(entry: _Entry, reason: str) -> None:
+    def _report(entry: LeaseEntry, reason: str) -> None:
         log.warning("etcd3: lease %x could not be kept alive: %s", entry.lease_id, reason)
-        lease = entry.lease_ref()
+        owner: _Owner = entry.owner
+        lease = owner.lease_ref()
         if lease is None:
             return
         lease._expired = True
-        callback = entry.on_expired
+        callback = owner.on_expired
         if isinstance(callback, weakref.WeakMethod):
             callback = callback()
         if callback is not None:

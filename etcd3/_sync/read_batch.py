@@ -43,6 +43,7 @@ from typing import Any, List, Optional, Sequence
 import grpc
 
 from .. import codec, exceptions
+from .._core.read_batch_policy import ReadBatchPolicy
 from .._grpc import errors as _errors
 from .._grpc.rpc import Method
 from . import forksafe as _forksafe
@@ -51,7 +52,6 @@ from .transport import Transport
 log = logging.getLogger("etcd3")
 
 _QUEUED, _SENT, _DONE, _SOLO = 0, 1, 2, 3
-_MAX_ROUND_TRIP_SAMPLE = 0.25  # seconds
 
 
 class _Read:
@@ -72,55 +72,73 @@ class _Read:
 
 
 class ReadBatcher:
-    """Batches concurrent single-key reads of one client (see the module docstring).
+    """Batches concurrent single-key reads of one client (see the module docstring);
+    when they ride together is decided by
+    :class:`~etcd3._core.read_batch_policy.ReadBatchPolicy` (its parameters are
+    these).
 
-    :param max_in_flight: reads (single or batched) allowed on the wire before
-        further reads are queued.
-    :param max_batch: reads per batch (etcd's --max-txn-ops is 128 by default; a
-        server with a lower limit makes the batcher shrink this on the first refusal).
-    :param max_wait: seconds a queued read waits to be sent before it is sent on its
-        own, so a slow call in flight never holds other reads back for long (at least
-        three times the recent round trip of a batch, so that a slow link does not
-        turn every queued read into its own call).
-    :param gather: seconds a finished batch's slot may wait for its readers' next
-        reads (see the module docstring; 0 turns gathering off).
+    :raises ValueError: ``max_in_flight`` or ``max_batch`` is below 1.
     """
 
-    #: Gathering turns itself off after this many gathers in a row time out ...
-    GATHER_MISSES_TO_PAUSE = 4
-    #: ... and is tried again once in this many batches.
-    GATHER_RETRY_EVERY = 32
+    GATHER_MISSES_TO_PAUSE = ReadBatchPolicy.GATHER_MISSES_TO_PAUSE
+    GATHER_RETRY_EVERY = ReadBatchPolicy.GATHER_RETRY_EVERY
 
     def __init__(self, transport: Transport, range_method: Method, txn_method: Method, *,
                  max_in_flight: int = 1, max_batch: int = 64,
                  max_wait: float = 0.02, gather: float = 0.0003) -> None:
-        if max_in_flight < 1 or max_batch < 1:
-            raise ValueError("max_in_flight and max_batch must be >= 1")
+        self._policy: ReadBatchPolicy[_Read] = ReadBatchPolicy(
+            max_in_flight=max_in_flight, max_batch=max_batch, max_wait=max_wait,
+            gather=gather)
         self._transport = transport
         self._range = range_method
         self._txn = txn_method
-        self.max_in_flight = max_in_flight
-        self.max_batch = max_batch
-        self.max_wait = max_wait
-        self._round_trip = 0.0  # moving average of a batch's round trip, seconds
-        self.gather = gather
         self._lock = threading.Lock()
-        self._in_flight = 0
-        self._pending: List[_Read] = []
         # While a finished batch's slot gathers: a held lock, released by the read
-        # that brings the queue to _gather_target.
+        # that brings the queue to the policy's gather target.
         self._gathering: Optional[threading.Lock] = None
-        self._gather_target = 0
-        self._gather_misses = 0
-        self._batches = 0
         _forksafe.register(self)
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._policy.max_in_flight
+
+    @property
+    def max_batch(self) -> int:
+        return self._policy.max_batch
+
+    @property
+    def gather(self) -> float:
+        return self._policy.gather
+
+    @gather.setter
+    def gather(self, seconds: float) -> None:
+        self._policy.gather = seconds
+
+    @property
+    def _in_flight(self) -> int:
+        return self._policy.in_flight
+
+    @_in_flight.setter
+    def _in_flight(self, count: int) -> None:
+        self._policy.in_flight = count
+
+    @property
+    def _pending(self) -> List[_Read]:
+        return self._policy.pending
+
+    @property
+    def _gather_misses(self) -> int:
+        return self._policy.gather_misses
+
+    @_gather_misses.setter
+    def _gather_misses(self, count: int) -> None:
+        self._policy.gather_misses = count
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: the parent's reads in flight (and lock holders) are not
         ours; start empty."""
         self._lock = threading.Lock()
-        self._in_flight = 0
-        self._pending = []
+        self._policy.reset()
         self._gathering = None
 
     def call(self, request: bytes, fields: Sequence[Any], *, timeout: Any,
@@ -132,15 +150,15 @@ class ReadBatcher:
         if not self._transport.batching_safe():
             return self._transport.call(self._range, request, timeout=timeout,
                                         context=context)
+        policy = self._policy
         with self._lock:
-            if self._in_flight < self.max_in_flight:
-                self._in_flight += 1
+            if policy.try_send():
                 read = None
             else:
                 read = _Read(request, fields, self._transport.deadline(timeout), context)
-                self._pending.append(read)
+                policy.enqueue(read)
                 gathering = self._gathering
-                if gathering is not None and len(self._pending) >= self._gather_target:
+                if gathering is not None and policy.gathered_enough():
                     self._gathering = None
                     gathering.release()
         if read is None:
@@ -149,11 +167,11 @@ class ReadBatcher:
                                             context=context)
             finally:
                 self._release()
-        if not read.ready.acquire(timeout=max(self.max_wait, 3 * self._round_trip)):
+        if not read.ready.acquire(timeout=policy.wait_limit()):
             with self._lock:
                 stuck = read.state == _QUEUED
                 if stuck:
-                    self._pending.remove(read)
+                    policy.withdraw(read)
             if stuck:  # the slots are held by slow calls: don't queue behind them
                 return self._solo(read)
             read.ready.acquire()
@@ -164,11 +182,9 @@ class ReadBatcher:
     def _release(self) -> None:
         """Free a slot, or send the queued reads in it."""
         with self._lock:
-            if not self._pending:
-                self._in_flight -= 1
+            batch = self._policy.next_batch()
+            if batch is None:
                 return
-            batch = self._pending[:self.max_batch]
-            del self._pending[:self.max_batch]
             for read in batch:
                 read.state = _SENT
         self._send(batch)
@@ -201,9 +217,7 @@ class ReadBatcher:
         # once): hand out the results, then pass the slot on.
         try:
             response = call.result()
-            # A call that hung (a frozen member) must not make queued reads wait long.
-            sample = min(time.monotonic() - sent_at, _MAX_ROUND_TRIP_SAMPLE)
-            self._round_trip += (sample - self._round_trip) / 8
+            self._policy.answered(time.monotonic() - sent_at)
             if len(batch) == 1:
                 batch[0].result = response
                 batch[0].state = _DONE
@@ -221,7 +235,7 @@ class ReadBatcher:
             if isinstance(error, grpc.RpcError):
                 message = _errors.etcd_message(_errors.status_of(error)[1])
                 if _errors.exception_class_for(message) is exceptions.TooManyOpsError:
-                    self.max_batch = max(1, len(batch) // 2)
+                    self._policy.too_many_ops(len(batch))
             log.debug("etcd3: batch of %d reads failed (%s); sending them one by one",
                       len(batch), error)
         self._settle(batch, gather=gather)
@@ -241,24 +255,18 @@ class ReadBatcher:
                 with self._lock:
                     if self._gathering is gathering:
                         self._gathering = None
-                self._gather_misses = 0 if gathered else self._gather_misses + 1
+                    self._policy.gathering_ended(gathered)
             self._release()
 
     def _start_gathering(self, answered: int) -> Optional[threading.Lock]:
         """A held lock to wait on until ``answered`` more reads are queued, or None
         when gathering is off or not needed."""
-        self._batches += 1
-        if self.gather <= 0 or (self._gather_misses >= self.GATHER_MISSES_TO_PAUSE
-                                and self._batches % self.GATHER_RETRY_EVERY):
-            return None
         with self._lock:
-            target = min(len(self._pending) + answered, self.max_batch)
-            if len(self._pending) >= target:
+            if not self._policy.start_gathering(answered):
                 return None
             gathering = threading.Lock()
             gathering.acquire()
             self._gathering = gathering
-            self._gather_target = target
         return gathering
 
     def _solo(self, read: _Read) -> Any:

@@ -1,11 +1,14 @@
-"""The watch engine: one multiplexed Watch stream per client, coalesced and resumable.
+"""The threaded watch driver: one multiplexed Watch stream per client.
 
-Threads (started on the first watch, ended by :meth:`WatchEngine.close`):
+What is watched, coalescing, resume revisions, compaction, confirmation and cancel
+are decided by :class:`etcd3._core.watch_core.WatchCore`; this module runs it with
+threads (started on the first watch, ended by :meth:`WatchEngine.close`), calling
+the core under one lock and carrying out the actions it returns:
 
-- the *reader* opens the stream, sends the create requests of every live server watch,
-  decodes each response once and routes it to the subscribers; when the stream breaks
-  it reopens it (another endpoint first, with backoff) and re-creates every server
-  watch from the revision after the last whole response it delivered;
+- the *reader* opens the stream, lets the core re-create every server watch on it,
+  and feeds it each response; when the stream breaks it reopens it (another endpoint
+  first, with backoff) and every watch resumes from the revision after the last
+  whole response it delivered;
 - the *dispatcher* runs user callbacks, so a slow or failing callback never blocks the
   network, and a callback may add or cancel watches;
 - the *watchdog* asks a silent stream for a progress notification and reopens it
@@ -19,46 +22,29 @@ password) makes ``subscribe()`` raise, and nothing stays registered. Errors afte
 confirmation go to the subscriber (iterator or callback).
 
 Iterator subscribers (``watch()``, ``watch_once()``) get their own queue, filled by
-the reader, so they never wait behind callbacks.
-
-Identical watches (same :class:`WatchSpec`, no explicit start revision) share one
-server watch. A subscriber joining a shared watch receives only events after the
-store's revision at the time it joined (read with a linearizable Range), exactly as
-if it had created its own watch then.
-
-Server watch ids are chosen by the client (``watch_id`` in WatchCreateRequest, etcd >=
-3.4), so responses map to watches directly; a refused create that comes back with id
--1 is matched by creation order. Users only see subscriber ids, which never change
-across resumes.
+the reader, so they never wait behind callbacks. Users only see subscriber ids, which
+never change across resumes.
 """
 
 from __future__ import annotations
 
-import collections
-import itertools
 import logging
 import queue
-import re
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import grpc
 
 from .. import exceptions
-from .._core.watch_state import (
-    END,
-    Callback,
-    Item,
-    ServerWatch,
-    Subscriber,
-    WatchSpec,
-    request_iterator,
-)
+from .._core.watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
+from .._core.watch_core import WatchCore
+from .._core.watch_state import Callback, ServerWatch, Subscriber, WatchSpec
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
+from .._grpc.watch_errors import GrpcWatchErrors
 from ..etcdrpc import rpc_pb2 as pb
-from ..events import Event, WatchResponse, events_from_pb, header_from_pb
+from ..events import WatchResponse
 from . import forksafe as _forksafe
 
 log = logging.getLogger("etcd3")
@@ -72,53 +58,37 @@ _PROBE_TIMEOUT = 3.0
 #: Seconds without a working stream before a WARNING, and between later ones.
 _UNREACHABLE_WARN_AFTER = 10.0
 _UNREACHABLE_WARN_EVERY = 60.0
-#: watch_id etcd uses for stream-wide progress responses (RequestProgress).
-_STREAM_WIDE = -1
-#: Cancel reasons of a create refused for its token.
-_TOKEN_MESSAGES = _errors.AUTH_TOKEN_MESSAGES
 #: "The engine's default" for a subscriber's unreachable_timeout.
 _DEFAULT: Any = object()
 
 
-def _reason_message(reason: str) -> str:
-    """etcd's error text in a cancel reason ("rpc error: code = X desc = etcdserver: ...")."""
-    _, _, desc = reason.rpartition("desc = ")
-    return _errors.etcd_message(desc)
+END: Any = object()  # ends a request iterator, a subscriber queue or the dispatcher
 
 
-def _reason_code(reason: str) -> Optional[grpc.StatusCode]:
-    """The gRPC status in a cancel reason ("rpc error: code = PermissionDenied ...")."""
-    match = re.search(r"code = (\w+)", reason)
-    if match is None:
-        return None
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).upper()
-    return getattr(grpc.StatusCode, "CANCELLED" if name == "CANCELED" else name, None)
+class SyncSubscriber(Subscriber):
+    """A subscriber whose iterator blocks on its queue."""
+
+    __slots__ = ()
+
+    def iterate(self) -> Iterator[WatchResponse]:
+        """The responses of a queue subscriber; raises the error that ends the watch."""
+        q = self.queue
+        assert q is not None
+        while not self.cancelled:
+            item = q.get()
+            if item is END or self.cancelled:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
 
-def _with_code(error: exceptions.Etcd3Exception, reason: str) -> exceptions.Etcd3Exception:
-    error.grpc_code = _reason_code(reason)
-    return error
-
-
-def _refusal_error(key: bytes, reason: str, anonymous: bool) -> exceptions.Etcd3Exception:
-    """The error of a create etcd refused (``created`` and ``canceled`` at once)."""
-    message = _reason_message(reason) or "no reason given"
-    cls = _errors.exception_class_for(message)
-    text = f"etcd refused the watch on {key!r}: {message}"
-    if anonymous and message in _errors.NO_CREDENTIALS_HINTS:
-        text += f" ({_errors.NO_CREDENTIALS_HINTS[message]})"
-    if cls is exceptions.RevisionCompactedError:
-        return exceptions.RevisionCompactedError(None, message=text)
-    return _with_code(cls(text), reason)
-
-
-def _cancel_error(reason: str) -> exceptions.Etcd3Exception:
-    message = _reason_message(reason)
-    cls = _errors.exception_class_for(message)
-    if cls is exceptions.RevisionCompactedError:
-        return exceptions.RevisionCompactedError(None, message=reason)
-    return _with_code(cls(f"the watch was cancelled by etcd: {reason or 'no reason given'}"),
-                      reason)
+def request_iterator(q: queue.SimpleQueue[Any]) -> Iterator[Any]:
+    while True:
+        request = q.get()
+        if request is END:
+            return
+        yield request
 
 
 class WatchEngine:
@@ -127,27 +97,19 @@ class WatchEngine:
     def __init__(self, transport: Any, *, coalesce: bool = True,
                  unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
-        self.coalesce = coalesce
+        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce)
         #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
         self.unreachable_timeout = unreachable_timeout
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._closed = threading.Event()
-        self._sub_ids = itertools.count(1)
-        self._watch_ids = itertools.count(1)
-        self._subs: Dict[int, Subscriber] = {}
-        self._watches: Dict[int, ServerWatch] = {}
-        self._shared: Dict[WatchSpec, ServerWatch] = {}
         self._requests: Optional[queue.SimpleQueue[Any]] = None
         self._call: Any = None
-        self._gen = 0
         self._token_rejected = False
         self._stalled = False  # set by the watchdog: the member stopped answering
         self._last_seen = 0.0
         self._attached_at = 0.0
         self._probe_sent = 0.0
-        self._progress_wanted = 0  # stream-wide progress answers owed to users
-        self._creating: Deque[int] = collections.deque()  # awaiting "created", in order
         # Outage bookkeeping (reader thread writes, watchdog and subscribe read): when
         # the stream was last without an answering member (None: it has one), the
         # endpoints tried since, gRPC's words for the last failure, the last WARNING.
@@ -161,6 +123,45 @@ class WatchEngine:
         _forksafe.register_stream_owner(self)
         self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
+
+    @property
+    def coalesce(self) -> bool:
+        """Whether identical watches share one server watch."""
+        return self._core.coalesce
+
+    @property
+    def _subs(self) -> Dict[int, Subscriber]:
+        return self._core.subs
+
+    @property
+    def _watches(self) -> Dict[int, ServerWatch]:
+        return self._core.watches
+
+    @property
+    def _shared(self) -> Dict[WatchSpec, ServerWatch]:
+        return self._core.shared
+
+    def _apply(self, actions: Actions) -> None:
+        """Carry out the core's ``actions``, in order (lock held)."""
+        for action in actions:
+            if isinstance(action, Dispatch):
+                self._dispatch.put((action.subscribers, action.item))
+            elif isinstance(action, Enqueue):
+                item = action.item
+                for sub in action.subscribers:
+                    sub.queue.put(item)
+            elif isinstance(action, Send):
+                if self._requests is not None:
+                    self._requests.put(action.request)
+            elif isinstance(action, Settle):
+                if action.watch.ready is not None:
+                    action.watch.ready.set()
+            elif isinstance(action, End):
+                action.subscriber.queue.put(END)
+            elif isinstance(action, Reconnect):
+                self._token_rejected = True
+                if self._call is not None:
+                    self._call.cancel()
 
     # -- subscribing --------------------------------------------------------------------
 
@@ -190,28 +191,21 @@ class WatchEngine:
         """
         if unreachable_timeout is _DEFAULT:
             unreachable_timeout = self.unreachable_timeout
-        sub = Subscriber(0, callback, None if callback else queue.SimpleQueue(), max_queue,
-                         unreachable_timeout)
-        shareable = self.coalesce and not start_revision
+        sub = SyncSubscriber(0, callback, None if callback else queue.SimpleQueue(),
+                             max_queue, unreachable_timeout)
         with self._lock:
             if self._closed.is_set():
                 raise exceptions.ClientClosedError("this etcd3 client has been closed")
             self._start_threads()
-            sub.id = next(self._sub_ids)
-            sw = self._shared.get(spec) if shareable else None
-            joining = sw is not None
-            if sw is None:
-                sw = ServerWatch(next(self._watch_ids), spec, start_revision or 0)
-                self._watches[sw.id] = sw
-                if shareable:
-                    self._shared[spec] = sw
-                sw.attach(sub)
-                self._send_create(sw)
+            joining, actions = self._core.subscribe(sub, spec, start_revision,
+                                                    time.monotonic())
+            sw = sub.watch
+            assert sw is not None
+            if sw.ready is None:
+                sw.ready = threading.Event()
+            self._apply(actions)
+            if not joining:
                 self._wakeup.notify_all()
-            else:
-                sw.joining.append(sub)
-            sub.watch = sw
-            self._subs[sub.id] = sub
         try:
             self._await_confirmation(sub, sw, timeout)
             if joining:
@@ -267,39 +261,21 @@ class WatchEngine:
 
     def _settle_join(self, sub: Subscriber, revision: int) -> None:
         with self._lock:
-            sw = sub.watch
-            if sub.finished or sw is None:
-                return
-            sub.threshold = revision
-            pending, sub.pending = sub.pending, []
-            for item in pending:
-                if sub in sw.joining:
-                    self._deliver_joining(sw, sub, item)
-                else:
-                    self._deliver_one(sub, item)
+            self._apply(self._core.settle_join(sub, revision))
 
     def cancel(self, sub_id: int) -> bool:
         """Stop delivering to subscriber ``sub_id``; False when it was not active."""
         with self._lock:
-            sub = self._subs.pop(sub_id, None)
-            if sub is None:
+            actions = self._core.cancel(sub_id)
+            if actions is None:
                 return False
-            sub.cancelled = sub.finished = True
-            sw = sub.watch
-            if sw is not None:
-                sw.detach(sub)
-                if sw.empty():
-                    self._drop(sw)
-            if sub.queue is not None:
-                sub.queue.put(END)
+            self._apply(actions)
             return True
 
     def request_progress(self) -> None:
         """Ask etcd for a progress notification on every watch of the stream."""
         with self._lock:
-            if self._requests is not None:
-                self._progress_wanted += 1
-                self._requests.put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
+            self._apply(self._core.request_progress())
 
     # -- state changes (called with the lock held) ----------------------------------------
 
@@ -312,108 +288,6 @@ class WatchEngine:
             self._threads.append(thread)
             thread.start()
 
-    def _send_create(self, sw: ServerWatch) -> None:
-        if self._requests is not None:
-            sw.fragments = []
-            sw.stream_gen = self._gen
-            self._creating.append(sw.id)
-            self._requests.put(sw.create_request())
-
-    def _drop(self, sw: ServerWatch) -> None:
-        self._watches.pop(sw.id, None)
-        if self._shared.get(sw.spec) is sw:
-            del self._shared[sw.spec]
-        sw.ready.set()
-        if self._requests is not None and sw.stream_gen == self._gen:
-            self._requests.put(pb.WatchRequest(
-                cancel_request=pb.WatchCancelRequest(watch_id=sw.id)))
-
-    def _fail(self, sw: ServerWatch, error: BaseException) -> None:
-        # Before etcd confirmed the watch, its subscribers are still in subscribe(),
-        # which raises the error; afterwards the iterator or callback receives it.
-        confirmed = sw.ready.is_set()
-        for sub in sw.subscribers + sw.joining:
-            sub.finished = True
-            self._subs.pop(sub.id, None)
-            if confirmed:
-                self._deliver_one(sub, error)
-            else:
-                sub.error = error
-        sw.subscribers, sw.joining = [], []
-        self._drop(sw)
-
-    def _overflow(self, sub: Subscriber) -> None:
-        """Fail a subscriber that fell ``max_queue`` responses behind: it still gets
-        what it was sent, then the error; the others are not held back."""
-        self._subs.pop(sub.id, None)
-        sub.finished = True
-        sw = sub.watch
-        if sw is not None:
-            sw.detach(sub)
-            if sw.empty():
-                self._drop(sw)
-        log.warning("etcd3: watch %d fell %d responses behind; cancelled it",
-                    sub.id, sub.max_queue)
-        what = "callback" if sub.callback is not None else "iterator"
-        self._deliver_one(sub, exceptions.WatchOverflowError(
-            f"the watch {what} fell more than {sub.max_queue} responses behind and "
-            "was cancelled; keep up or raise max_queue, and watch again from the "
-            "last revision seen"))
-
-    def _deliver_one(self, sub: Subscriber, item: Item) -> None:
-        if sub.callback is not None:
-            if sub.max_queue is not None:
-                sub.routed += 1
-            self._dispatch.put(((sub,), item))
-        else:
-            assert sub.queue is not None
-            sub.queue.put(item)
-
-    def _deliver_joining(self, sw: ServerWatch, sub: Subscriber, item: Item) -> None:
-        threshold = sub.threshold
-        if threshold is None:
-            sub.pending.append(item)
-            return
-        if isinstance(item, WatchResponse):
-            events = item.events
-            if events:
-                if events[0].mod_revision <= threshold:
-                    kept = [e for e in events if e.mod_revision > threshold]
-                    if not kept:
-                        return
-                    item = WatchResponse(item.header, kept, item.compact_revision)
-            elif item.header.revision < threshold:
-                return
-            # From here on every response is newer than the join point.
-            sw.joining.remove(sub)
-            sw.attach(sub)
-        self._deliver_one(sub, item)
-
-    def _route(self, sw: ServerWatch, response: WatchResponse) -> None:
-        callbacks, queues = sw.targets()
-        bounded = sw.bounded_callbacks()
-        if bounded:
-            behind = [sub for sub in bounded
-                      if sub.routed - sub.delivered >= (sub.max_queue or 0)]
-            for sub in behind:
-                self._overflow(sub)
-            if behind:
-                callbacks, queues = sw.targets()
-                bounded = sw.bounded_callbacks()
-            for sub in bounded:
-                sub.routed += 1
-        if callbacks:
-            self._dispatch.put((callbacks, response))
-        for sub in queues:
-            q = sub.queue
-            assert q is not None
-            if sub.max_queue is not None and q.qsize() >= sub.max_queue:
-                self._overflow(sub)
-            else:
-                q.put(response)
-        for sub in list(sw.joining):
-            self._deliver_joining(sw, sub, response)
-
     # -- the reader thread ----------------------------------------------------------------
 
     def _run_reader(self) -> None:
@@ -422,9 +296,9 @@ class WatchEngine:
         transport = self._transport
         while True:
             with self._lock:
-                if not self._watches:
+                if not self._core.watches:
                     self._down_since = None  # an idle engine is not cut off
-                while not self._closed.is_set() and (not self._watches
+                while not self._closed.is_set() and (not self._core.watches
                                                      or self._fork_paused):
                     self._wakeup.wait()
                 if self._down_since is None:
@@ -470,7 +344,8 @@ class WatchEngine:
                         transport.report_success(state)
                         backoff, avoid = 0.0, None
                         self._stream_up(state.name)
-                    self._handle(response)
+                    with self._lock:
+                        self._apply(self._core.receive(response))
             except grpc.RpcError as rpc_error:
                 failure = rpc_error
             except Exception as bug:  # never let the reader die: reopen and resume
@@ -480,6 +355,7 @@ class WatchEngine:
             finally:
                 with self._lock:
                     self._requests = self._call = self.endpoint = None
+                    self._core.stream_closed()
                 requests.put(END)
                 gate.leave()
             if self._closed.is_set():
@@ -512,14 +388,10 @@ class WatchEngine:
                 call.cancel()
                 requests.put(END)
                 return False
-            self._gen += 1
             self._requests, self._call, self.endpoint = requests, call, endpoint
-            self._creating = collections.deque()
             self._attached_at = time.monotonic()
             self._probe_sent = 0.0
-            self._progress_wanted = 0
-            for sw in self._watches.values():
-                self._send_create(sw)
+            self._apply(self._core.stream_opened())
             return True
 
     def _tried(self, endpoint: str) -> None:
@@ -544,9 +416,8 @@ class WatchEngine:
                 self._down_error = str(error)
             return
         with self._lock:
-            confirmed = any(sw.ready.is_set() for sw in self._watches.values())
-            for sw in list(self._watches.values()):
-                self._fail(sw, error)
+            confirmed = self._core.any_confirmed()
+            self._apply(self._core.fail_all(error))
         # (watches not confirmed yet raise it from subscribe: no need to log it too)
         log.log(logging.WARNING if confirmed else logging.DEBUG,
                 "etcd3: cannot open the watch stream (%s); ending every watch", error)
@@ -564,9 +435,7 @@ class WatchEngine:
                 # confirmation gets it at once (confirmed ones keep resuming).
                 tls_error = _errors.tls_error(error, state.endpoint)
                 self._down_error = tls_error.message
-                for sw in list(self._watches.values()):
-                    if not sw.ready.is_set():
-                        self._fail(sw, tls_error)
+                self._apply(self._core.fail_unconfirmed(tls_error))
         log.log(logging.INFO if was_healthy else logging.DEBUG,
                 "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
                 code, details)
@@ -577,87 +446,6 @@ class WatchEngine:
             transport.refresh_token(state, transport.metadata_for(state))
         except exceptions.Etcd3Exception as error:
             log.info("etcd3: token refresh for the watch stream failed (%s)", error)
-
-    def _token_may_be_stale(self, sw: ServerWatch, reason: str) -> bool:
-        """True (once per watch) when a refused create may be due to a stale token."""
-        if self._transport.token_provider is None or sw.auth_retried:
-            return False
-        message = _reason_message(reason)
-        return message == "permission denied" or message in _TOKEN_MESSAGES
-
-    def _handle(self, response: Any) -> None:
-        watch_id = response.watch_id
-        if response.created:
-            # Creations are answered in request order; a failed one may carry id -1.
-            head = self._creating.popleft() if self._creating else _STREAM_WIDE
-            if watch_id == _STREAM_WIDE:
-                watch_id = head
-        sw = self._watches.get(watch_id)
-        if sw is None:
-            if watch_id == _STREAM_WIDE and not response.events:
-                self._progress_all(response)
-            return  # leftovers of a cancelled watch
-        if response.created:
-            if response.canceled and self._token_may_be_stale(sw, response.cancel_reason):
-                sw.auth_retried = True
-                self._token_rejected = True
-                call = self._call
-                if call is not None:
-                    call.cancel()
-                return
-            if not response.canceled:
-                if not sw.next_rev:
-                    sw.next_rev = response.header.revision + 1
-                sw.auth_retried = False
-                sw.ready.set()
-                return
-            if not sw.ready.is_set():  # refused: subscribe() raises the reason
-                with self._lock:
-                    if self._watches.get(watch_id) is sw:
-                        self._fail(sw, _refusal_error(
-                            sw.spec.key, response.cancel_reason,
-                            self._transport.token_provider is None))
-                return
-        if response.canceled or response.compact_revision:
-            with self._lock:
-                if self._watches.get(watch_id) is sw:
-                    self._fail(sw, self._end_error(response))
-            return
-        if response.fragment:
-            sw.fragments.extend(response.events)
-            return
-        pb_events = response.events
-        if sw.fragments:
-            pb_events = sw.fragments + list(pb_events)
-            sw.fragments = []
-        events: List[Event] = events_from_pb(pb_events)
-        header = header_from_pb(response.header)
-        if events:
-            sw.next_rev = events[-1].mod_revision + 1
-        else:
-            sw.next_rev = max(sw.next_rev, header.revision + 1)
-        wr = WatchResponse(header, events)
-        with self._lock:
-            if self._watches.get(watch_id) is sw:
-                self._route(sw, wr)
-
-    @staticmethod
-    def _end_error(response: Any) -> exceptions.Etcd3Exception:
-        if response.compact_revision:
-            return exceptions.RevisionCompactedError(response.compact_revision)
-        return _cancel_error(response.cancel_reason)
-
-    def _progress_all(self, response: Any) -> None:
-        # etcd 3.4 answers RequestProgress without checking that watchers are synced,
-        # so a stream-wide notification is passed on but never moves a resume point.
-        wr = WatchResponse(header_from_pb(response.header), [])
-        with self._lock:
-            if not self._progress_wanted:
-                return  # the answer to a watchdog probe
-            self._progress_wanted -= 1
-            for sw in self._watches.values():
-                if sw.ready.is_set():
-                    self._route(sw, wr)
 
     # -- the watchdog thread -------------------------------------------------------------
 
@@ -690,7 +478,7 @@ class WatchEngine:
         """WARN while no member answers the stream; end subscribers past their
         ``unreachable_timeout`` (lock held)."""
         since = self._down_since
-        if since is None or not self._watches:
+        if since is None or not self._core.watches:
             return
         down_for = now - since
         if down_for >= _UNREACHABLE_WARN_AFTER and (
@@ -700,8 +488,7 @@ class WatchEngine:
             log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
                         "(%s); still trying, and watches resume where they stopped "
                         "when one answers", down_for, self._outage_words())
-        expired = [sub for sub in self._subs.values() if sub.unreachable_timeout is not None
-                   and now - max(since, sub.since) >= sub.unreachable_timeout]
+        expired = self._core.unreachable_expired(now, since)
         if not expired:
             return
         # One line per tick however many end, logged before any of them hears of it.
@@ -714,26 +501,15 @@ class WatchEngine:
 
     def _unreachable(self, sub: Subscriber, down_for: float, limit: float) -> None:
         sw = sub.watch
-        self._subs.pop(sub.id, None)
-        sub.finished = True
         text = (f"no etcd member could be reached for {down_for:.1f} s "
                 f"({self._outage_words()}), so the watch")
         if sw is not None:
             text += f" on {sw.spec.key!r}"
         text += f" ended (unreachable_timeout={limit:g} s)"
-        if sw is not None and sw.ready.is_set() and sw.next_rev:
+        if sw is not None and sw.confirmed and sw.next_rev:
             text += (f"; watch again with start_revision={sw.next_rev} to continue "
                      "without missing an event")
-        error = exceptions.ConnectionFailedError(text)
-        confirmed = sw is not None and sw.ready.is_set()
-        if sw is not None:
-            sw.detach(sub)
-            if sw.empty():
-                self._drop(sw)
-        if confirmed:
-            self._deliver_one(sub, error)
-        else:
-            sub.error = error
+        self._apply(self._core.end(sub, exceptions.ConnectionFailedError(text)))
 
     # -- the dispatcher thread ------------------------------------------------------------
 
@@ -780,13 +556,7 @@ class WatchEngine:
         error = exceptions.ForkedWatchError(
             "this watch was started before os.fork(), in the parent process; its "
             "events go to the parent. Start the watch again in the child")
-        for sub in self._subs.values():
-            sub.finished = True
-            if sub.queue is not None:
-                sub.queue.put(error)
-        self._subs.clear()
-        self._watches.clear()
-        self._shared.clear()
+        self._apply(self._core.abandon(error))
 
     def close(self, wait: bool = True, timeout: float = 5.0) -> None:
         """End every watch, the stream and the threads (iterators end promptly);
@@ -797,15 +567,7 @@ class WatchEngine:
             self._closed.set()
             self._wakeup.notify_all()
             call, requests = self._call, self._requests
-            for sub in self._subs.values():
-                sub.cancelled = sub.finished = True
-                if sub.queue is not None:
-                    sub.queue.put(END)
-            for sw in self._watches.values():
-                sw.ready.set()
-            self._subs.clear()
-            self._watches.clear()
-            self._shared.clear()
+            self._apply(self._core.close())
         if requests is not None:
             requests.put(END)
         if call is not None:
@@ -817,3 +579,8 @@ class WatchEngine:
         for thread in self._threads:
             if thread is not current:
                 thread.join(timeout)
+
+
+def _backlog(sub: Subscriber) -> int:
+    """Responses waiting in an iterator subscriber's queue."""
+    return int(sub.queue.qsize())

@@ -1,0 +1,395 @@
+"""The watch state machine: registration, coalescing, resume, compaction, cancel.
+
+:class:`WatchCore` does no I/O and holds no lock: a driver feeds it what happened
+(a user subscribed or cancelled; the stream opened or closed; a response arrived;
+the members have been unreachable for a while) and carries out the actions each step
+returns (see :mod:`etcd3._core.watch_actions`). Calls must not overlap: the driver
+serializes them (the threaded one under its lock).
+
+Identical watches (same :class:`WatchSpec`, no explicit start revision) share one
+server watch. A subscriber joining a shared watch receives only events after the
+store's revision at the time it joined (the driver reads it and calls
+:meth:`WatchCore.settle_join`), exactly as if it had created its own watch then.
+
+Server watch ids are chosen by the client (``watch_id`` in WatchCreateRequest, etcd >=
+3.4), so responses map to watches directly; a refused create that comes back with id
+-1 is matched by creation order. Every server watch resumes, on a new stream, from the
+revision after the last whole response it delivered: nothing is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
+
+from ..etcdrpc import rpc_pb2 as pb
+from ..events import Event, WatchResponse, events_from_pb, header_from_pb
+from .watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
+from .watch_state import Item, ServerWatch, Subscriber, WatchSpec
+
+#: watch_id etcd uses for stream-wide progress responses (RequestProgress).
+STREAM_WIDE = -1
+
+
+class WatchErrors(Protocol):
+    """How the driver turns etcd's words into exceptions (they carry gRPC codes)."""
+
+    def refused(self, key: bytes, reason: str) -> BaseException:
+        """The error of a create etcd refused with ``reason``."""
+
+    def cancelled(self, reason: str) -> BaseException:
+        """The error of a confirmed watch etcd cancelled with ``reason``."""
+
+    def compacted(self, revision: int) -> BaseException:
+        """The error of a watch whose next revision was compacted (at ``revision``)."""
+
+    def overflow(self, sub: Subscriber) -> BaseException:
+        """The error of a subscriber that fell more than ``sub.max_queue`` responses
+        behind (and is cancelled)."""
+
+    def token_may_be_stale(self, reason: str) -> bool:
+        """True when a create refused with ``reason`` may succeed with a new token."""
+
+
+class WatchCore:
+    """Every watch of one client and the one stream they share (see the module
+    docstring). ``backlog(sub)`` tells how many items wait in an iterator's inbox."""
+
+    def __init__(self, errors: WatchErrors, backlog: Callable[[Subscriber], int], *,
+                 coalesce: bool = True) -> None:
+        self.errors = errors
+        self.backlog = backlog
+        self.coalesce = coalesce
+        self.subs: Dict[int, Subscriber] = {}
+        self.watches: Dict[int, ServerWatch] = {}
+        self.shared: Dict[WatchSpec, ServerWatch] = {}
+        self.stream_open = False
+        self._sub_ids = itertools.count(1)
+        self._watch_ids = itertools.count(1)
+        self._gen = 0
+        self._progress_wanted = 0  # stream-wide progress answers owed to users
+        self._creating: Deque[int] = collections.deque()  # awaiting "created", in order
+
+    # -- the user ------------------------------------------------------------------------
+
+    def subscribe(self, sub: Subscriber, spec: WatchSpec, start_revision: Optional[int],
+                  now: float) -> Tuple[bool, Actions]:
+        """Register ``sub`` (it gets its id) on a new server watch, or on the shared
+        one for ``spec``; returns (joined a shared watch, actions)."""
+        sub.id = next(self._sub_ids)
+        sub.since = now
+        shareable = self.coalesce and not start_revision
+        sw = self.shared.get(spec) if shareable else None
+        joining = sw is not None
+        actions: Actions = []
+        if sw is None:
+            sw = ServerWatch(next(self._watch_ids), spec, start_revision or 0)
+            self.watches[sw.id] = sw
+            if shareable:
+                self.shared[spec] = sw
+            sw.attach(sub)
+            self._send_create(sw, actions)
+        else:
+            sw.joining.append(sub)
+        sub.watch = sw
+        self.subs[sub.id] = sub
+        return joining, actions
+
+    def settle_join(self, sub: Subscriber, revision: int) -> Actions:
+        """``sub`` joined a shared watch when the store was at ``revision``: pass on
+        what it buffered after that, and what comes from now on."""
+        actions: Actions = []
+        sw = sub.watch
+        if sub.finished or sw is None:
+            return actions
+        sub.threshold = revision
+        pending, sub.pending = sub.pending, []
+        for item in pending:
+            if sub in sw.joining:
+                self._deliver_joining(sw, sub, item, actions)
+            else:
+                self._deliver_one(sub, item, actions)
+        return actions
+
+    def cancel(self, sub_id: int) -> Optional[Actions]:
+        """Stop delivering to ``sub_id``; None when it was not active. The server
+        watch is cancelled with its last subscriber."""
+        sub = self.subs.pop(sub_id, None)
+        if sub is None:
+            return None
+        actions: Actions = []
+        sub.cancelled = sub.finished = True
+        sw = sub.watch
+        if sw is not None:
+            sw.detach(sub)
+            if sw.empty():
+                self._drop(sw, actions)
+        if sub.callback is None:
+            actions.append(End(sub))
+        return actions
+
+    def end(self, sub: Subscriber, error: BaseException) -> Actions:
+        """End ``sub`` alone with ``error``: delivered if its watch was confirmed, else
+        left in ``sub.error`` for whoever waits for the confirmation."""
+        actions: Actions = []
+        sw = sub.watch
+        self.subs.pop(sub.id, None)
+        sub.finished = True
+        confirmed = sw is not None and sw.confirmed
+        if sw is not None:
+            sw.detach(sub)
+            if sw.empty():
+                self._drop(sw, actions)
+        if confirmed:
+            self._deliver_one(sub, error, actions)
+        else:
+            sub.error = error
+        return actions
+
+    def request_progress(self) -> Actions:
+        """Ask etcd for a progress notification on every watch (if a stream is open)."""
+        if not self.stream_open:
+            return []
+        self._progress_wanted += 1
+        return [Send(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))]
+
+    def unreachable_expired(self, now: float, down_since: float) -> List[Subscriber]:
+        """The subscribers whose ``unreachable_timeout`` passed, no member having
+        answered since ``down_since``."""
+        return [sub for sub in self.subs.values() if sub.unreachable_timeout is not None
+                and now - max(down_since, sub.since) >= sub.unreachable_timeout]
+
+    def any_confirmed(self) -> bool:
+        return any(sw.confirmed for sw in self.watches.values())
+
+    # -- the stream ----------------------------------------------------------------------
+
+    def stream_opened(self) -> Actions:
+        """A new stream is open: re-create every watch where it left off."""
+        self._gen += 1
+        self.stream_open = True
+        self._creating = collections.deque()
+        self._progress_wanted = 0
+        actions: Actions = []
+        for sw in self.watches.values():
+            self._send_create(sw, actions)
+        return actions
+
+    def stream_closed(self) -> None:
+        """The stream ended; watches wait, with their resume points, for the next."""
+        self.stream_open = False
+
+    def fail_all(self, error: BaseException) -> Actions:
+        """End every watch with ``error`` (the stream cannot be opened at all)."""
+        actions: Actions = []
+        for sw in list(self.watches.values()):
+            self._fail(sw, error, actions)
+        return actions
+
+    def fail_unconfirmed(self, error: BaseException) -> Actions:
+        """End the watches not confirmed yet with ``error`` (confirmed ones resume)."""
+        actions: Actions = []
+        for sw in list(self.watches.values()):
+            if not sw.confirmed:
+                self._fail(sw, error, actions)
+        return actions
+
+    def receive(self, response: Any) -> Actions:
+        """Handle one ``WatchResponse`` message of the stream."""
+        actions: Actions = []
+        watch_id = response.watch_id
+        if response.created:
+            # Creations are answered in request order; a failed one may carry id -1.
+            head = self._creating.popleft() if self._creating else STREAM_WIDE
+            if watch_id == STREAM_WIDE:
+                watch_id = head
+        sw = self.watches.get(watch_id)
+        if sw is None:
+            if watch_id == STREAM_WIDE and not response.events:
+                self._progress_all(response, actions)
+            return actions  # leftovers of a cancelled watch
+        if response.created:
+            if response.canceled and not sw.auth_retried and \
+                    self.errors.token_may_be_stale(response.cancel_reason):
+                sw.auth_retried = True
+                actions.append(Reconnect())
+                return actions
+            if not response.canceled:
+                if not sw.next_rev:
+                    sw.next_rev = response.header.revision + 1
+                sw.auth_retried = False
+                sw.confirmed = True
+                actions.append(Settle(sw))
+                return actions
+            if not sw.confirmed:  # refused: subscribe() raises the reason
+                self._fail(sw, self.errors.refused(sw.spec.key, response.cancel_reason),
+                           actions)
+                return actions
+        if response.canceled or response.compact_revision:
+            if response.compact_revision:
+                error = self.errors.compacted(response.compact_revision)
+            else:
+                error = self.errors.cancelled(response.cancel_reason)
+            self._fail(sw, error, actions)
+            return actions
+        if response.fragment:
+            sw.fragments.extend(response.events)
+            return actions
+        pb_events = response.events
+        if sw.fragments:
+            pb_events = sw.fragments + list(pb_events)
+            sw.fragments = []
+        events: List[Event] = events_from_pb(pb_events)
+        header = header_from_pb(response.header)
+        if events:
+            sw.next_rev = events[-1].mod_revision + 1
+        else:
+            sw.next_rev = max(sw.next_rev, header.revision + 1)
+        self._route(sw, WatchResponse(header, events), actions)
+        return actions
+
+    # -- the driver's end ----------------------------------------------------------------
+
+    def close(self) -> Actions:
+        """End every watch and forget them all (the client is closing)."""
+        actions: Actions = []
+        for sub in self.subs.values():
+            sub.cancelled = sub.finished = True
+            if sub.callback is None:
+                actions.append(End(sub))
+        for sw in self.watches.values():
+            actions.append(Settle(sw))
+        self._forget()
+        return actions
+
+    def abandon(self, error: BaseException) -> Actions:
+        """Forget every watch, giving iterators ``error`` (callbacks hear nothing):
+        the stream is another process's now (a forked child)."""
+        actions: Actions = []
+        for sub in self.subs.values():
+            sub.finished = True
+            if sub.callback is None:
+                actions.append(Enqueue((sub,), error))
+        self._forget()
+        return actions
+
+    def _forget(self) -> None:
+        self.subs.clear()
+        self.watches.clear()
+        self.shared.clear()
+        self.stream_open = False
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _send_create(self, sw: ServerWatch, actions: Actions) -> None:
+        if self.stream_open:
+            sw.fragments = []
+            sw.stream_gen = self._gen
+            self._creating.append(sw.id)
+            actions.append(Send(sw.create_request()))
+
+    def _drop(self, sw: ServerWatch, actions: Actions) -> None:
+        self.watches.pop(sw.id, None)
+        if self.shared.get(sw.spec) is sw:
+            del self.shared[sw.spec]
+        actions.append(Settle(sw))
+        if self.stream_open and sw.stream_gen == self._gen:
+            actions.append(Send(pb.WatchRequest(
+                cancel_request=pb.WatchCancelRequest(watch_id=sw.id))))
+
+    def _fail(self, sw: ServerWatch, error: BaseException, actions: Actions) -> None:
+        # Before etcd confirmed the watch, its subscribers are still in subscribe(),
+        # which raises the error; afterwards the iterator or callback receives it.
+        confirmed = sw.confirmed
+        for sub in sw.subscribers + sw.joining:
+            sub.finished = True
+            self.subs.pop(sub.id, None)
+            if confirmed:
+                self._deliver_one(sub, error, actions)
+            else:
+                sub.error = error
+        sw.subscribers, sw.joining = [], []
+        self._drop(sw, actions)
+
+    def _overflow(self, sub: Subscriber, actions: Actions) -> None:
+        """Fail a subscriber that fell ``max_queue`` responses behind: it still gets
+        what it was sent, then the error; the others are not held back."""
+        self.subs.pop(sub.id, None)
+        sub.finished = True
+        sw = sub.watch
+        if sw is not None:
+            sw.detach(sub)
+            if sw.empty():
+                self._drop(sw, actions)
+        self._deliver_one(sub, self.errors.overflow(sub), actions)
+
+    @staticmethod
+    def _deliver_one(sub: Subscriber, item: Item, actions: Actions) -> None:
+        if sub.callback is not None:
+            if sub.max_queue is not None:
+                sub.routed += 1
+            actions.append(Dispatch((sub,), item))
+        else:
+            actions.append(Enqueue((sub,), item))
+
+    def _deliver_joining(self, sw: ServerWatch, sub: Subscriber, item: Item,
+                         actions: Actions) -> None:
+        threshold = sub.threshold
+        if threshold is None:
+            sub.pending.append(item)
+            return
+        if isinstance(item, WatchResponse):
+            events = item.events
+            if events:
+                if events[0].mod_revision <= threshold:
+                    kept = [e for e in events if e.mod_revision > threshold]
+                    if not kept:
+                        return
+                    item = WatchResponse(item.header, kept, item.compact_revision)
+            elif item.header.revision < threshold:
+                return
+            # From here on every response is newer than the join point.
+            sw.joining.remove(sub)
+            sw.attach(sub)
+        self._deliver_one(sub, item, actions)
+
+    def _route(self, sw: ServerWatch, response: WatchResponse, actions: Actions) -> None:
+        callbacks, queues = sw.targets()
+        bounded = sw.bounded_callbacks()
+        if bounded:
+            behind = [sub for sub in bounded
+                      if sub.routed - sub.delivered >= (sub.max_queue or 0)]
+            for sub in behind:
+                self._overflow(sub, actions)
+            if behind:
+                callbacks, queues = sw.targets()
+                bounded = sw.bounded_callbacks()
+            for sub in bounded:
+                sub.routed += 1
+        if callbacks:
+            actions.append(Dispatch(callbacks, response))
+        if queues:
+            if sw.bounded_queues():
+                fed = []
+                for sub in queues:
+                    if sub.max_queue is not None and self.backlog(sub) >= sub.max_queue:
+                        self._overflow(sub, actions)
+                    else:
+                        fed.append(sub)
+                queues = tuple(fed)
+            if queues:
+                actions.append(Enqueue(queues, response))
+        for sub in list(sw.joining):
+            self._deliver_joining(sw, sub, response, actions)
+
+    def _progress_all(self, response: Any, actions: Actions) -> None:
+        # etcd 3.4 answers RequestProgress without checking that watchers are synced,
+        # so a stream-wide notification is passed on but never moves a resume point.
+        if not self._progress_wanted:
+            return  # the answer to a watchdog probe
+        self._progress_wanted -= 1
+        wr = WatchResponse(header_from_pb(response.header), [])
+        for sw in self.watches.values():
+            if sw.confirmed:
+                self._route(sw, wr, actions)
