@@ -6,11 +6,12 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 from . import codec
 from ._core.ops import (
+    NO_RANGE_OPTIONS,
     encode_txn,
     key_bytes,
     lease_to_id,
     optional_count,
-    range_request_fields,
+    range_fields,
 )
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
@@ -37,7 +38,8 @@ class KVMixin(ServiceBase):
 
     def _range(self, key: bytes, range_end: Optional[bytes], timeout: Any = UNSET,
                **options: Any) -> Any:
-        fields = range_request_fields(key, range_end, options)
+        fields = (range_fields(key, range_end, **options) if options
+                  else (key, range_end) + NO_RANGE_OPTIONS)
         request = codec.encode_range_request(*fields)
         if range_end is None:  # single-key reads are small: batch them
             return self._read_batcher.call(request, fields, timeout=timeout,

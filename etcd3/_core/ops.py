@@ -6,16 +6,16 @@ the codec its fields. Every path encodes through them: direct calls
 (:mod:`etcd3.kv`), ``client.transactions`` (:mod:`etcd3.transactions` re-exports the
 classes under their python-etcd3 names), locks, elections, STM and bulk calls.
 
-Direct calls, where every nanosecond counts, use the field functions
-(:func:`range_request_fields`, :func:`put_fields`, :func:`delete_fields`) without
-making an object; the classes call the same functions.
+Direct calls, where every nanosecond counts, use the same checks and field functions
+(:func:`range_fields`, :func:`key_bytes`, :func:`lease_to_id`...) without making an
+object.
 
 Numbers follow etcd's protobuf enums (checked against them by the unit tests).
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from .. import codec
 
@@ -151,16 +151,8 @@ def range_fields(
             optional_count(max_create_revision, "max_create_revision"))
 
 
-_DEFAULT_RANGE_OPTIONS = range_fields(b"")[2:]
-
-
-def range_request_fields(key: bytes, range_end: Optional[bytes],
-                         options: Mapping[str, Any]) -> RangeFields:
-    """:func:`range_fields` with ``options`` as a mapping (a read without options,
-    the common case, is not checked again)."""
-    if not options:
-        return (key, range_end) + _DEFAULT_RANGE_OPTIONS
-    return range_fields(key, range_end, **options)
+#: The RangeRequest fields after ``key, range_end`` when no option is given.
+NO_RANGE_OPTIONS = range_fields(b"")[2:]
 
 
 def put_fields(key: Any, value: Any, lease: Any = None, prev_kv: Any = False) -> PutFields:
@@ -328,7 +320,8 @@ class Get:
         self.key = key_bytes(key)
         self.range_end = optional_bytes(range_end, "range_end")
         self.range_options = range_options
-        self._options = range_request_fields(self.key, None, range_options)[2:]
+        self._options = (range_fields(self.key, None, **range_options)[2:]
+                         if range_options else NO_RANGE_OPTIONS)
 
     def fields(self) -> RangeFields:
         """The RangeRequest fields in :func:`codec.encode_range_request`'s order."""
