@@ -7,6 +7,7 @@ from typing import Any, List, Optional, Tuple
 
 import pytest
 
+import etcd3.events
 from etcd3 import codec
 from etcd3._core import concurrency as core
 from etcd3._core import ops
@@ -202,3 +203,56 @@ def test_a_driver_needs_nothing_but_the_steps() -> None:
     assert end.verdict is core.Verdict.HELD
     assert seen == ["Txn", "Get", "WaitDelete", "Get", "Get"]
 
+
+
+# -- observing an election -----------------------------------------------------------------
+
+def watch_response(revision: int, *events: Tuple[int, Any]) -> Any:
+    """A watch response decoded as the client decodes it (PutEvent/DeleteEvent)."""
+    message = pb.WatchResponse(header=header(revision), watch_id=1)
+    for kind, item in events:
+        message.events.add(type=kind, kv=item)
+    layout = codec.event_layout(etcd3.events.PutEvent, etcd3.events.DeleteEvent)
+    return codec.decode_watch_response(message.SerializeToString(), layout)
+
+
+PUT, DELETE = 0, 1
+
+
+def values(leaders: List[Any]) -> List[Tuple[bytes, bytes, int]]:
+    return [(value, meta.key, meta.mod_revision) for value, meta in leaders]
+
+
+def test_observing_a_led_election_follows_the_leaders_key() -> None:
+    observation = core.Observation(PREFIX)
+    assert_get(observation.start(), core.first_created(PREFIX))
+    leaders, step = observation.on_range(range_response(20, kv(OWN, 15, b"a")))
+    assert values(leaders) == [(b"a", OWN, 15)]
+    assert step == core.Watch(OWN, 21) and not observation.awaiting_first
+    leaders, step = observation.on_watch(watch_response(
+        23, (PUT, kv(OWN, 22, b"a2")), (PUT, kv(OWN, 23, b"a3"))))
+    assert values(leaders) == [(b"a2", OWN, 22), (b"a3", OWN, 23)] and step is None
+    leaders, step = observation.on_watch(watch_response(
+        25, (PUT, kv(OWN, 24, b"a4")), (DELETE, kv(OWN, 25)), (PUT, kv(OWN, 26, b"x"))))
+    assert values(leaders) == [(b"a4", OWN, 24)]  # then the leader's key went
+    assert_get(step, core.first_created(PREFIX))
+
+
+def test_observing_an_empty_election_waits_for_a_first_candidate() -> None:
+    observation = core.Observation(PREFIX)
+    leaders, step = observation.on_range(range_response(30))
+    assert leaders == [] and observation.awaiting_first
+    assert step == core.Watch(PREFIX, 31, codec.prefix_range_end(PREFIX))
+    other = PREFIX + b"cd"
+    assert observation.on_watch(watch_response(31, (DELETE, kv(other, 31)))) == ([], None)
+    leaders, step = observation.on_watch(watch_response(
+        33, (PUT, kv(other, 32, b"b")), (PUT, kv(OWN, 33, b"c"))))
+    assert values(leaders) == [(b"b", other, 32)]  # the first one leads
+    assert step == core.Watch(other, 33) and not observation.awaiting_first
+
+
+def test_leader_of() -> None:
+    assert core.leader_of(range_response(5)) is None
+    value, meta = core.leader_of(range_response(9, kv(OWN, 7, b"v")))  # type: ignore[misc]
+    assert (value, meta.key, meta.create_revision, meta.response_header.revision) == (
+        b"v", OWN, 7, 9)
