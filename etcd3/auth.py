@@ -22,6 +22,7 @@ from . import codec, exceptions
 from ._grpc import errors as _errors
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
+from ._sync.client_api import AuthClient
 from .etcdrpc import auth_pb2
 from .etcdrpc import rpc_pb2 as pb
 
@@ -78,7 +79,7 @@ class User:
     :meth:`revoke` change the server and this object.
     """
 
-    def __init__(self, name: str, roles: List[str], etcd_client: Any) -> None:
+    def __init__(self, name: str, roles: List[str], etcd_client: AuthClient) -> None:
         self.name = name
         self.roles = list(roles)
         self._etcd_client = etcd_client
@@ -132,7 +133,7 @@ class Role:
     and :meth:`revoke` change the server and this object.
     """
 
-    def __init__(self, name: str, perms: List[Perm], etcd_client: Any) -> None:
+    def __init__(self, name: str, perms: List[Perm], etcd_client: AuthClient) -> None:
         self.name = name
         self.perms = list(perms)
         self._etcd_client = etcd_client

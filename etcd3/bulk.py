@@ -15,14 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import codec
-from ._core.ops import (
-    delete_fields,
-    key_bytes,
-    lease_to_id,
-    optional_count,
-    put_fields,
-    range_fields,
-)
+from ._core import ops
 from ._sync import pipeline as _pipeline
 from ._sync.base import UNSET, ServiceBase
 from ._sync.pipeline import Chunk
@@ -53,14 +46,14 @@ def _put_entries(items: Iterable[Any], lease_id: int, prev_kv: bool
                  ) -> Iterator[Tuple[bytes, bytes]]:
     encode, op = codec.encode_txn_request, codec.OP_PUT
     for key, value in items:
-        fields = put_fields(key, value, lease_id, prev_kv)
+        fields = ops.put_fields(key, value, lease_id, prev_kv)
         yield fields[0], encode((), [(op, fields)])
 
 
 def _delete_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
     encode, op = codec.encode_txn_request, codec.OP_DELETE_RANGE
     for key in keys:
-        fields = delete_fields(key)
+        fields = ops.delete_fields(key)
         yield fields[0], encode((), [(op, fields)])
 
 
@@ -68,7 +61,7 @@ def _key_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
     # Range ops are encoded when sent (they carry the revision known by then); the
     # entry only has to be as long as the encoded op, for chunking.
     for key in keys:
-        key = key_bytes(key)
+        key = ops.key_bytes(key)
         yield key, key + b"\0" * 32
 
 
@@ -128,7 +121,7 @@ class BulkMixin(ServiceBase):
         if isinstance(prev_kv, bool) and prev_kv:
             raise TypeError("prev_kv takes a callable(key, value, metadata) that receives "
                             "each previous value")
-        lease_id = lease_to_id(lease)
+        lease_id = ops.lease_to_id(lease)
         if isinstance(items, Mapping):
             items = items.items()
         report, finish = _pipeline.progress_reporter(progress, "put_many", items)
@@ -224,7 +217,7 @@ class BulkMixin(ServiceBase):
 
         def encode(chunk: Chunk) -> Any:
             return codec.encode_txn_request((), [
-                (codec.OP_RANGE, range_fields(key, None, revision=pinned,
+                (codec.OP_RANGE, ops.range_fields(key, None, revision=pinned,
                                               serializable=serializable))
                 for key in chunk.keys])
 
@@ -272,7 +265,7 @@ class BulkMixin(ServiceBase):
     def iter_range(self, range_start: KeyType, range_end: KeyType, page_size: int = 1000,
                    **options: Any) -> Iterator[ValueMeta]:
         """Like :meth:`iter_prefix`, for the keys in ``[range_start, range_end)``."""
-        return self._pages(key_bytes(range_start, "range_start"),
+        return self._pages(ops.key_bytes(range_start, "range_start"),
                            codec.to_bytes(range_end, "range_end"), page_size, options)
 
     def _pages(self, start: bytes, end: bytes, page_size: int,
@@ -290,7 +283,7 @@ class BulkMixin(ServiceBase):
         bounds = [_opt_revision(options.pop(name, None)) for name in _FILTERS]
         timeout = options.pop("timeout", UNSET)
         revision = _opt_revision(options.pop("revision", None))
-        range_fields(start, end, **options)  # reject bad options before iterating
+        ops.range_fields(start, end, **options)  # reject bad options before iterating
         return self._page_generator(start, end, page_size, revision, bounds, timeout,
                                     options)
 
@@ -325,7 +318,7 @@ _FILTERS = ("min_mod_revision", "max_mod_revision", "min_create_revision",
 
 
 def _opt_revision(revision: Optional[int]) -> int:
-    return optional_count(revision, "revision")
+    return ops.optional_count(revision, "revision")
 
 
 __all__ = ["BulkMixin", "BulkWriteError", "DEFAULT_MAX_TXN_BYTES", "DEFAULT_OPS_PER_TXN"]

@@ -278,12 +278,18 @@ def client(
 
 
 if TYPE_CHECKING:
-    from ._sync.client_api import ConcurrencyClient, KVClient, LeaseClient
+    from ._sync.client_api import (
+        AuthClient,
+        ClusterClient,
+        ConcurrencyClient,
+        KVClient,
+        LeaseClient,
+    )
 
-    def _has_the_helpers_api(client: Etcd3Client
-                             ) -> Tuple[KVClient, LeaseClient, ConcurrencyClient]:
+    def _has_the_helpers_api(client: Etcd3Client) -> Tuple[
+            KVClient, LeaseClient, ConcurrencyClient, AuthClient, ClusterClient]:
         """Lets mypy check that the client is what its helper objects take."""
-        return client, client, client
+        return client, client, client, client, client
 
 
 __all__ = ["Etcd3Client", "MultiEndpointEtcd3Client", "client", "Endpoint",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Sequence, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
+from ._sync.client_api import ClusterClient, required
 from .etcdrpc import rpc_pb2 as pb
 
 Urls = Union[str, Sequence[str]]
@@ -21,7 +22,7 @@ class Member:
     __slots__ = ("id", "name", "peer_urls", "client_urls", "is_learner", "_etcd_client")
 
     def __init__(self, id: int, name: str, peer_urls: Sequence[str],
-                 client_urls: Sequence[str], etcd_client: Any = None,
+                 client_urls: Sequence[str], etcd_client: Optional[ClusterClient] = None,
                  is_learner: bool = False) -> None:
         self.id = id
         self.name = name
@@ -31,7 +32,7 @@ class Member:
         self._etcd_client = etcd_client
 
     @classmethod
-    def from_pb(cls, member: Any, etcd_client: Any) -> Member:
+    def from_pb(cls, member: Any, etcd_client: Optional[ClusterClient]) -> Member:
         """Build from an ``etcdserverpb.Member`` message."""
         return cls(member.ID, member.name, member.peerURLs, member.clientURLs,
                    etcd_client=etcd_client, is_learner=bool(member.isLearner))
@@ -41,25 +42,25 @@ class Member:
 
         :raises EntityNotFoundError: it is no longer a member.
         """
-        self._etcd_client.remove_member(self.id)
+        required(self._etcd_client, self).remove_member(self.id)
 
     def update(self, peer_urls: Urls) -> None:
         """Change this member's peer URLs.
 
         :raises EntityNotFoundError: it is no longer a member.
         """
-        self._etcd_client.update_member(self.id, peer_urls)
+        required(self._etcd_client, self).update_member(self.id, peer_urls)
         self.peer_urls = _url_list(peer_urls)
 
     def promote(self) -> None:
         """Promote this learner to a voting member (see :meth:`promote_member`)."""
-        self._etcd_client.promote_member(self.id)
+        required(self._etcd_client, self).promote_member(self.id)
         self.is_learner = False
 
     @property
     def active_alarms(self) -> List[Any]:
         """The alarms currently raised for this member (a list of ``Alarm``)."""
-        return list(self._etcd_client.list_alarms(member_id=self.id))
+        return list(required(self._etcd_client, self).list_alarms(member_id=self.id))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Member):
@@ -90,6 +91,10 @@ def _url_list(urls: Urls) -> List[str]:
 
 class ClusterMixin(ServiceBase):
     """Membership calls of the client."""
+
+    # MaintenanceMixin's (declared, not defined, so the client's mixin order does not
+    # hide it): a Member asks for its alarms.
+    list_alarms: Callable[..., List[Any]]
 
     @property
     def members(self) -> Iterator[Member]:

@@ -10,21 +10,20 @@ others wait in line (each watching only its predecessor). So Python candidates a
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from . import codec, exceptions
 from ._core import concurrency as core
+from ._core.ops import Get
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from ._sync.client_api import ConcurrencyClient
-from .events import DeleteEvent
 from .leases import Lease, _check_ttl
 from .locks import _check_name
-from .results import KVMetadata
 
 KeyType = Union[str, bytes]
 #: ``(value, KVMetadata)`` of a leader.
-LeaderInfo = Tuple[bytes, Any]
+LeaderInfo = core.LeaderInfo
 
 
 ElectionError = exceptions.ElectionError
@@ -137,11 +136,8 @@ class Election(cc.LeaseHolder):
         return self._leader(UNSET)
 
     def _leader(self, timeout: Any) -> Optional[LeaderInfo]:
-        response = cc.run_get(self._client, core.first_created(self._prefix), timeout)
-        if not response.kvs:
-            return None
-        kv = response.kvs[0]
-        return kv.value, KVMetadata.from_pb(kv, response.header)
+        return core.leader_of(cc.run_get(self._client, core.first_created(self._prefix),
+                                         timeout))
 
     def observe(self) -> Observer:
         """An iterator of ``(value, KVMetadata)``: the current leader, then every new
@@ -200,51 +196,31 @@ class Observer:
         return None
 
     def _follow(self) -> Iterator[LeaderInfo]:
+        observation = core.Observation(self._prefix)
+        step: Union[core.Watch, Get, None]
         while not self._cancelled:
             try:
-                found = self._current_leader()
-                if found is None:
-                    return
-                current, after = found
-                yield current
-                yield from self._until_deleted(current[1].key, after)
+                leaders, step = observation.on_range(
+                    cc.run_get(self._client, observation.start()))
+                while isinstance(step, core.Watch):
+                    yield from leaders
+                    awaiting_first = observation.awaiting_first
+                    leaders, watch, step = [], step, None
+                    for response in self._watch(watch.key, range_end=watch.range_end,
+                                                start_revision=watch.start_revision) or ():
+                        leaders, step = observation.on_watch(response)
+                        if step is not None:
+                            break
+                        yield from leaders
+                        leaders = []
+                    self._stop_watch()
+                    if step is None and awaiting_first:
+                        return  # cancelled before a first candidate stood
+                yield from leaders  # values proclaimed before the leader's key went
             except exceptions.RevisionCompactedError:
                 continue  # start over from the current state
             finally:
                 self._stop_watch()
-
-    def _current_leader(self) -> Optional[Tuple[LeaderInfo, int]]:
-        """The leader now (or the first one of an empty election) and the revision
-        to follow it from; None when cancelled."""
-        response = cc.run_get(self._client, core.first_created(self._prefix))
-        if response.kvs:
-            kv = response.kvs[0]
-            return (kv.value, KVMetadata.from_pb(kv, response.header)), \
-                response.header.revision + 1
-        first = self._first_put(response.header.revision + 1)
-        self._stop_watch()
-        return None if first is None else (first, first[1].mod_revision + 1)
-
-    def _until_deleted(self, key: bytes, start_revision: int) -> Iterator[LeaderInfo]:
-        """Every new value of ``key`` until it is deleted (or observing stops)."""
-        for watch_response in self._watch(key, start_revision=start_revision) or ():
-            for event in watch_response.events:
-                if isinstance(event, DeleteEvent):
-                    return
-                yield event.value, KVMetadata.from_pb(event, watch_response.header)
-
-    def _first_put(self, start_revision: int) -> Optional[LeaderInfo]:
-        """Wait for the first candidate of an empty election."""
-        responses = self._watch(self._prefix,
-                                range_end=codec.prefix_range_end(self._prefix),
-                                start_revision=start_revision)
-        if responses is None:
-            return None
-        for watch_response in responses:
-            for event in watch_response.events:
-                if not isinstance(event, DeleteEvent):
-                    return event.value, KVMetadata.from_pb(event, watch_response.header)
-        return None
 
     def _stop_watch(self) -> None:
         with self._mutex:

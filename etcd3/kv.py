@@ -6,12 +6,12 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 from . import codec
 from ._core.ops import (
-    delete_fields,
+    NO_RANGE_OPTIONS,
     encode_txn,
     key_bytes,
+    lease_to_id,
     optional_count,
-    put_fields,
-    range_request_fields,
+    range_fields,
 )
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
@@ -38,7 +38,8 @@ class KVMixin(ServiceBase):
 
     def _range(self, key: bytes, range_end: Optional[bytes], timeout: Any = UNSET,
                **options: Any) -> Any:
-        fields = range_request_fields(key, range_end, options)
+        fields = (range_fields(key, range_end, **options) if options
+                  else (key, range_end) + NO_RANGE_OPTIONS)
         request = codec.encode_range_request(*fields)
         if range_end is None:  # single-key reads are small: batch them
             return self._read_batcher.call(request, fields, timeout=timeout,
@@ -122,9 +123,11 @@ class KVMixin(ServiceBase):
         :raises RequestTooLargeError: the request exceeds the server's limit.
         :raises LeaseNotFoundError: the lease does not exist.
         """
-        fields = put_fields(key, value, lease, prev_kv)
-        return self._call(_rpc.PUT, codec.encode_put_request(*fields), timeout=timeout,
-                          context=f"key {fields[0]!r}")
+        # ops.put_fields' checks, called here without building its tuple: the hot path.
+        data = key_bytes(key)
+        request = codec.encode_put_request(data, codec.to_bytes(value, "value"),
+                                           lease_to_id(lease), prev_kv)
+        return self._call(_rpc.PUT, request, timeout=timeout, context=f"key {data!r}")
 
     def put_if_not_exists(self, key: KeyType, value: KeyType, lease: Any = None) -> bool:
         """Create ``key`` only if it does not exist; True if it was created."""
@@ -146,9 +149,10 @@ class KVMixin(ServiceBase):
                *, timeout: Any = UNSET) -> Any:
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
-        fields = delete_fields(key, None, prev_kv)
-        response = self._call(_rpc.DELETE_RANGE, codec.encode_delete_range_request(*fields),
-                              timeout=timeout, context=f"key {fields[0]!r}")
+        data = key_bytes(key)
+        request = codec.encode_delete_range_request(data, None, prev_kv)
+        response = self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
+                              context=f"key {data!r}")
         if return_response:
             return response
         return response.deleted >= 1

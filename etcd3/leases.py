@@ -8,7 +8,7 @@ from typing import Any, Callable, List, Optional
 from . import exceptions
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase
-from ._sync.client_api import LeaseClient
+from ._sync.client_api import LeaseClient, required
 from ._sync.keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
 
@@ -35,10 +35,7 @@ class Lease:
 
     @property
     def _client(self) -> LeaseClient:
-        client = self.etcd_client
-        if client is None:
-            raise AttributeError("this Lease has no etcd_client")
-        return client
+        return required(self.etcd_client, self)
 
     def _get_lease_info(self) -> Any:
         return self._client.get_lease_info(self.id, keys=True)

@@ -10,18 +10,24 @@ until no older key remains.
 next (an :class:`~etcd3._core.ops.Txn`, a :class:`~etcd3._core.ops.Get`, or
 :class:`WaitDelete`), and a driver makes it and hands back the result, until it says
 :class:`Finished`. It reads no clock and starts nothing: the driver owns deadlines,
-threads (or tasks) and the lease. The other functions build the one-off requests of
-locks and elections.
+threads (or tasks) and the lease. :class:`Observation` follows an election's leader
+the same way (Go's ``Election.Observe``). The other functions build the one-off
+requests of locks and elections.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from .. import codec
+from ..events import DeleteEvent
+from ..results import KVMetadata
 from .ops import BaseCompare, Create, Delete, Get, Put, Txn
+
+#: A leader as ``(value, KVMetadata)``.
+LeaderInfo = Tuple[bytes, Any]
 
 
 def own_key(prefix: bytes, lease_id: int) -> bytes:
@@ -167,3 +173,70 @@ class Contention:
     def _predecessor(self) -> Get:
         assert self.revision is not None
         return last_created_before(self.prefix, self.revision - 1)
+
+
+def leader_of(response: Any) -> Optional[LeaderInfo]:
+    """The leader in the response to :func:`first_created` (None: nobody leads)."""
+    if not response.kvs:
+        return None
+    kv = response.kvs[0]
+    return kv.value, KVMetadata.from_pb(kv, response.header)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Watch ``key`` (or ``[key, range_end)``) from ``start_revision``, handing each
+    response to :meth:`Observation.on_watch`; one watch at a time."""
+
+    key: bytes
+    start_revision: int
+    range_end: Optional[bytes] = None
+
+
+class Observation:
+    """Following the leader of the election under ``prefix`` (Go's
+    ``Election.Observe``): the current leader (or the first candidate of an empty
+    election), every new value it proclaims, and, once its key is deleted, the next
+    leader.
+
+    Drive it with :meth:`start` (a :class:`~etcd3._core.ops.Get`), feed the response
+    to :meth:`on_range`, then each response of the :class:`Watch` it asks for to
+    :meth:`on_watch`. Each returns the leaders to report, in order, and the next step.
+    """
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        #: True while the election is empty and the watch waits for a first candidate.
+        self.awaiting_first = False
+
+    def start(self) -> Get:
+        """The read of the current leader (again after a leader's key was deleted)."""
+        return first_created(self.prefix)
+
+    def on_range(self, response: Any) -> Tuple[List[LeaderInfo], Watch]:
+        """The leader now, if any, and the watch to follow it (or to wait for the
+        first candidate) from just after the read."""
+        after = int(response.header.revision) + 1
+        leader = leader_of(response)
+        self.awaiting_first = leader is None
+        if leader is None:
+            return [], Watch(self.prefix, after, codec.prefix_range_end(self.prefix))
+        return [leader], Watch(leader[1].key, after)
+
+    def on_watch(self, response: Any) -> Tuple[List[LeaderInfo], Optional[Union[Watch, Get]]]:
+        """Leaders to report from a watch response, and what next: None keeps the
+        watch; a :class:`Watch` replaces it (a first candidate arrived); a
+        :class:`~etcd3._core.ops.Get` starts over (the leader's key was deleted)."""
+        found: List[LeaderInfo] = []
+        for event in response.events:
+            deleted = isinstance(event, DeleteEvent)
+            if self.awaiting_first:
+                if not deleted:  # a delete is no candidate: keep waiting
+                    self.awaiting_first = False
+                    leader = (event.value, KVMetadata.from_pb(event, response.header))
+                    return [leader], Watch(event.key, leader[1].mod_revision + 1)
+            elif deleted:
+                return found, self.start()
+            else:
+                found.append((event.value, KVMetadata.from_pb(event, response.header)))
+        return found, None

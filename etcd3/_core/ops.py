@@ -6,16 +6,16 @@ the codec its fields. Every path encodes through them: direct calls
 (:mod:`etcd3.kv`), ``client.transactions`` (:mod:`etcd3.transactions` re-exports the
 classes under their python-etcd3 names), locks, elections, STM and bulk calls.
 
-Direct calls, where every nanosecond counts, use the field functions
-(:func:`range_request_fields`, :func:`put_fields`, :func:`delete_fields`) without
-making an object; the classes call the same functions.
+Direct calls, where every nanosecond counts, use the same checks and field functions
+(:func:`range_fields`, :func:`key_bytes`, :func:`lease_to_id`...) without making an
+object.
 
 Numbers follow etcd's protobuf enums (checked against them by the unit tests).
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from .. import codec
 
@@ -97,7 +97,8 @@ def int_value(value: Any, what: str) -> int:
 def optional_count(value: Any, name: str) -> int:
     """A non-negative int option; None means 0 (unset).
 
-    :raises TypeError: not an int (bools included). :raises ValueError: negative.
+    :raises TypeError: not an int (bools included).
+    :raises ValueError: negative.
     """
     if value is None:
         return 0
@@ -150,16 +151,8 @@ def range_fields(
             optional_count(max_create_revision, "max_create_revision"))
 
 
-_DEFAULT_RANGE_OPTIONS = range_fields(b"")[2:]
-
-
-def range_request_fields(key: bytes, range_end: Optional[bytes],
-                         options: Mapping[str, Any]) -> RangeFields:
-    """:func:`range_fields` with ``options`` as a mapping (a read without options,
-    the common case, is not checked again)."""
-    if not options:
-        return (key, range_end) + _DEFAULT_RANGE_OPTIONS
-    return range_fields(key, range_end, **options)
+#: The RangeRequest fields after ``key, range_end`` when no option is given.
+NO_RANGE_OPTIONS = range_fields(b"")[2:]
 
 
 def put_fields(key: Any, value: Any, lease: Any = None, prev_kv: Any = False) -> PutFields:
@@ -168,13 +161,15 @@ def put_fields(key: Any, value: Any, lease: Any = None, prev_kv: Any = False) ->
     :raises TypeError: key or value not str/bytes, a bad lease.
     :raises ValueError: empty key.
     """
-    return key_bytes(key), _to_bytes(value, "value"), lease_to_id(lease), prev_kv
+    return (key_bytes(key), _to_bytes(value, "value"),
+            0 if lease is None else lease_to_id(lease), prev_kv)
 
 
 def delete_fields(key: Any, range_end: Any = None, prev_kv: Any = False) -> DeleteFields:
     """The checked DeleteRangeRequest fields ``(key, range_end, prev_kv)``.
 
-    :raises TypeError: key or range_end not str/bytes. :raises ValueError: empty key.
+    :raises TypeError: key or range_end not str/bytes.
+    :raises ValueError: empty key.
     """
     if range_end is None:
         return key_bytes(key), None, prev_kv
@@ -190,7 +185,9 @@ class BaseCompare:
     """A comparison on a key (or range), completed by ``==``, ``!=``, ``<`` or ``>``.
 
     The operand is checked when the operator is applied.
-    :raises TypeError: key or operand of the wrong type. :raises ValueError: empty key.
+
+    :raises TypeError: key or operand of the wrong type.
+    :raises ValueError: empty key.
     """
 
     target: int = VALUE
@@ -323,7 +320,8 @@ class Get:
         self.key = key_bytes(key)
         self.range_end = optional_bytes(range_end, "range_end")
         self.range_options = range_options
-        self._options = range_request_fields(self.key, None, range_options)[2:]
+        self._options = (range_fields(self.key, None, **range_options)[2:]
+                         if range_options else NO_RANGE_OPTIONS)
 
     def fields(self) -> RangeFields:
         """The RangeRequest fields in :func:`codec.encode_range_request`'s order."""
@@ -341,7 +339,8 @@ class Get:
 class Delete:
     """Delete ``key``, or the keys in ``[key, range_end)``.
 
-    :raises TypeError: key or range_end not str/bytes. :raises ValueError: empty key.
+    :raises TypeError: key or range_end not str/bytes.
+    :raises ValueError: empty key.
     """
 
     def __init__(self, key: KeyType, range_end: Optional[KeyType] = None,

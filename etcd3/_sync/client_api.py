@@ -1,7 +1,9 @@
 """What the client's helper objects may use of the client: narrow, typed Protocols.
 
 :class:`~etcd3.leases.Lease`, :class:`~etcd3.locks.Lock`,
-:class:`~etcd3.election.Election` and :class:`~etcd3.stm.STM` talk to
+:class:`~etcd3.election.Election`, :class:`~etcd3.stm.STM`,
+:class:`~etcd3.auth.User`, :class:`~etcd3.auth.Role` and
+:class:`~etcd3.cluster.Member` talk to
 :class:`~etcd3.client.Etcd3Client` only through these public (or documented
 internal) methods, never its private attributes, so each can be driven by any
 object that has them (a test double, or another driver).
@@ -9,14 +11,37 @@ object that has them (a test double, or another driver).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Protocol, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterator,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 if TYPE_CHECKING:
+    from ..auth import Perms
     from ..events import WatchResponse
     from ..leases import Lease
     from ..results import RangeResponse, TxnResponse
 
 KeyType = Any  # str or bytes, checked by the client
+C = TypeVar("C")
+
+
+def required(client: Optional[C], owner: object) -> C:
+    """``client``, the ``etcd_client`` of ``owner``.
+
+    :raises AttributeError: ``owner`` was made without one.
+    """
+    if client is None:
+        raise AttributeError(f"this {type(owner).__name__} has no etcd_client")
+    return client
 
 
 class KVClient(Protocol):
@@ -93,3 +118,46 @@ class ConcurrencyClient(KVClient, Protocol):
     def watch_response(self, key: KeyType, **kwargs: Any
                        ) -> Tuple[Iterator[WatchResponse], Callable[[], None]]:
         """Watch with an iterator; returns ``(responses, cancel)``."""
+
+
+class AuthClient(Protocol):
+    """User and role calls (what a User and a Role use)."""
+
+    def grant_role(self, user: str, role: str, *, timeout: Any = ...) -> None:
+        """Grant ``role`` to ``user``."""
+
+    def revoke_role(self, user: str, role: str, *, timeout: Any = ...) -> bool:
+        """Revoke ``role`` from ``user``."""
+
+    def delete_user(self, name: str, *, timeout: Any = ...) -> None:
+        """Delete a user."""
+
+    def grant_permission_role(self, role: str, perm: Union[Perms, int], key: KeyType,
+                              end: Optional[KeyType] = None, prefix: bool = False, *,
+                              timeout: Any = ...) -> None:
+        """Grant a permission to ``role``."""
+
+    def revoke_permission_role(self, role: str, key: KeyType,
+                               end: Optional[KeyType] = None, prefix: bool = False, *,
+                               timeout: Any = ...) -> bool:
+        """Revoke a permission from ``role``."""
+
+    def delete_role(self, name: str, *, timeout: Any = ...) -> None:
+        """Delete a role."""
+
+
+class ClusterClient(Protocol):
+    """Membership and alarm calls (what a Member uses)."""
+
+    def remove_member(self, member_id: int, *, timeout: Any = ...) -> None:
+        """Remove a member."""
+
+    def update_member(self, member_id: int, peer_urls: Any, *, timeout: Any = ...) -> None:
+        """Change a member's peer URLs."""
+
+    def promote_member(self, member_id: int, *, timeout: Any = ...) -> None:
+        """Promote a learner."""
+
+    def list_alarms(self, member_id: int = 0, alarm_type: Any = "none", *,
+                    timeout: Any = ...) -> List[Any]:
+        """The active alarms."""

@@ -16,7 +16,7 @@ from .._core import concurrency as core
 from .._core.ops import Get, Txn
 from ..events import DeleteEvent
 from .base import UNSET
-from .client_api import ConcurrencyClient, KVClient
+from .client_api import ConcurrencyClient, KVClient, required
 
 log = logging.getLogger("etcd3")
 
@@ -165,10 +165,7 @@ class LeaseHolder:
 
     @property
     def _client(self) -> ConcurrencyClient:
-        client = self.etcd_client
-        if client is None:
-            raise AttributeError(f"{type(self).__name__} has no etcd_client")
-        return client
+        return required(self.etcd_client, self)
 
     def _grant_lease(self, ttl: int) -> Any:
         """A new lease of ``ttl`` seconds kept alive for this holder."""

@@ -3,13 +3,11 @@ fed with responses decoded by the codec as the driver would get them."""
 
 from __future__ import annotations
 
-import ast
-import pathlib
 from typing import Any, List, Optional, Tuple
 
 import pytest
 
-import etcd3
+import etcd3.events
 from etcd3 import codec
 from etcd3._core import concurrency as core
 from etcd3._core import ops
@@ -206,30 +204,55 @@ def test_a_driver_needs_nothing_but_the_steps() -> None:
     assert seen == ["Txn", "Get", "WaitDelete", "Get", "Get"]
 
 
-# -- the sans-I/O rule ---------------------------------------------------------------------
 
-FORBIDDEN = ("grpc", "threading", "queue", "concurrent", "asyncio", "socket", "etcd3._sync",
-             "etcd3._grpc")
+# -- observing an election -----------------------------------------------------------------
 
-
-def imported_modules(path: pathlib.Path) -> List[str]:
-    names: List[str] = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative to etcd3._core
-                parent = ["etcd3", "_core"][:3 - node.level]
-                base = ".".join(parent + ([base] if base else []))
-            names.append(base)
-            names += [f"{base}.{alias.name}" for alias in node.names]
-    return names
+def watch_response(revision: int, *events: Tuple[int, Any]) -> Any:
+    """A watch response decoded as the client decodes it (PutEvent/DeleteEvent)."""
+    message = pb.WatchResponse(header=header(revision), watch_id=1)
+    for kind, item in events:
+        message.events.add(type=kind, kv=item)
+    layout = codec.event_layout(etcd3.events.PutEvent, etcd3.events.DeleteEvent)
+    return codec.decode_watch_response(message.SerializeToString(), layout)
 
 
-@pytest.mark.parametrize("module", ["ops", "concurrency"])
-def test_the_core_does_no_io(module: str) -> None:
-    path = pathlib.Path(etcd3.__file__).parent / "_core" / f"{module}.py"
-    for name in imported_modules(path):
-        assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), \
-            f"{path.name} imports {name}"
+PUT, DELETE = 0, 1
+
+
+def values(leaders: List[Any]) -> List[Tuple[bytes, bytes, int]]:
+    return [(value, meta.key, meta.mod_revision) for value, meta in leaders]
+
+
+def test_observing_a_led_election_follows_the_leaders_key() -> None:
+    observation = core.Observation(PREFIX)
+    assert_get(observation.start(), core.first_created(PREFIX))
+    leaders, step = observation.on_range(range_response(20, kv(OWN, 15, b"a")))
+    assert values(leaders) == [(b"a", OWN, 15)]
+    assert step == core.Watch(OWN, 21) and not observation.awaiting_first
+    leaders, step = observation.on_watch(watch_response(
+        23, (PUT, kv(OWN, 22, b"a2")), (PUT, kv(OWN, 23, b"a3"))))
+    assert values(leaders) == [(b"a2", OWN, 22), (b"a3", OWN, 23)] and step is None
+    leaders, step = observation.on_watch(watch_response(
+        25, (PUT, kv(OWN, 24, b"a4")), (DELETE, kv(OWN, 25)), (PUT, kv(OWN, 26, b"x"))))
+    assert values(leaders) == [(b"a4", OWN, 24)]  # then the leader's key went
+    assert_get(step, core.first_created(PREFIX))
+
+
+def test_observing_an_empty_election_waits_for_a_first_candidate() -> None:
+    observation = core.Observation(PREFIX)
+    leaders, step = observation.on_range(range_response(30))
+    assert leaders == [] and observation.awaiting_first
+    assert step == core.Watch(PREFIX, 31, codec.prefix_range_end(PREFIX))
+    other = PREFIX + b"cd"
+    assert observation.on_watch(watch_response(31, (DELETE, kv(other, 31)))) == ([], None)
+    leaders, step = observation.on_watch(watch_response(
+        33, (PUT, kv(other, 32, b"b")), (PUT, kv(OWN, 33, b"c"))))
+    assert values(leaders) == [(b"b", other, 32)]  # the first one leads
+    assert step == core.Watch(other, 33) and not observation.awaiting_first
+
+
+def test_leader_of() -> None:
+    assert core.leader_of(range_response(5)) is None
+    value, meta = core.leader_of(range_response(9, kv(OWN, 7, b"v")))  # type: ignore[misc]
+    assert (value, meta.key, meta.create_revision, meta.response_header.revision) == (
+        b"v", OWN, 7, 9)

@@ -131,11 +131,10 @@ def test_lease_forms() -> None:
 
 
 def test_direct_call_fields_are_the_ops_fields() -> None:
-    assert ops.range_request_fields(b"k", None, {}) == ops.Get("k").fields() == \
+    assert (b"k", None) + ops.NO_RANGE_OPTIONS == ops.Get("k").fields() == \
         ops.range_fields(b"k")
     options = {"revision": 4, "serializable": True, "keys_only": True}
-    assert ops.range_request_fields(b"k", b"z", options) == \
-        ops.Get("k", "z", **options).fields()
+    assert ops.range_fields(b"k", b"z", **options) == ops.Get("k", "z", **options).fields()
     put = ops.Put("k", "v", 3, True)
     assert ops.put_fields("k", "v", 3, True) == (put.key, put.value, put.lease, put.prev_kv)
     delete = ops.Delete("k", "z", True)
@@ -175,7 +174,7 @@ def test_get_encodes_as_protobuf(impl: Any, key: bytes, range_end: Any,
     get = ops.Get(key, range_end, **options)
     expected = pb_range(key, range_end, options).SerializeToString()
     assert impl.encode_range_request(*get.fields()) == expected
-    assert impl.encode_range_request(*ops.range_request_fields(key, range_end, options)
+    assert impl.encode_range_request(*ops.range_fields(key, range_end, **options)
                                      ) == expected
     assert get.encode() == expected  # the active codec
 
