@@ -45,8 +45,26 @@ def register(obj: ForkAware) -> None:
 
 
 def _reset_all() -> None:
+    _reset_grpc_plugin_lock()
     for obj in list(_OBJECTS):
         obj._after_fork_in_child()
+
+
+def _reset_grpc_plugin_lock() -> None:
+    """Give the child a fresh copy of grpc's process-wide observability lock.
+
+    gRPC holds ``grpc._observability._plugin_lock`` while it creates every call. A
+    fork while one of the parent's threads is creating a call (a stream reopening
+    after the previous fork, say) leaves it held by a thread the child does not have,
+    and the child's first call waits on it forever. Only the forking thread exists in
+    the child, and it is not inside gRPC, so nothing can legitimately hold it there.
+    """
+    import sys
+
+    observability = sys.modules.get("grpc._observability")
+    lock = getattr(observability, "_plugin_lock", None)
+    if lock is not None:
+        observability._plugin_lock = type(lock)()  # type: ignore[union-attr]
 
 
 if hasattr(os, "register_at_fork"):

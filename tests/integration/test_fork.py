@@ -121,6 +121,37 @@ def test_rapid_forks_never_go_ahead_with_streams_in_grpc(etcd_server) -> None:
     assert "still in flight" not in result.stderr, result.stderr[-3000:]
 
 
+def test_child_calls_even_when_forked_while_a_thread_was_creating_a_grpc_call(
+        etcd_server) -> None:
+    """gRPC holds a process-wide lock while it creates a call; a fork at that moment
+    (seen under load: a stream reopening after the previous fork) must not leave the
+    child's first call waiting on it forever. The lock is held here on purpose."""
+    out = _run_script("""
+        import grpc._observability
+        client = etcd3.client(endpoints=[ENDPOINT], timeout=5)
+        client.put("/before-fork", "1")
+        inside, release = threading.Event(), threading.Event()
+
+        def creating_a_call():
+            with grpc._observability._plugin_lock:
+                inside.set()
+                release.wait()
+
+        holder = threading.Thread(target=creating_a_call, daemon=True)
+        holder.start()
+        inside.wait()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)  # a hang kills the child: status is not 0
+            client.put("/forked-child", "made it")
+            os._exit(0 if client.get("/forked-child")[0] == b"made it" else 3)
+        release.set()
+        _, status = os.waitpid(pid, 0)
+        print("CHILD", os.WEXITSTATUS(status) if os.WIFEXITED(status) else status)
+        """, etcd_server.endpoint)
+    assert "CHILD 0" in out, out
+
+
 def test_child_keeps_its_lock_alive_past_the_ttl(etcd_server) -> None:
     out = _run_script("""
         client = etcd3.client(endpoints=[ENDPOINT], timeout=5)
