@@ -1,7 +1,8 @@
 """The package's layering rules, read from the source (see docs/architecture.rst).
 
 - ``etcd3._core`` is sans-I/O: no gRPC, threads, queues, sockets or event loops, and
-  nothing from the drivers (``_sync``, ``_grpc``) or the public service modules.
+  nothing from the drivers (``_sync``, ``_grpc``) or the public service modules. Only
+  ``deadline.py`` reads the clock; every other core is handed the time.
 - ``etcd3._grpc`` is shared by every gRPC driver: it never imports a driver.
 - Nothing inside the package imports ``etcd3.client`` (the facade sits on top).
 - No import cycles between modules, counting imports inside functions too (a lazy
@@ -164,6 +165,12 @@ def _layer_violations(prefix: str, forbidden: Tuple[str, ...],
 
 def test_core_does_no_io_and_knows_no_driver() -> None:
     assert _layer_violations("etcd3._core", CORE_FORBIDDEN, CORE_ALLOWED_PUBLIC) == []
+
+
+def test_only_the_deadline_reads_the_clock_in_core() -> None:
+    clock = [v for v in _layer_violations("etcd3._core", ("time",))
+             if not v.startswith("etcd3._core.deadline ")]
+    assert clock == []
 
 
 def test_grpc_layer_imports_no_driver() -> None:
