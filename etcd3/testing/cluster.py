@@ -7,16 +7,17 @@ import signal
 import subprocess
 import time
 import uuid
-from typing import Any, Iterator, List, Mapping, Optional, Sequence
+from typing import Iterator, List, Mapping, Optional, Sequence
 
 from .binaries import sibling_binary
 from .errors import EtcdStartupError
 from .etcdctl import ETCDCTL_TIMEOUT, run_etcdctl
+from .process import Launcher
 from .server import EtcdServer
 from .tls import TLSConfig
 
 
-class EtcdCluster:
+class EtcdCluster(Launcher):
     """*size* etcd members bootstrapped together on loopback ports.
 
     ``members`` are :class:`EtcdServer` objects (names ``etcd0``...), started
@@ -170,16 +171,6 @@ class EtcdCluster:
             input=input,
             timeout=timeout,
         )
-
-    def __enter__(self) -> EtcdCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def __iter__(self) -> Iterator[EtcdServer]:
         return iter(self.members)

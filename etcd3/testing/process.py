@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict
+from typing import Any, Dict, TypeVar
 
 _LOG_TAIL_LINES = 40
 
@@ -50,3 +50,27 @@ def all_threads_stopped(pid: int) -> bool:
         if state not in (b"T", b"t"):
             return False
     return True
+
+
+L = TypeVar("L", bound="Launcher")
+
+
+class Launcher:
+    """``with launcher:`` starts it and stops it after; a start that fails part-way
+    stops what it began before the error propagates."""
+
+    def start(self: L) -> L:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: L) -> L:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -21,7 +21,7 @@ from .errors import EtcdNotFoundError, EtcdStartupError
 from .etcdctl import ETCDCTL_TIMEOUT, run_etcdctl
 from .gateway import http_json
 from .ports import LOOPBACK, free_ports, release_ports
-from .process import all_threads_stopped, log_tail, server_env
+from .process import Launcher, all_threads_stopped, log_tail, server_env
 from .tls import TLSConfig
 
 # Defaults tuned for fast tests; any of them is dropped when the same flag
@@ -37,7 +37,7 @@ def _flag_names(args: Iterable[str]) -> Set[str]:
     return {a.split("=", 1)[0] for a in args if a.startswith("-")}
 
 
-class EtcdServer:
+class EtcdServer(Launcher):
     """One real etcd process listening on free loopback ports.
 
     Construction only picks ports and locates the binary; :meth:`start` (or
@@ -424,16 +424,6 @@ class EtcdServer:
             self.host, self.port, "POST", "/v3/maintenance/status", b"{}", ctx, timeout
         )
         return status
-
-    def __enter__(self) -> EtcdServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else ("running" if self.running else "stopped")
