@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
+from ._core.deadline import Deadline, Timeout
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from .events import DeleteEvent
@@ -68,7 +69,7 @@ class Election(cc.LeaseHolder):
         A candidate that already leads just proclaims ``value``.
         """
         data = codec.to_bytes(value, "value")
-        deadline = cc.deadline_of(timeout)
+        deadline = Deadline.after(timeout)
         if self.key is not None and self.is_leader():
             self.proclaim(data)
             return True
@@ -89,7 +90,7 @@ class Election(cc.LeaseHolder):
                 self._withdraw()
                 raise
             self._withdraw()  # our lease expired while waiting: stand again
-            if deadline is not None and cc.remaining(deadline) == 0:
+            if deadline.expired:
                 return False
 
     def proclaim(self, value: KeyType) -> None:
@@ -130,7 +131,7 @@ class Election(cc.LeaseHolder):
         """The current leader as ``(value, KVMetadata)``; None when nobody leads."""
         return self._leader(UNSET)
 
-    def _leader(self, timeout: Any) -> Optional[LeaderInfo]:
+    def _leader(self, timeout: Timeout) -> Optional[LeaderInfo]:
         response = self.etcd_client.get_prefix_response(
             self._prefix, sort_order="ascend", sort_target="create", limit=1,
             timeout=timeout)

@@ -20,7 +20,10 @@ The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
   too: the server rejected it before applying it).
 
 The first retry goes at once to another endpoint; later ones wait a jittered,
-exponentially growing pause. Everything happens inside the call's deadline.
+exponentially growing pause. Everything happens inside the call's deadline. The
+error that ends a call carries ``attempts`` and ``endpoints_tried`` (see
+:class:`~etcd3.exceptions.Etcd3Exception`). The rules themselves are one pure
+function, :func:`etcd3._core.retry_rules.decide`, which every driver calls.
 
 Attempt budget: while another healthy endpoint is left that the call has not tried,
 an attempt of a repeatable call may use only :attr:`Retry.attempt_fraction` (half) of

@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
 from .. import codec, exceptions
+from .._core.deadline import Deadline, Timeout
 from .._grpc import rpc as _rpc
 from ..events import DeleteEvent
 from ..transactions import BaseCompare, Create, Delete, Get, Put, build_txn_request
@@ -25,28 +26,6 @@ log = logging.getLogger("etcd3")
 #: Pause before re-checking after a failed watch (compaction, broken stream), so a
 #: persistent failure does not spin.
 WATCH_RETRY_PAUSE = 0.1
-
-
-def deadline_of(timeout: Optional[float]) -> Optional[float]:
-    """The monotonic deadline of ``timeout`` seconds (None: no deadline).
-
-    :raises ValueError: a negative timeout. :raises TypeError: not a number.
-    """
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, "
-                        f"not {type(timeout).__name__}")
-    if timeout < 0:
-        raise ValueError("timeout must be >= 0 seconds or None")
-    return time.monotonic() + timeout
-
-
-def remaining(deadline: Optional[float]) -> Optional[float]:
-    """Seconds left before ``deadline`` (never negative), or None."""
-    if deadline is None:
-        return None
-    return max(deadline - time.monotonic(), 0.0)
 
 
 def first_created_op(prefix: bytes) -> Get:
@@ -113,14 +92,13 @@ def revoke_quietly(lease: Any) -> None:
             pass
 
 
-def key_create_revision(client: Any, key: bytes, timeout: Any = UNSET) -> int:
+def key_create_revision(client: Any, key: bytes, timeout: Timeout = UNSET) -> int:
     """The create revision of ``key`` (0 when it does not exist)."""
     kvs = client.get_response(key, timeout=timeout).kvs
     return kvs[0].create_revision if kvs else 0
 
 
-def wait_delete(client: Any, key: bytes, revision: int,
-                deadline: Optional[float]) -> bool:
+def wait_delete(client: Any, key: bytes, revision: int, deadline: Deadline) -> bool:
     """Wait until ``key`` is deleted at or after ``revision``.
 
     Returns False at the deadline; True when the key was deleted or the watch failed
@@ -138,18 +116,18 @@ def wait_delete(client: Any, key: bytes, revision: int,
 
     watch_id = client.add_watch_callback(key, on_response, start_revision=revision)
     try:
-        finished = done.wait(remaining(deadline))
+        finished = done.wait(deadline.remaining())
     finally:
         client.cancel_watch(watch_id)
     if failed:
         # A failing watch (compaction, broken stream): re-check after a pause
         # rather than spin.
-        time.sleep(min(WATCH_RETRY_PAUSE, remaining(deadline) or WATCH_RETRY_PAUSE))
+        time.sleep(min(WATCH_RETRY_PAUSE, deadline.remaining() or WATCH_RETRY_PAUSE))
     return finished
 
 
 def wait_deletes(client: Any, prefix: bytes, max_create_revision: int,
-                 deadline: Optional[float]) -> bool:
+                 deadline: Deadline) -> bool:
     """Wait until no key under ``prefix`` created at or before ``max_create_revision``
     is left, watching one predecessor at a time. False at the deadline."""
     while True:
