@@ -70,7 +70,7 @@ class Deadline:
     """The monotonic instant (``time.monotonic()`` scale), or None: never."""
 
     def __init__(self, at: Optional[float]) -> None:
-        object.__setattr__(self, "at", at)
+        _set_at(self, at)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a Deadline is immutable")
@@ -84,10 +84,19 @@ class Deadline:
         :raises TypeError: ``timeout`` is not a number or None.
         :raises ValueError: it is negative (or 0 when not ``zero_ok``).
         """
-        seconds = check_timeout(timeout, zero_ok=zero_ok)
+        # Every call makes one: the common cases go first.
+        if timeout is None:
+            return NEVER
+        seconds: Optional[float]
+        if (type(timeout) is float or type(timeout) is int) and timeout > 0:
+            seconds = timeout
+        else:
+            seconds = check_timeout(timeout, zero_ok=zero_ok)
         if seconds is None:
             return NEVER
-        return cls((time.monotonic() if now is None else now) + seconds)
+        deadline = _new(cls)
+        _set_at(deadline, (time.monotonic() if now is None else now) + seconds)
+        return deadline
 
     @staticmethod
     def earliest(deadlines: Iterable[Deadline]) -> Deadline:
@@ -129,6 +138,10 @@ class Deadline:
             return "Deadline.NEVER"
         return f"<Deadline in {self.at - time.monotonic():.3f}s>"
 
+
+_new = object.__new__
+#: Sets the slot of a new Deadline (its __setattr__ refuses to).
+_set_at = Deadline.__dict__["at"].__set__
 
 #: No deadline: waits as long as it takes.
 NEVER: Final = Deadline(None)

@@ -98,8 +98,13 @@ class History(NamedTuple):
         tried = self.endpoints_tried
         if endpoint not in tried:
             tried = tried + (endpoint,)
-        return History(self.attempts + 1, tried, self.refreshed, self.unreachable,
-                       self.unreachable_details, budgeted)
+        # tuple.__new__ directly: every call makes one, and the generated __new__
+        # costs several times more.
+        return _new(History, (self.attempts + 1, tried, self.refreshed, self.unreachable,
+                              self.unreachable_details, budgeted))
+
+
+_new = tuple.__new__
 
 
 class Reason(enum.Enum):

@@ -204,18 +204,21 @@ class Transport:
         """
         state = ctx.pinned or self.pool.pick(ctx.avoid)
         ctx.state = state
-        history = ctx.history = ctx.history.started(state.name)
+        name = state.name
+        history = ctx.history
         remaining = total = ctx.deadline.remaining()
         spread = ctx.pinned is None and len(self.pool.endpoints) > 1
-        more = spread and self.pool.has_untried(history.endpoints_tried)
+        more = spread and self.pool.has_untried((*history.endpoints_tried, name))
+        budgeted = False
         # An attempt budget only makes sense when another endpoint can be tried and
         # the call may be repeated; the last attempt gets the whole remaining time.
         if (ctx.method.repeatable and spread
-                and history.attempts < self.retry.max_attempts):
+                and history.attempts + 1 < self.retry.max_attempts):
             budget = self.retry.attempt_budget(remaining, more_endpoints=more)
             if budget is not None and (remaining is None or budget < remaining):
                 remaining = budget
-                ctx.history = history._replace(budgeted=True)
+                budgeted = True
+        ctx.history = history.started(name, budgeted=budgeted)
         metadata = None
         if not ctx.anonymous and self.token_provider is not None:
             # A token fetch on a hung or stale member must not take the whole call,
@@ -370,7 +373,8 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self.deadline(timeout), context, endpoint,
+        deadline = Deadline.after(self.timeout if timeout is UNSET else timeout, zero_ok=False)
+        ctx = _Attempts(method, request, deadline, context, endpoint,
                         anonymous)
         while True:
             try:
@@ -507,7 +511,8 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self.deadline(timeout), context)
+        deadline = Deadline.after(self.timeout if timeout is UNSET else timeout, zero_ok=False)
+        ctx = _Attempts(method, request, deadline, context)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future
