@@ -45,6 +45,7 @@ from .. import exceptions
 from .._core import retry_rules as _rules
 from .._core.deadline import UNSET, Deadline, Timeout
 from .._core.txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
+from .._grpc import call_errors as _call_errors
 from .._grpc import errors as _errors
 from .._grpc.rpc import Method
 from ..pool import REQUIRE_LEADER, ChannelPool, EndpointState
@@ -243,7 +244,7 @@ class Transport:
         state = ctx.state
         assert state is not None
         if self._closed.is_set():
-            raise _stamped(exceptions.ClientClosedError(
+            raise _call_errors.stamped(exceptions.ClientClosedError(
                 "this etcd3 client has been closed"), ctx.history) from error
         failure = _errors.classify(error, secure=state.endpoint.secure)
         decision = _rules.decide(ctx.kind(self), failure, ctx.history, ctx.deadline,
@@ -253,7 +254,7 @@ class Transport:
             self.pool.mark_failed(state)
         if isinstance(decision, _rules.Give):
             if decision.reason is _rules.Reason.TLS:
-                raise _stamped(self._tls_error(error, ctx), ctx.history) from error
+                raise _call_errors.stamped(self._tls_error(error, ctx), ctx.history) from error
             raise self._final_error(error, ctx) from error
         ctx.avoid = state if decision.avoid_last else None
         if isinstance(decision, _rules.RetryAfter):
@@ -297,62 +298,13 @@ class Transport:
         return _errors.tls_error(error, ctx.state.endpoint)
 
     def _final_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
-        """The error that ends the call, worded from its failure and history, with
-        ``attempts`` and ``endpoints_tried`` set."""
-        history = ctx.history
-        method = ctx.method
+        """The error that ends the call (see :func:`_call_errors.final_error`)."""
         state = ctx.state
         assert state is not None
-        translated = _errors.translate(error, context=ctx.context, endpoint=state.name)
-        code, details = _errors.status_of(error)
-        not_sent = _errors.is_not_sent(error)
-        detail = None
-        cls: type = type(translated)
-        # One sentence: what failed, on what, gRPC's root cause, then the attempts.
-        what = method.path.rpartition("/")[2] + (f" [{ctx.context}]" if ctx.context else "")
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED and history.unreachable \
-                and history.unreachable >= history.attempts - 1 \
-                and "Stream removed" not in details:
-            # Every earlier attempt failed to connect and the deadline cut the last one
-            # short before it had a stream: the servers are down, not slow.
-            cls = (exceptions.NoServerAvailableError
-                   if len(history.endpoints_tried) >= len(self.pool.endpoints)
-                   else exceptions.ConnectionFailedError)
-            detail = (f"no etcd endpoint could be reached for {what} within the deadline: "
-                      f"{_errors.connection_cause(history.unreachable_details)}")
-        elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            cls = exceptions.ConnectionTimeoutError
-            detail = f"{what} did not complete within the deadline on {state.name}"
-        elif isinstance(translated, (exceptions.ConnectionFailedError,
-                                     exceptions.ConnectionTimeoutError)):
-            cause = _errors.connection_cause(details) if code is not None else str(error)
-            if not_sent and len(history.endpoints_tried) >= len(self.pool.endpoints):
-                cls = exceptions.NoServerAvailableError
-                detail = f"no etcd endpoint could be reached for {what}: {cause}"
-            else:
-                detail = f"{what} failed on {state.name}: {cause}"
-        elif (self.token_provider is None
-              and _errors.etcd_message(details) in _errors.NO_CREDENTIALS_HINTS
-              and isinstance(translated, exceptions.AuthError)):
-            hint = _errors.NO_CREDENTIALS_HINTS[_errors.etcd_message(details)]
-            hinted = type(translated)(
-                f"{hint} (etcd said: {details}) [{ctx.context or what}]")
-            hinted.__cause__ = error
-            hinted.grpc_code = code
-            return _stamped(hinted, history)
-        if detail is None:
-            return _stamped(translated, history)
-        if history.unreachable:
-            detail += _errors.tls_server_hint(detail, state.endpoint.secure)
-        if not method.repeatable and not not_sent:
-            detail += ("; the request was sent and may or may not have been applied "
-                       "(writes are not retried once sent: check before repeating it)")
-        detail += (f"; {history.attempts} attempt(s), endpoints tried: "
-                   f"{', '.join(history.endpoints_tried)}")
-        result: exceptions.Etcd3Exception = cls(detail)
-        result.__cause__ = error
-        result.grpc_code = code
-        return _stamped(result, history)
+        return _call_errors.final_error(
+            error, ctx.history, method=ctx.method, context=ctx.context,
+            endpoint=state.name, secure=state.endpoint.secure,
+            endpoints=len(self.pool.endpoints), credentials=self.token_provider is not None)
 
     # -- unary calls ------------------------------------------------------------------
 
@@ -433,7 +385,7 @@ class Transport:
         self._left_running.add(call)
         call.add_done_callback(self._left_running.discard)
         assert ctx.state is not None
-        return _stamped(exceptions.ConnectionTimeoutError(
+        return _call_errors.stamped(exceptions.ConnectionTimeoutError(
             f"{ctx.method.path} did not complete within the deadline (endpoint "
             f"{ctx.state.name}; a read-only transaction to etcd "
             f"{_version_text(ctx.state.version)} is left to finish on the server, "
@@ -711,14 +663,6 @@ class Transport:
             # A retry job may close the client itself: never join our own thread.
             own = threading.current_thread().name.startswith("etcd3-retry")
             executor.shutdown(wait=not own, cancel_futures=True)
-
-
-def _stamped(error: exceptions.Etcd3Exception, history: _rules.History
-             ) -> exceptions.Etcd3Exception:
-    """``error``, carrying how far its call went (see :class:`~etcd3.exceptions.Etcd3Exception`)."""
-    error.attempts = history.attempts
-    error.endpoints_tried = history.endpoints_tried
-    return error
 
 
 def _routed_metadata(method: Method, auth: Metadata) -> Metadata:
