@@ -92,10 +92,10 @@ class Deadline:
             seconds = timeout
         else:
             seconds = check_timeout(timeout, zero_ok=zero_ok)
-        if seconds is None:
-            return NEVER
+            if seconds is None:
+                return NEVER
         deadline = _new(cls)
-        _set_at(deadline, (time.monotonic() if now is None else now) + seconds)
+        _set_at(deadline, (_monotonic() if now is None else now) + seconds)
         return deadline
 
     @staticmethod
@@ -113,7 +113,7 @@ class Deadline:
         at = self.at
         if at is None:
             return None
-        left = at - (time.monotonic() if now is None else now)
+        left = at - (_monotonic() if now is None else now)
         return left if left > 0.0 else 0.0
 
     def expired_at(self, now: float) -> bool:
@@ -125,7 +125,7 @@ class Deadline:
     def expired(self) -> bool:
         """True once the deadline has passed (never for :data:`NEVER`)."""
         at = self.at
-        return at is not None and time.monotonic() >= at
+        return at is not None and _monotonic() >= at
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Deadline) and other.at == self.at
@@ -140,6 +140,7 @@ class Deadline:
 
 
 _new = object.__new__
+_monotonic = time.monotonic
 #: Sets the slot of a new Deadline (its __setattr__ refuses to).
 _set_at = Deadline.__dict__["at"].__set__
 

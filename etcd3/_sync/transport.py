@@ -43,7 +43,7 @@ import grpc
 
 from .. import exceptions
 from .._core import retry_rules as _rules
-from .._core.deadline import UNSET, Deadline, Timeout
+from .._core.deadline import NEVER, UNSET, Deadline, Timeout
 from .._core.txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
 from .._grpc import call_errors as _call_errors
 from .._grpc import errors as _errors
@@ -66,11 +66,16 @@ _VERSION_RETRY = 5.0
 
 
 class _Attempts:
-    """One unary call (blocking or future) on its way: what it sends, where its
-    current attempt runs, and its retry :class:`~etcd3._core.retry_rules.History`."""
+    """One unary call (blocking or future) on its way: what it sends, its retry
+    :class:`~etcd3._core.retry_rules.History`, and the attempt in flight (its
+    endpoint ``state`` and whether it runs on a ``budgeted`` share of the time).
+
+    The attempt in flight joins the history only when it fails (:meth:`failed`):
+    a call that succeeds at once, as most do, makes no History at all.
+    """
 
     __slots__ = ("method", "request", "deadline", "context", "history", "state",
-                 "metadata", "pinned", "anonymous", "read_only", "avoid")
+                 "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid")
 
     def __init__(self, method: Method, request: Any, deadline: Deadline,
                  context: str, pinned: Optional[EndpointState] = None,
@@ -81,11 +86,17 @@ class _Attempts:
         self.request = request
         self.deadline = deadline
         self.context = context
-        self.history = _NO_ATTEMPT
+        self.history = _NO_ATTEMPT  # the attempts that failed
         self.state: Optional[EndpointState] = None
+        self.budgeted = False
         self.avoid: Optional[EndpointState] = None  # the next attempt skips it
         self.metadata: Metadata = None
         self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
+
+    def failed(self) -> _rules.History:
+        """The history with the attempt in flight, which failed, added to it."""
+        assert self.state is not None
+        return self.history.started(self.state.name, budgeted=self.budgeted)
 
     def kind(self, transport: Transport) -> _rules.CallKind:
         """What the retry rules need to know about this call."""
@@ -193,7 +204,11 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        return Deadline.after(self.timeout if timeout is UNSET else timeout, zero_ok=False)
+        if timeout is UNSET:
+            timeout = self.timeout
+        if timeout is None:
+            return NEVER
+        return Deadline.after(timeout, zero_ok=False)
 
     # -- the retry decision, shared by call() and call_future() ----------------------
 
@@ -219,7 +234,7 @@ class Transport:
             if budget is not None and (remaining is None or budget < remaining):
                 remaining = budget
                 budgeted = True
-        ctx.history = history.started(name, budgeted=budgeted)
+        ctx.budgeted = budgeted
         metadata = None
         if not ctx.anonymous and self.token_provider is not None:
             # A token fetch on a hung or stale member must not take the whole call,
@@ -243,11 +258,12 @@ class Transport:
         """
         state = ctx.state
         assert state is not None
+        history = ctx.history = ctx.failed()
         if self._closed.is_set():
             raise _call_errors.stamped(exceptions.ClientClosedError(
-                "this etcd3 client has been closed"), ctx.history) from error
+                "this etcd3 client has been closed"), history) from error
         failure = _errors.classify(error, secure=state.endpoint.secure)
-        decision = _rules.decide(ctx.kind(self), failure, ctx.history, ctx.deadline,
+        decision = _rules.decide(ctx.kind(self), failure, history, ctx.deadline,
                                  self.retry, time.monotonic())
         ctx.history = decision.history
         if decision.eject:
@@ -275,7 +291,8 @@ class Transport:
         if state is None:  # no endpoint was picked (the client is closed)
             raise error
         decision = _rules.decide(ctx.kind(self), _errors.classify_token_fetch(error),
-                                 ctx.history, ctx.deadline, self.retry, time.monotonic())
+                                 ctx.failed(), ctx.deadline, self.retry, time.monotonic())
+        ctx.history = decision.history
         if not isinstance(decision, _rules.RetryAfter):
             raise error
         log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
@@ -325,8 +342,7 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        deadline = Deadline.after(self.timeout if timeout is UNSET else timeout, zero_ok=False)
-        ctx = _Attempts(method, request, deadline, context, endpoint,
+        ctx = _Attempts(method, request, self.deadline(timeout), context, endpoint,
                         anonymous)
         while True:
             try:
@@ -389,7 +405,7 @@ class Transport:
             f"{ctx.method.path} did not complete within the deadline (endpoint "
             f"{ctx.state.name}; a read-only transaction to etcd "
             f"{_version_text(ctx.state.version)} is left to finish on the server, "
-            "since cancelling it can crash etcd 3.5.0-3.5.4)"), ctx.history)
+            "since cancelling it can crash etcd 3.5.0-3.5.4)"), ctx.failed())
 
     # -- server versions --------------------------------------------------------------
 
@@ -463,8 +479,7 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        deadline = Deadline.after(self.timeout if timeout is UNSET else timeout, zero_ok=False)
-        ctx = _Attempts(method, request, deadline, context)
+        ctx = _Attempts(method, request, self.deadline(timeout), context)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future
