@@ -342,6 +342,20 @@ def test_errors_carry_attempts_and_endpoints_tried() -> None:
                     in str(error))
 
 
+def test_future_path_errors_carry_them_too() -> None:
+    from etcd3._grpc import rpc as _rpc
+
+    endpoints = [f"127.0.0.1:{_closed_port()}", f"127.0.0.1:{_closed_port()}"]
+    retry_policy = Retry(max_attempts=2, initial_backoff=0.01, jitter=0.0)
+    with etcd3.client(endpoints=endpoints, timeout=2, retry=retry_policy) as client:
+        future = client._transport.call_future(_rpc.PUT, b"", context="key b'k'")
+        error = future.exception(timeout=10)
+        assert isinstance(error, exceptions.NoServerAvailableError)
+        assert error.attempts == 2
+        assert sorted(error.endpoints_tried) == sorted(endpoints)
+        assert "; 2 attempt(s), endpoints tried: " in str(error)
+
+
 def test_errors_raised_elsewhere_have_defaults() -> None:
     error = exceptions.ConnectionFailedError("x")
     assert error.attempts == 0 and error.endpoints_tried == ()
