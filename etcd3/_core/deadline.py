@@ -84,16 +84,14 @@ class Deadline:
         :raises TypeError: ``timeout`` is not a number or None.
         :raises ValueError: it is negative (or 0 when not ``zero_ok``).
         """
-        # Every call makes one: the common cases go first.
-        if timeout is None:
-            return NEVER
-        seconds: Optional[float]
+        # Every call makes one: the common case (a positive int or float) goes first.
         if (type(timeout) is float or type(timeout) is int) and timeout > 0:
-            seconds = timeout
+            seconds: float = timeout
         else:
-            seconds = check_timeout(timeout, zero_ok=zero_ok)
-            if seconds is None:
+            checked = check_timeout(timeout, zero_ok=zero_ok)
+            if checked is None:
                 return NEVER
+            seconds = checked
         deadline = _new(cls)
         _set_at(deadline, (_monotonic() if now is None else now) + seconds)
         return deadline

@@ -342,8 +342,11 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self.deadline(timeout), context, endpoint,
-                        anonymous)
+        # What self.deadline(timeout) does, without a call: this is the hot path.
+        if timeout is UNSET:
+            timeout = self.timeout
+        deadline = NEVER if timeout is None else Deadline.after(timeout, zero_ok=False)
+        ctx = _Attempts(method, request, deadline, context, endpoint, anonymous)
         while True:
             try:
                 fn, attempt_timeout = self._begin_attempt(ctx)
