@@ -21,7 +21,7 @@ import grpc
 from . import codec, exceptions
 from ._grpc import errors as _errors
 from ._grpc import rpc as _rpc
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.client_api import AuthClient
 from .etcdrpc import auth_pb2
 from .etcdrpc import rpc_pb2 as pb
@@ -238,7 +238,7 @@ class AuthMixin(ServiceBase):
 
     # -- users --------------------------------------------------------------------
 
-    def add_user(self, name: str, password: str, *, timeout: Any = UNSET) -> User:
+    def add_user(self, name: str, password: str, *, timeout: Timeout = UNSET) -> User:
         """Create user ``name`` with ``password``; returns it (no roles yet).
 
         :raises AlreadyExistsError: the user exists.
@@ -249,7 +249,7 @@ class AuthMixin(ServiceBase):
                    timeout=timeout, context=f"user {name!r}")
         return User(name, [], self)
 
-    def get_user(self, name: str, *, timeout: Any = UNSET) -> User:
+    def get_user(self, name: str, *, timeout: Timeout = UNSET) -> User:
         """The user ``name`` with its roles.
 
         :raises EntityNotFoundError: no such user.
@@ -258,7 +258,7 @@ class AuthMixin(ServiceBase):
                               timeout=timeout, context=f"user {name!r}")
         return User(name, list(response.roles), self)
 
-    def delete_user(self, name: str, *, timeout: Any = UNSET) -> None:
+    def delete_user(self, name: str, *, timeout: Timeout = UNSET) -> None:
         """Delete user ``name``.
 
         :raises EntityNotFoundError: no such user.
@@ -266,7 +266,7 @@ class AuthMixin(ServiceBase):
         self._call(_rpc.USER_DELETE, pb.AuthUserDeleteRequest(name=name), timeout=timeout,
                    context=f"user {name!r}")
 
-    def change_password(self, name: str, password: str, *, timeout: Any = UNSET) -> None:
+    def change_password(self, name: str, password: str, *, timeout: Timeout = UNSET) -> None:
         """Set user ``name``'s password.
 
         When ``name`` is this client's own user, the client re-authenticates with the
@@ -282,7 +282,7 @@ class AuthMixin(ServiceBase):
         if provider is not None and provider.user == name:
             provider.set_password(password)
 
-    def users(self, *, timeout: Any = UNSET) -> List[User]:
+    def users(self, *, timeout: Timeout = UNSET) -> List[User]:
         """Every user, with its roles, sorted by name."""
         response = self._call(_rpc.USER_LIST, pb.AuthUserListRequest(), timeout=timeout)
         found = []
@@ -293,7 +293,7 @@ class AuthMixin(ServiceBase):
                 continue
         return found
 
-    def grant_role(self, user: str, role: str, *, timeout: Any = UNSET) -> None:
+    def grant_role(self, user: str, role: str, *, timeout: Timeout = UNSET) -> None:
         """Give ``user`` the role ``role`` (granting it again is accepted).
 
         :raises EntityNotFoundError: no such user or role.
@@ -301,7 +301,7 @@ class AuthMixin(ServiceBase):
         self._call(_rpc.USER_GRANT_ROLE, pb.AuthUserGrantRoleRequest(user=user, role=role),
                    timeout=timeout, context=f"user {user!r}, role {role!r}")
 
-    def revoke_role(self, user: str, role: str, *, timeout: Any = UNSET) -> bool:
+    def revoke_role(self, user: str, role: str, *, timeout: Timeout = UNSET) -> bool:
         """Take ``role`` away from ``user``: True if revoked, False if not granted.
 
         :raises EntityNotFoundError: no such user.
@@ -312,7 +312,7 @@ class AuthMixin(ServiceBase):
 
     # -- roles --------------------------------------------------------------------
 
-    def add_role(self, name: str, *, timeout: Any = UNSET) -> Role:
+    def add_role(self, name: str, *, timeout: Timeout = UNSET) -> Role:
         """Create role ``name``; returns it (no permissions yet).
 
         :raises AlreadyExistsError: the role exists.
@@ -321,7 +321,7 @@ class AuthMixin(ServiceBase):
                    context=f"role {name!r}")
         return Role(name, [], self)
 
-    def get_role(self, name: str, *, timeout: Any = UNSET) -> Role:
+    def get_role(self, name: str, *, timeout: Timeout = UNSET) -> Role:
         """The role ``name`` with its permissions.
 
         :raises EntityNotFoundError: no such role.
@@ -331,7 +331,7 @@ class AuthMixin(ServiceBase):
         return Role(name, [Perm(p.permType, p.key, p.range_end or None)
                            for p in response.perm], self)
 
-    def delete_role(self, name: str, *, timeout: Any = UNSET) -> None:
+    def delete_role(self, name: str, *, timeout: Timeout = UNSET) -> None:
         """Delete role ``name`` (users holding it lose it).
 
         :raises EntityNotFoundError: no such role.
@@ -339,7 +339,7 @@ class AuthMixin(ServiceBase):
         self._call(_rpc.ROLE_DELETE, pb.AuthRoleDeleteRequest(role=name), timeout=timeout,
                    context=f"role {name!r}")
 
-    def roles(self, *, timeout: Any = UNSET) -> List[Role]:
+    def roles(self, *, timeout: Timeout = UNSET) -> List[Role]:
         """Every role, with its permissions, sorted by name."""
         response = self._call(_rpc.ROLE_LIST, pb.AuthRoleListRequest(), timeout=timeout)
         found = []
@@ -352,7 +352,7 @@ class AuthMixin(ServiceBase):
 
     def grant_permission_role(self, role: str, perm: Union[Perms, int], key: KeyType,
                               end: Optional[KeyType] = None, prefix: bool = False, *,
-                              timeout: Any = UNSET) -> None:
+                              timeout: Timeout = UNSET) -> None:
         """Grant ``role`` the access ``perm`` (:class:`Perms`) to keys.
 
         ``key`` alone: that key; ``end``: the range ``[key, end)``; ``prefix=True``:
@@ -370,7 +370,7 @@ class AuthMixin(ServiceBase):
                    timeout=timeout, context=f"role {role!r}, key {start!r}")
 
     def revoke_permission_role(self, role: str, key: KeyType, end: Optional[KeyType] = None,
-                               prefix: bool = False, *, timeout: Any = UNSET) -> bool:
+                               prefix: bool = False, *, timeout: Timeout = UNSET) -> bool:
         """Revoke ``role``'s permission on exactly this key range (as granted).
 
         :returns: True if revoked, False if the role held no permission on that range.
@@ -393,7 +393,7 @@ class AuthMixin(ServiceBase):
 
     # -- switching auth on and off --------------------------------------------------
 
-    def enable_auth(self, *, timeout: Any = UNSET) -> None:
+    def enable_auth(self, *, timeout: Timeout = UNSET) -> None:
         """Turn authentication on; from then on clients need ``user=``/``password=``.
 
         :raises PreconditionFailedError: there is no user ``root`` holding role
@@ -410,11 +410,11 @@ class AuthMixin(ServiceBase):
                 "'root' first: add_user('root', password); add_role('root'); "
                 "grant_role('root', 'root')") from error.__cause__
 
-    def disable_auth(self, *, timeout: Any = UNSET) -> None:
+    def disable_auth(self, *, timeout: Timeout = UNSET) -> None:
         """Turn authentication off (needs a client authenticated as a root user)."""
         self._call(_rpc.AUTH_DISABLE, pb.AuthDisableRequest(), timeout=timeout)
 
-    def auth_status(self, *, timeout: Any = UNSET) -> AuthStatus:
+    def auth_status(self, *, timeout: Timeout = UNSET) -> AuthStatus:
         """Whether authentication is enabled, and the auth store's revision.
 
         etcd 3.4 has no AuthStatus RPC: there, ``enabled`` comes from whether a

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from . import codec
 from ._core import ops
 from ._sync import pipeline as _pipeline
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.pipeline import Chunk
 from .exceptions import BulkWriteError
 from .results import KVMetadata
@@ -93,7 +93,7 @@ class BulkMixin(ServiceBase):
         max_txn_bytes: int = DEFAULT_MAX_TXN_BYTES,
         window: int = 4,
         progress: Any = None,
-        timeout: Any = UNSET,
+        timeout: Timeout = UNSET,
     ) -> int:
         """Put every ``(key, value)`` of ``items`` (any iterable, generator or mapping),
         in order, and return how many were written.
@@ -154,7 +154,7 @@ class BulkMixin(ServiceBase):
         max_txn_bytes: int = DEFAULT_MAX_TXN_BYTES,
         window: int = 4,
         progress: Any = None,
-        timeout: Any = UNSET,
+        timeout: Timeout = UNSET,
     ) -> int:
         """Delete every key of ``keys`` (any iterable), batched like :meth:`put_many`;
         returns how many of them existed.
@@ -199,7 +199,7 @@ class BulkMixin(ServiceBase):
         serializable: bool = False,
         ops_per_txn: int = DEFAULT_OPS_PER_TXN,
         window: int = 4,
-        timeout: Any = UNSET,
+        timeout: Timeout = UNSET,
     ) -> List[Union[ValueMeta, Tuple[None, None]]]:
         """``(value, KVMetadata)`` — or ``(None, None)`` when absent — for each key of
         ``keys``, in input order, all read at one revision.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
 
 import grpc
 
+from ._core.deadline import check_timeout
 from ._grpc import rpc as _rpc
 from ._sync import lifecycle as _lifecycle
 from ._sync.lifecycle import Engines
@@ -142,8 +143,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         if (user is None) != (password is None) or user == "" or password == "":
             raise ValueError("if using authentication credentials, both user and "
                              "password must be specified")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0 seconds or None")
+        check_timeout(timeout, zero_ok=False)
         creds: Optional[grpc.ChannelCredentials] = None
         if ca_cert is not None or cert_key is not None or cert_cert is not None:
             creds = credentials_from_files(ca_cert, cert_key, cert_cert)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from ._grpc import rpc as _rpc
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.client_api import ClusterClient, required
 from .etcdrpc import rpc_pb2 as pb
 
@@ -109,7 +109,7 @@ class ClusterMixin(ServiceBase):
             yield Member.from_pb(member, self)
 
     def add_member(self, urls: Urls, is_learner: bool = False, *,
-                   timeout: Any = UNSET) -> Member:
+                   timeout: Timeout = UNSET) -> Member:
         """Register a new member with peer URL(s) ``urls``; then start its etcd process.
 
         Start the new process with ``--initial-cluster-state=existing`` and an
@@ -124,7 +124,7 @@ class ClusterMixin(ServiceBase):
                               timeout=timeout, context=f"peer URLs {urls!r}")
         return Member.from_pb(response.member, self)
 
-    def remove_member(self, member_id: int, *, timeout: Any = UNSET) -> None:
+    def remove_member(self, member_id: int, *, timeout: Timeout = UNSET) -> None:
         """Remove member ``member_id`` from the cluster.
 
         :raises EntityNotFoundError: no such member.
@@ -132,7 +132,7 @@ class ClusterMixin(ServiceBase):
         self._call(_rpc.MEMBER_REMOVE, pb.MemberRemoveRequest(ID=member_id), timeout=timeout,
                    context=f"member {member_id:x}")
 
-    def update_member(self, member_id: int, peer_urls: Urls, *, timeout: Any = UNSET) -> None:
+    def update_member(self, member_id: int, peer_urls: Urls, *, timeout: Timeout = UNSET) -> None:
         """Change the peer URLs of member ``member_id``.
 
         :raises EntityNotFoundError: no such member.
@@ -141,7 +141,7 @@ class ClusterMixin(ServiceBase):
                    pb.MemberUpdateRequest(ID=member_id, peerURLs=_url_list(peer_urls)),
                    timeout=timeout, context=f"member {member_id:x}")
 
-    def promote_member(self, member_id: int, *, timeout: Any = UNSET) -> None:
+    def promote_member(self, member_id: int, *, timeout: Timeout = UNSET) -> None:
         """Make learner ``member_id`` a voting member.
 
         :raises PreconditionFailedError: the learner has not caught up with the leader

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from . import codec, exceptions
 from ._core import concurrency as core
+from ._core.deadline import Deadline, Timeout
 from ._core.ops import Get
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
@@ -69,7 +70,7 @@ class Election(cc.LeaseHolder):
         A candidate that already leads just proclaims ``value``.
         """
         data = codec.to_bytes(value, "value")
-        deadline = cc.deadline_of(timeout)
+        deadline = Deadline.after(timeout)
         if self.key is not None and self.is_leader():
             self.proclaim(data)
             return True
@@ -94,7 +95,7 @@ class Election(cc.LeaseHolder):
                 self._withdraw()
                 raise
             self._withdraw()  # our lease expired while waiting: stand again
-            if deadline is not None and cc.remaining(deadline) == 0:
+            if deadline.expired:
                 return False
 
     def proclaim(self, value: KeyType) -> None:
@@ -135,7 +136,7 @@ class Election(cc.LeaseHolder):
         """The current leader as ``(value, KVMetadata)``; None when nobody leads."""
         return self._leader(UNSET)
 
-    def _leader(self, timeout: Any) -> Optional[LeaderInfo]:
+    def _leader(self, timeout: Timeout) -> Optional[LeaderInfo]:
         return core.leader_of(cc.run_get(self._client, core.first_created(self._prefix),
                                          timeout))
 

@@ -20,7 +20,18 @@ import grpc
 
 
 class Etcd3Exception(grpc.RpcError):  # type: ignore[misc]  # grpc has no stubs
-    """Base class of every error raised by this client."""
+    """Base class of every error raised by this client.
+
+    An error that ended a unary call says how far the call went: :attr:`attempts`
+    (tries made, a repeat after an auth token refresh not counted) and
+    :attr:`endpoints_tried` (the endpoints they went to, in order). Errors raised
+    before any call was made, or by a stream, keep the defaults 0 and ().
+    """
+
+    #: Attempts the call made before it gave up (0: not a unary call's error).
+    attempts: int = 0
+    #: The endpoints those attempts went to, in order, each once.
+    endpoints_tried: Tuple[str, ...] = ()
 
     def __init__(self, message: str = "", *args: Any) -> None:
         if not message:

@@ -14,7 +14,7 @@ from ._core.ops import (
     range_fields,
 )
 from ._grpc import rpc as _rpc
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.read_batch import ReadBatcher
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
@@ -36,7 +36,7 @@ class KVMixin(ServiceBase):
 
     # -- reads --------------------------------------------------------------------------
 
-    def _range(self, key: bytes, range_end: Optional[bytes], timeout: Any = UNSET,
+    def _range(self, key: bytes, range_end: Optional[bytes], timeout: Timeout = UNSET,
                **options: Any) -> Any:
         fields = (range_fields(key, range_end, **options) if options
                   else (key, range_end) + NO_RANGE_OPTIONS)
@@ -46,7 +46,7 @@ class KVMixin(ServiceBase):
                                            context=f"key {key!r}")
         return self._call(_rpc.RANGE, request, timeout=timeout, context=f"key {key!r}")
 
-    def get_response(self, key: KeyType, *, timeout: Any = UNSET, **options: Any) -> Any:
+    def get_response(self, key: KeyType, *, timeout: Timeout = UNSET, **options: Any) -> Any:
         """The raw Range response for one key (``header``, ``kvs``, ``count``, ``more``).
 
         Options: ``revision, serializable, keys_only, count_only, min/max_mod_revision,
@@ -67,7 +67,7 @@ class KVMixin(ServiceBase):
         kv = response.kvs[0]
         return kv.value, kv  # a KeyValue is its own KVMetadata
 
-    def get_prefix_response(self, key_prefix: KeyType, *, timeout: Any = UNSET,
+    def get_prefix_response(self, key_prefix: KeyType, *, timeout: Timeout = UNSET,
                             **options: Any) -> Any:
         """The raw Range response for every key starting with ``key_prefix``."""
         if "range_end" in options or "key" in options:
@@ -94,7 +94,7 @@ class KVMixin(ServiceBase):
     iter_prefix: Callable[..., Iterator[ValueMeta]]
 
     def get_range_response(self, range_start: KeyType, range_end: KeyType, *,
-                           timeout: Any = UNSET, **options: Any) -> Any:
+                           timeout: Timeout = UNSET, **options: Any) -> Any:
         """The raw Range response for keys in ``[range_start, range_end)``."""
         return self._range(key_bytes(range_start, "range_start"),
                            codec.to_bytes(range_end, "range_end"), timeout, **options)
@@ -104,7 +104,7 @@ class KVMixin(ServiceBase):
         """(value, KVMetadata) for keys in ``[range_start, range_end)``."""
         return _pairs(self.get_range_response(range_start, range_end, **options))
 
-    def get_all_response(self, *, timeout: Any = UNSET, **options: Any) -> Any:
+    def get_all_response(self, *, timeout: Timeout = UNSET, **options: Any) -> Any:
         """The raw Range response for every key in the store."""
         return self._range(b"\0", b"\0", timeout, **options)
 
@@ -115,7 +115,7 @@ class KVMixin(ServiceBase):
     # -- writes -------------------------------------------------------------------------
 
     def put(self, key: KeyType, value: KeyType, lease: Any = None, prev_kv: bool = False,
-            *, timeout: Any = UNSET) -> Any:
+            *, timeout: Timeout = UNSET) -> Any:
         """Set ``key`` to ``value``; returns the PutResponse (``header``, ``prev_kv``).
 
         :param lease: a :class:`~etcd3.leases.Lease` or lease ID to attach.
@@ -146,7 +146,7 @@ class KVMixin(ServiceBase):
         return bool(succeeded)
 
     def delete(self, key: KeyType, prev_kv: bool = False, return_response: bool = False,
-               *, timeout: Any = UNSET) -> Any:
+               *, timeout: Timeout = UNSET) -> Any:
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
         data = key_bytes(key)
@@ -158,7 +158,7 @@ class KVMixin(ServiceBase):
         return response.deleted >= 1
 
     def delete_prefix(self, prefix: KeyType, prev_kv: bool = False, *,
-                      timeout: Any = UNSET) -> Any:
+                      timeout: Timeout = UNSET) -> Any:
         """Delete every key starting with ``prefix``; returns the DeleteRangeResponse
         (``deleted`` is the count)."""
         data = codec.to_bytes(prefix, "prefix")
@@ -168,7 +168,7 @@ class KVMixin(ServiceBase):
                           context=f"prefix {data!r}")
 
     def delete_range(self, range_start: KeyType, range_end: KeyType, prev_kv: bool = False,
-                     *, timeout: Any = UNSET) -> Any:
+                     *, timeout: Timeout = UNSET) -> Any:
         """Delete keys in ``[range_start, range_end)``; returns the DeleteRangeResponse."""
         request = codec.encode_delete_range_request(
             key_bytes(range_start, "range_start"), codec.to_bytes(range_end, "range_end"),
@@ -176,7 +176,7 @@ class KVMixin(ServiceBase):
         return self._call(_rpc.DELETE_RANGE, request, timeout=timeout)
 
     def compact(self, revision: int, physical: bool = False, *,
-                timeout: Any = UNSET) -> None:
+                timeout: Timeout = UNSET) -> None:
         """Discard history before ``revision``; ``physical`` waits until it is purged.
 
         :raises RevisionCompactedError: ``revision`` is already compacted.
@@ -190,7 +190,7 @@ class KVMixin(ServiceBase):
 
     def transaction(self, compare: List[BaseCompare], success: Optional[List[Any]] = None,
                     failure: Optional[List[Any]] = None, *,
-                    timeout: Any = UNSET) -> Tuple[bool, List[Any]]:
+                    timeout: Timeout = UNSET) -> Tuple[bool, List[Any]]:
         """Run ops atomically: ``success`` if every compare holds, else ``failure``.
 
         Returns ``(succeeded, responses)``: per op, a list of (value, KVMetadata) for a
@@ -209,7 +209,7 @@ class KVMixin(ServiceBase):
     def transaction_response(self, compare: Sequence[BaseCompare],
                              success: Optional[Sequence[Any]] = None,
                              failure: Optional[Sequence[Any]] = None, *,
-                             timeout: Any = UNSET) -> Any:
+                             timeout: Timeout = UNSET) -> Any:
         """Run a transaction as :meth:`transaction` does; returns the raw TxnResponse
         (``header``, ``succeeded``, ``responses``: one ``ResponseOp`` per op).
 

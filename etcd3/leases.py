@@ -7,7 +7,7 @@ from typing import Any, Callable, List, Optional
 
 from . import exceptions
 from ._grpc import rpc as _rpc
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.client_api import LeaseClient, required
 from ._sync.keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
@@ -129,7 +129,7 @@ class LeaseMixin(ServiceBase):
     def lease(self, ttl: int, lease_id: Optional[int] = None, *,
               keep_alive: bool = False,
               on_expired: Optional[Callable[[Lease], None]] = None,
-              timeout: Any = UNSET) -> Lease:
+              timeout: Timeout = UNSET) -> Lease:
         """Grant a lease of ``ttl`` seconds (with a chosen ``lease_id`` if given).
 
         :param keep_alive: keep it alive in the background (see
@@ -194,7 +194,7 @@ class LeaseMixin(ServiceBase):
         engine = self._keepalive
         return None if engine is None else engine.alive_until(lease_id)
 
-    def revoke_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> None:
+    def revoke_lease(self, lease_id: Any, *, timeout: Timeout = UNSET) -> None:
         """Revoke a lease; the keys attached to it are deleted.
 
         :raises LeaseNotFoundError: no such lease.
@@ -204,7 +204,7 @@ class LeaseMixin(ServiceBase):
         request = pb.LeaseRevokeRequest(ID=ident)
         self._call(_rpc.LEASE_REVOKE, request, timeout=timeout)
 
-    def refresh_lease(self, lease_id: Any, *, timeout: Any = UNSET) -> List[Any]:
+    def refresh_lease(self, lease_id: Any, *, timeout: Timeout = UNSET) -> List[Any]:
         """Send one keepalive for a lease; returns ``[LeaseKeepAliveResponse]``.
 
         :raises LeaseNotFoundError: the lease expired or was revoked.
@@ -239,7 +239,7 @@ class LeaseMixin(ServiceBase):
         return result
 
     def get_lease_info(self, lease_id: Any, keys: bool = True, *,
-                       timeout: Any = UNSET) -> Any:
+                       timeout: Timeout = UNSET) -> Any:
         """The LeaseTimeToLiveResponse (``ID``, ``TTL``, ``grantedTTL``, ``keys``).
 
         ``TTL`` is -1 when the lease does not exist.
@@ -248,7 +248,7 @@ class LeaseMixin(ServiceBase):
                                             keys=keys)
         return self._call(_rpc.LEASE_TIME_TO_LIVE, request, timeout=timeout)
 
-    def leases(self, *, timeout: Any = UNSET) -> List[Lease]:
+    def leases(self, *, timeout: Timeout = UNSET) -> List[Lease]:
         """Every lease that exists on the cluster (``ttl`` is 0: unknown, ask
         ``remaining_ttl``)."""
         response = self._call(_rpc.LEASE_LEASES, pb.LeaseLeasesRequest(), timeout=timeout)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import codec, exceptions
 from ._core import concurrency as core
+from ._core.deadline import Deadline, Timeout, check_timeout
 from ._core.ops import BaseCompare
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
@@ -79,7 +80,7 @@ class Lock(cc.LeaseHolder):
                  on_lost: Optional[Callable[[Lock], None]] = None) -> None:
         name_bytes = _check_name(name)
         self._init_holder(on_lost)
-        cc.deadline_of(timeout)  # validates it
+        check_timeout(timeout)
         self.timeout = timeout
         self.name = name
         self.ttl = _check_ttl(DEFAULT_TTL if ttl is None else ttl)
@@ -106,12 +107,12 @@ class Lock(cc.LeaseHolder):
 
     # -- acquire / release ------------------------------------------------------------
 
-    def acquire(self, timeout: Any = UNSET) -> bool:
+    def acquire(self, timeout: Timeout = UNSET) -> bool:
         """Wait for the lock; True once held, False if ``timeout`` passed first.
 
         :param timeout: seconds to wait (default: the lock's ``timeout``, 10 s);
             ``None`` waits forever, ``0`` tries once.
-        :raises ValueError: negative timeout.
+        :raises ValueError: negative timeout. :raises TypeError: not a number.
         :raises Etcd3Exception: etcd could not be reached (nothing is left behind).
 
         A Lock object is not re-entrant. Acquiring a lock this object already holds
@@ -123,7 +124,7 @@ class Lock(cc.LeaseHolder):
         """
         if timeout is UNSET:
             timeout = self.timeout
-        deadline = cc.deadline_of(timeout)
+        deadline = Deadline.after(timeout)
         if self.owner_key is not None:
             if self.is_acquired():
                 return timeout is None
@@ -138,10 +139,10 @@ class Lock(cc.LeaseHolder):
             if self.lease is not None:  # gave up: timed out
                 self._abandon()
                 return False
-            if deadline is not None and cc.remaining(deadline) == 0:
+            if deadline.expired:
                 return False
 
-    def _try_acquire(self, deadline: Optional[float], once: bool) -> bool:
+    def _try_acquire(self, deadline: Deadline, once: bool) -> bool:
         """One attempt; True when held. Leaves ``self.lease`` set when it timed out,
         None when its key was lost while waiting (try again)."""
         self.lease = self._grant_lease(self.ttl)

@@ -16,7 +16,7 @@ import grpc
 from . import exceptions
 from ._grpc import errors as _errors
 from ._grpc import rpc as _rpc
-from ._sync.base import UNSET, ServiceBase
+from ._sync.base import UNSET, ServiceBase, Timeout
 from .cluster import Member
 from .etcdrpc import rpc_pb2 as pb
 from .pool import Endpoint, EndpointState
@@ -174,7 +174,7 @@ class MaintenanceMixin(ServiceBase):
                       is_learner=bool(response.isLearner), errors=response.errors,
                       header=_header(response.header))
 
-    def status(self, endpoint: EndpointArg = None, *, timeout: Any = UNSET) -> Status:
+    def status(self, endpoint: EndpointArg = None, *, timeout: Timeout = UNSET) -> Status:
         """The status of the member at ``endpoint`` (default: any healthy endpoint).
 
         :raises ValueError: ``endpoint`` is not one of this client's endpoints.
@@ -184,7 +184,7 @@ class MaintenanceMixin(ServiceBase):
         return self._status(response, self._members_by_id(),
                             None if state is None else state.name)
 
-    def statuses(self, *, timeout: Any = UNSET
+    def statuses(self, *, timeout: Timeout = UNSET
                  ) -> Dict[str, Union[Status, exceptions.Etcd3Exception]]:
         """The status of every endpoint of this client, keyed by ``"host:port"``.
 
@@ -212,7 +212,7 @@ class MaintenanceMixin(ServiceBase):
                               timeout=timeout)
         return [Alarm(a.alarm, a.memberID) for a in response.alarms]
 
-    def create_alarm(self, member_id: int = 0, *, timeout: Any = UNSET) -> List[Alarm]:
+    def create_alarm(self, member_id: int = 0, *, timeout: Timeout = UNSET) -> List[Alarm]:
         """Raise a NOSPACE alarm for ``member_id`` (0: not tied to a member).
 
         While it is raised the cluster refuses writes (:class:`NoSpaceError`).
@@ -221,7 +221,7 @@ class MaintenanceMixin(ServiceBase):
         return self._alarm(pb.AlarmRequest.ACTIVATE, member_id, AlarmType.NOSPACE, timeout)
 
     def list_alarms(self, member_id: int = 0, alarm_type: Union[str, int] = "none", *,
-                    timeout: Any = UNSET) -> List[Alarm]:
+                    timeout: Timeout = UNSET) -> List[Alarm]:
         """The active alarms, of member ``member_id`` (0: all) and of ``alarm_type``
         (``'none'``: every type; or ``'no space'``, ``'corrupt'``)."""
         wanted = _alarm_type(alarm_type)
@@ -231,7 +231,7 @@ class MaintenanceMixin(ServiceBase):
                 if (not member_id or a.member_id == member_id)
                 and (wanted is AlarmType.NONE or a.alarm_type is wanted)]
 
-    def disarm_alarm(self, member_id: int = 0, *, timeout: Any = UNSET) -> List[Alarm]:
+    def disarm_alarm(self, member_id: int = 0, *, timeout: Timeout = UNSET) -> List[Alarm]:
         """Clear the active alarms of ``member_id`` (0: every active alarm, as
         ``etcdctl alarm disarm`` does); returns the alarms cleared."""
         cleared: List[Alarm] = []
@@ -242,19 +242,19 @@ class MaintenanceMixin(ServiceBase):
 
     # -- per-member maintenance -------------------------------------------------------
 
-    def defragment(self, endpoint: EndpointArg = None, *, timeout: Any = UNSET) -> None:
+    def defragment(self, endpoint: EndpointArg = None, *, timeout: Timeout = UNSET) -> None:
         """Defragment the backend database of the member at ``endpoint`` (default: any),
         giving freed space back to the file system. The member blocks reads and writes
         meanwhile: defragment one member at a time."""
         self._on(_rpc.DEFRAGMENT, pb.DefragmentRequest(), endpoint, timeout)
 
-    def hash(self, endpoint: EndpointArg = None, *, timeout: Any = UNSET) -> int:
+    def hash(self, endpoint: EndpointArg = None, *, timeout: Timeout = UNSET) -> int:
         """The hash of the whole backend of the member at ``endpoint`` (default: any)."""
         response = self._on(_rpc.HASH, pb.HashRequest(), endpoint, timeout)
         return int(response.hash)
 
     def hash_kv(self, revision: int = 0, endpoint: EndpointArg = None, *,
-                timeout: Any = UNSET) -> HashKV:
+                timeout: Timeout = UNSET) -> HashKV:
         """The hash of the keyspace up to ``revision`` (0: the latest) on one member;
         equal hashes at the same revision mean the members hold the same data."""
         response = self._on(_rpc.HASH_KV, pb.HashKVRequest(revision=revision), endpoint,
@@ -297,7 +297,7 @@ class MaintenanceMixin(ServiceBase):
             transport.report_success(state)
             return written
 
-    def move_leader(self, member_id: int, *, timeout: Any = UNSET) -> None:
+    def move_leader(self, member_id: int, *, timeout: Timeout = UNSET) -> None:
         """Hand leadership to member ``member_id`` (a voting member).
 
         The request goes to the current leader (found by asking each endpoint).

@@ -20,7 +20,10 @@ The rule is etcd's Go client's (``client/v3/retry_interceptor.go``):
   too: the server rejected it before applying it).
 
 The first retry goes at once to another endpoint; later ones wait a jittered,
-exponentially growing pause. Everything happens inside the call's deadline.
+exponentially growing pause. Everything happens inside the call's deadline. The
+error that ends a call carries ``attempts`` and ``endpoints_tried`` (see
+:class:`~etcd3.exceptions.Etcd3Exception`). The rules themselves are one pure
+function, :func:`etcd3._core.retry_rules.decide`, which every driver calls.
 
 Attempt budget: while another healthy endpoint is left that the call has not tried,
 an attempt of a repeatable call may use only :attr:`Retry.attempt_fraction` (half) of
@@ -41,8 +44,7 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
-import grpc
-
+from ._core import retry_rules as _rules
 from ._grpc import errors as _errors
 
 
@@ -121,12 +123,9 @@ class Retry:
 
     def is_retryable(self, error: BaseException, *, repeatable: bool,
                      attempt_timed_out: bool = False) -> bool:
-        """Whether ``error`` may be retried for a call of this kind."""
-        if _errors.is_not_sent(error):
-            return True
-        if not repeatable:
-            return False
-        code, _ = _errors.status_of(error)
-        if code is grpc.StatusCode.UNAVAILABLE:
-            return True
-        return code is grpc.StatusCode.DEADLINE_EXCEEDED and attempt_timed_out
+        """Whether ``error`` (a gRPC error) may be retried for a call of this kind
+        (``repeatable``: a read; ``attempt_timed_out``: the attempt ran out of its own
+        budget, not the call's deadline). The whole decision, attempts and deadline
+        included, is :func:`etcd3._core.retry_rules.decide`."""
+        return _rules.retryable(_errors.classify(error), repeatable=repeatable,
+                                attempt_timed_out=attempt_timed_out)

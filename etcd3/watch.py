@@ -8,10 +8,10 @@ run on a dispatcher thread; iterators have their own queues.
 from __future__ import annotations
 
 import queue
-import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
+from ._core.deadline import Deadline
 from ._core.watch_state import Callback, WatchSpec
 from ._sync.base import ServiceBase
 from ._sync.watch_engine import _DEFAULT, WatchEngine
@@ -237,6 +237,7 @@ class WatchMixin(ServiceBase):
         :raises ConnectionFailedError: no etcd member answered within ``timeout`` (or
             the client timeout, when shorter).
         :raises Etcd3Exception: etcd refused the watch, or it ended in error.
+        :raises ValueError: a negative ``timeout``. :raises TypeError: not a number.
         """
         return self._first_response(key, timeout, kwargs, with_events=True).events[0]
 
@@ -254,6 +255,7 @@ class WatchMixin(ServiceBase):
 
         :raises WatchTimedOut: no response within ``timeout`` seconds.
         :raises Etcd3Exception: the watch ended in error.
+        :raises ValueError: a negative ``timeout``. :raises TypeError: not a number.
         """
         return self._first_response(key, timeout, kwargs, with_events=False)
 
@@ -268,13 +270,13 @@ class WatchMixin(ServiceBase):
                         with_events: bool) -> WatchResponse:
         """The first response of a new watch (with events, if ``with_events``); the
         watch is cancelled before returning."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline.after(timeout)
         # A one-shot wait never outlasts its own timeout, even while no member answers.
         sub = self._subscribe(key, None, confirm_within=timeout, **kwargs)
         try:
             q = sub.queue
             while True:
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise exceptions.WatchTimedOut(
                         f"no change of {codec.to_bytes(key)!r} within {timeout} s")

@@ -13,6 +13,7 @@ from typing import Optional, Type
 import grpc
 
 from .. import exceptions as exc
+from .._core.retry_rules import Failure
 
 #: etcd error text (without the "etcdserver: " prefix) -> exception class.
 _BY_MESSAGE: dict[str, Type[exc.Etcd3Exception]] = {
@@ -185,6 +186,32 @@ def is_auth_token_error(error: BaseException) -> bool:
     """True when the server rejected our auth token (re-authenticate and retry)."""
     code, details = status_of(error)
     return etcd_message(details) in AUTH_TOKEN_MESSAGES
+
+
+def classify(error: BaseException, *, secure: bool = False) -> Failure:
+    """The plain :class:`~etcd3._core.retry_rules.Failure` the retry rules decide on,
+    for a failed attempt's gRPC error (``secure``: the endpoint uses TLS)."""
+    code, details = status_of(error)
+    if code is None:
+        return Failure(None, details, auth_token=etcd_message(details) in AUTH_TOKEN_MESSAGES)
+    unavailable = code is grpc.StatusCode.UNAVAILABLE
+    return Failure(
+        code.name, details,
+        not_sent=unavailable and _NOT_SENT_PATTERNS.search(details) is not None,
+        auth_token=etcd_message(details) in AUTH_TOKEN_MESSAGES,
+        tls=secure and unavailable and _TLS_PATTERNS.search(details) is not None)
+
+
+def classify_token_fetch(error: exc.Etcd3Exception) -> Failure:
+    """The :class:`~etcd3._core.retry_rules.Failure` of an attempt whose auth token
+    could not be fetched: UNAVAILABLE or DEADLINE_EXCEEDED when the endpoint could
+    not be reached in time, no code for any other refusal."""
+    code = None
+    if isinstance(error, exc.ConnectionFailedError):
+        code = "UNAVAILABLE"
+    elif isinstance(error, exc.ConnectionTimeoutError):
+        code = "DEADLINE_EXCEEDED"
+    return Failure(code, str(error), not_sent=True, token_fetch=True)
 
 
 def exception_class_for(message: str) -> Type[exc.Etcd3Exception]:

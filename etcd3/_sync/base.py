@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar
 
+from .._core.deadline import UNSET, Timeout
 from .._grpc.rpc import Method
 from .lifecycle import Engine, Engines
-from .transport import _UNSET, Transport
+from .transport import Transport
 
-UNSET: Any = _UNSET
+__all__ = ["UNSET", "ServiceBase", "Timeout"]
 
 E = TypeVar("E", bound=Engine)
 
@@ -20,7 +21,7 @@ class ServiceBase:
     _transport: Transport
     _engines: Engines
 
-    def _call(self, method: Method, request: Any, *, timeout: Any = UNSET,
+    def _call(self, method: Method, request: Any, *, timeout: Timeout = UNSET,
               context: str = "") -> Any:
         return self._transport.call(method, request, timeout=timeout, context=context)
 

@@ -24,6 +24,8 @@ from typing import (
     Union,
 )
 
+from .._core.deadline import Timeout
+
 if TYPE_CHECKING:
     from ..auth import Perms
     from ..events import WatchResponse
@@ -47,16 +49,16 @@ def required(client: Optional[C], owner: object) -> C:
 class KVClient(Protocol):
     """Reads and transactions (what STM uses)."""
 
-    def get_response(self, key: KeyType, *, timeout: Any = ...,
+    def get_response(self, key: KeyType, *, timeout: Timeout = ...,
                      **options: Any) -> RangeResponse:
         """The Range response for one key."""
 
     def get_range_response(self, range_start: KeyType, range_end: KeyType, *,
-                           timeout: Any = ..., **options: Any) -> RangeResponse:
+                           timeout: Timeout = ..., **options: Any) -> RangeResponse:
         """The Range response for ``[range_start, range_end)``."""
 
     def transaction_response(self, compare: Any, success: Any = None,
-                             failure: Any = None, *, timeout: Any = ...) -> TxnResponse:
+                             failure: Any = None, *, timeout: Timeout = ...) -> TxnResponse:
         """The TxnResponse of a transaction."""
 
 
@@ -64,13 +66,13 @@ class LeaseClient(Protocol):
     """Lease calls and the keepalive stream (what a Lease uses)."""
 
     def get_lease_info(self, lease_id: Any, keys: bool = True, *,
-                       timeout: Any = ...) -> Any:
+                       timeout: Timeout = ...) -> Any:
         """The LeaseTimeToLiveResponse."""
 
-    def revoke_lease(self, lease_id: Any, *, timeout: Any = ...) -> None:
+    def revoke_lease(self, lease_id: Any, *, timeout: Timeout = ...) -> None:
         """Revoke a lease."""
 
-    def refresh_lease(self, lease_id: Any, *, timeout: Any = ...) -> List[Any]:
+    def refresh_lease(self, lease_id: Any, *, timeout: Timeout = ...) -> List[Any]:
         """Send one keepalive."""
 
     def lease_keepalive_start(self, lease: Lease,
@@ -97,7 +99,7 @@ class ConcurrencyClient(KVClient, Protocol):
 
     def lease(self, ttl: int, lease_id: Optional[int] = None, *, keep_alive: bool = False,
               on_expired: Optional[Callable[..., Any]] = None,
-              timeout: Any = ...) -> Lease:
+              timeout: Timeout = ...) -> Lease:
         """Grant a lease (``on_expired`` may be a :class:`weakref.WeakMethod`)."""
 
     def lease_alive_until(self, lease_id: int) -> Optional[float]:
@@ -109,7 +111,7 @@ class ConcurrencyClient(KVClient, Protocol):
                            progress_notify: bool = False, filters: Any = None,
                            prev_kv: bool = False, fragment: bool = False,
                            max_queue: Optional[int] = None,
-                           unreachable_timeout: Any = ...) -> int:
+                           unreachable_timeout: Timeout = ...) -> int:
         """Watch with a callback; returns the watch id."""
 
     def cancel_watch(self, watch_id: int) -> None:
@@ -123,41 +125,41 @@ class ConcurrencyClient(KVClient, Protocol):
 class AuthClient(Protocol):
     """User and role calls (what a User and a Role use)."""
 
-    def grant_role(self, user: str, role: str, *, timeout: Any = ...) -> None:
+    def grant_role(self, user: str, role: str, *, timeout: Timeout = ...) -> None:
         """Grant ``role`` to ``user``."""
 
-    def revoke_role(self, user: str, role: str, *, timeout: Any = ...) -> bool:
+    def revoke_role(self, user: str, role: str, *, timeout: Timeout = ...) -> bool:
         """Revoke ``role`` from ``user``."""
 
-    def delete_user(self, name: str, *, timeout: Any = ...) -> None:
+    def delete_user(self, name: str, *, timeout: Timeout = ...) -> None:
         """Delete a user."""
 
     def grant_permission_role(self, role: str, perm: Union[Perms, int], key: KeyType,
                               end: Optional[KeyType] = None, prefix: bool = False, *,
-                              timeout: Any = ...) -> None:
+                              timeout: Timeout = ...) -> None:
         """Grant a permission to ``role``."""
 
     def revoke_permission_role(self, role: str, key: KeyType,
                                end: Optional[KeyType] = None, prefix: bool = False, *,
-                               timeout: Any = ...) -> bool:
+                               timeout: Timeout = ...) -> bool:
         """Revoke a permission from ``role``."""
 
-    def delete_role(self, name: str, *, timeout: Any = ...) -> None:
+    def delete_role(self, name: str, *, timeout: Timeout = ...) -> None:
         """Delete a role."""
 
 
 class ClusterClient(Protocol):
     """Membership and alarm calls (what a Member uses)."""
 
-    def remove_member(self, member_id: int, *, timeout: Any = ...) -> None:
+    def remove_member(self, member_id: int, *, timeout: Timeout = ...) -> None:
         """Remove a member."""
 
-    def update_member(self, member_id: int, peer_urls: Any, *, timeout: Any = ...) -> None:
+    def update_member(self, member_id: int, peer_urls: Any, *, timeout: Timeout = ...) -> None:
         """Change a member's peer URLs."""
 
-    def promote_member(self, member_id: int, *, timeout: Any = ...) -> None:
+    def promote_member(self, member_id: int, *, timeout: Timeout = ...) -> None:
         """Promote a learner."""
 
     def list_alarms(self, member_id: int = 0, alarm_type: Any = "none", *,
-                    timeout: Any = ...) -> List[Any]:
+                    timeout: Timeout = ...) -> List[Any]:
         """The active alarms."""

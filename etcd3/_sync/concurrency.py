@@ -13,6 +13,7 @@ from typing import Any, Callable, List, Optional
 
 from .. import exceptions
 from .._core import concurrency as core
+from .._core.deadline import Deadline, Timeout
 from .._core.ops import Get, Txn
 from ..events import DeleteEvent
 from .base import UNSET
@@ -25,34 +26,12 @@ log = logging.getLogger("etcd3")
 WATCH_RETRY_PAUSE = 0.1
 
 
-def deadline_of(timeout: Optional[float]) -> Optional[float]:
-    """The monotonic deadline of ``timeout`` seconds (None: no deadline).
-
-    :raises ValueError: a negative timeout. :raises TypeError: not a number.
-    """
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, "
-                        f"not {type(timeout).__name__}")
-    if timeout < 0:
-        raise ValueError("timeout must be >= 0 seconds or None")
-    return time.monotonic() + timeout
-
-
-def remaining(deadline: Optional[float]) -> Optional[float]:
-    """Seconds left before ``deadline`` (never negative), or None."""
-    if deadline is None:
-        return None
-    return max(deadline - time.monotonic(), 0.0)
-
-
 def run_txn(client: KVClient, txn: Txn) -> Any:
     """The TxnResponse of ``txn`` (the client's default timeout)."""
     return client.transaction_response(txn.compare, txn.success, txn.failure)
 
 
-def run_get(client: KVClient, get: Get, timeout: Any = UNSET) -> Any:
+def run_get(client: KVClient, get: Get, timeout: Timeout = UNSET) -> Any:
     """The RangeResponse of ``get`` (single-key reads go through the read batcher)."""
     if get.range_end is None:
         return client.get_response(get.key, timeout=timeout, **get.range_options)
@@ -66,7 +45,7 @@ def range_kvs(txn_response: Any, index: int) -> Any:
 
 
 def contend(client: ConcurrencyClient, attempt: core.Contention,
-            deadline: Optional[float], created: Callable[[], None]) -> core.Finished:
+            deadline: Deadline, created: Callable[[], None]) -> core.Finished:
     """Drive ``attempt`` to its end: make each request it asks for, wait for each
     deletion until ``deadline``; ``created()`` runs once the own key exists.
 
@@ -107,14 +86,14 @@ def revoke_quietly(lease: Any) -> None:
             pass
 
 
-def key_create_revision(client: KVClient, key: bytes, timeout: Any = UNSET) -> int:
+def key_create_revision(client: KVClient, key: bytes, timeout: Timeout = UNSET) -> int:
     """The create revision of ``key`` (0 when it does not exist)."""
     kvs = client.get_response(key, timeout=timeout).kvs
     return kvs[0].create_revision if kvs else 0
 
 
 def wait_delete(client: ConcurrencyClient, key: bytes, revision: int,
-                deadline: Optional[float]) -> bool:
+               deadline: Deadline) -> bool:
     """Wait until ``key`` is deleted at or after ``revision``.
 
     Returns False at the deadline; True when the key was deleted or the watch failed
@@ -132,13 +111,13 @@ def wait_delete(client: ConcurrencyClient, key: bytes, revision: int,
 
     watch_id = client.add_watch_callback(key, on_response, start_revision=revision)
     try:
-        finished = done.wait(remaining(deadline))
+        finished = done.wait(deadline.remaining())
     finally:
         client.cancel_watch(watch_id)
     if failed:
         # A failing watch (compaction, broken stream): re-check after a pause
         # rather than spin.
-        time.sleep(min(WATCH_RETRY_PAUSE, remaining(deadline) or WATCH_RETRY_PAUSE))
+        time.sleep(min(WATCH_RETRY_PAUSE, deadline.remaining() or WATCH_RETRY_PAUSE))
     return finished
 
 

@@ -43,6 +43,7 @@ from typing import Any, List, Optional, Sequence
 import grpc
 
 from .. import codec, exceptions
+from .._core.deadline import Deadline
 from .._core.read_batch_policy import ReadBatchPolicy
 from .._grpc import errors as _errors
 from .._grpc.rpc import Method
@@ -57,7 +58,7 @@ _QUEUED, _SENT, _DONE, _SOLO = 0, 1, 2, 3
 class _Read:
     __slots__ = ("request", "fields", "deadline", "context", "ready", "state", "result")
 
-    def __init__(self, request: bytes, fields: Sequence[Any], deadline: Optional[float],
+    def __init__(self, request: bytes, fields: Sequence[Any], deadline: Deadline,
                  context: str) -> None:
         self.request = request
         self.fields = fields
@@ -192,12 +193,9 @@ class ReadBatcher:
     def _send(self, batch: List[_Read]) -> None:
         """Start the call for ``batch`` (which holds a slot) without waiting for it."""
         try:
-            deadlines = [r.deadline for r in batch if r.deadline is not None]
-            timeout: Optional[float] = None
-            if deadlines:
-                timeout = min(deadlines) - time.monotonic()
-                if timeout <= 0:
-                    raise exceptions.ConnectionTimeoutError("batch deadline passed")
+            timeout = Deadline.earliest(r.deadline for r in batch).remaining()
+            if timeout is not None and timeout <= 0:
+                raise exceptions.ConnectionTimeoutError("batch deadline passed")
             if len(batch) == 1:
                 call = self._transport.start_once(self._range, batch[0].request,
                                                   timeout=timeout)
@@ -270,11 +268,9 @@ class ReadBatcher:
         return gathering
 
     def _solo(self, read: _Read) -> Any:
-        timeout: Optional[float] = None
-        if read.deadline is not None:
-            timeout = read.deadline - time.monotonic()
-            if timeout <= 0:
-                raise exceptions.ConnectionTimeoutError(
-                    f"Range did not complete within the deadline [{read.context}]")
+        timeout = read.deadline.remaining()
+        if timeout is not None and timeout <= 0:
+            raise exceptions.ConnectionTimeoutError(
+                f"Range did not complete within the deadline [{read.context}]")
         return self._transport.call(self._range, read.request, timeout=timeout,
                                     context=read.context)

@@ -5,8 +5,10 @@ retry elsewhere, or raise a translated error). Streams get their channel and tok
 from here too and report failures back, so the pool's view of health is shared.
 
 Blocking calls (:meth:`Transport.call`) and non-blocking ones
-(:meth:`Transport.call_future`) share one decision function, ``_after_failure``, so
-both obey exactly the same retry rules (see :mod:`etcd3.retry`).
+(:meth:`Transport.call_future`) classify a failure into a plain value and ask the one
+pure decision, :func:`etcd3._core.retry_rules.decide`, what follows, so both obey
+exactly the same retry rules (see :mod:`etcd3.retry`); ``_after_failure`` and
+``_token_fetch_failed`` carry out its answer.
 
 Require-leader: every KV, Lease, Watch and Auth call and stream the pool routes
 carries the gRPC metadata ``hasleader: true`` (Go's ``clientv3.WithRequireLeader``),
@@ -35,12 +37,15 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 import grpc
 
 from .. import exceptions
+from .._core import retry_rules as _rules
+from .._core.deadline import NEVER, UNSET, Deadline, Timeout
 from .._core.txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
+from .._grpc import call_errors as _call_errors
 from .._grpc import errors as _errors
 from .._grpc.rpc import Method
 from ..pool import REQUIRE_LEADER, ChannelPool, EndpointState
@@ -50,14 +55,10 @@ from .token import TokenProvider
 
 log = logging.getLogger("etcd3")
 
-_UNSET: Any = object()
-
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
 _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
 _TXN_PATH = "/etcdserverpb.KV/Txn"
-#: Seconds a retry must have left before the deadline to be worth starting.
-_MIN_RETRY_WINDOW = 0.01
 #: Seconds close() waits for read-only Txns left running (see _call_left_running).
 LEFT_RUNNING_GRACE = 0.5
 #: Seconds before a failed Status call (to learn a server's version) is tried again.
@@ -65,13 +66,18 @@ _VERSION_RETRY = 5.0
 
 
 class _Attempts:
-    """The retry state of one unary call (blocking or future)."""
+    """One unary call (blocking or future) on its way: what it sends, its retry
+    :class:`~etcd3._core.retry_rules.History`, and the attempt in flight (its
+    endpoint ``state`` and whether it runs on a ``budgeted`` share of the time).
 
-    __slots__ = ("method", "request", "deadline", "context", "attempt", "refreshed",
-                 "state", "metadata", "capped", "tried", "pinned", "unreachable",
-                 "unreachable_details", "anonymous", "read_only")
+    The attempt in flight joins the history only when it fails (:meth:`failed`):
+    a call that succeeds at once, as most do, makes no History at all.
+    """
 
-    def __init__(self, method: Method, request: Any, deadline: Optional[float],
+    __slots__ = ("method", "request", "deadline", "context", "history", "state",
+                 "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid")
+
+    def __init__(self, method: Method, request: Any, deadline: Deadline,
                  context: str, pinned: Optional[EndpointState] = None,
                  anonymous: bool = False) -> None:
         self.pinned = pinned  # every attempt goes to this endpoint (per-member calls)
@@ -80,15 +86,27 @@ class _Attempts:
         self.request = request
         self.deadline = deadline
         self.context = context
-        self.attempt = 0
-        self.refreshed = False
+        self.history = _NO_ATTEMPT  # the attempts that failed
         self.state: Optional[EndpointState] = None
+        self.budgeted = False
+        self.avoid: Optional[EndpointState] = None  # the next attempt skips it
         self.metadata: Metadata = None
-        self.capped = False
-        self.tried: List[str] = []
-        self.unreachable = 0  # attempts that could not connect at all
-        self.unreachable_details = ""  # gRPC's words for the last of those
         self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
+
+    def failed(self) -> _rules.History:
+        """The history with the attempt in flight, which failed, added to it."""
+        assert self.state is not None
+        return self.history.started(self.state.name, budgeted=self.budgeted)
+
+    def kind(self, transport: Transport) -> _rules.CallKind:
+        """What the retry rules need to know about this call."""
+        return _rules.CallKind(
+            self.method.repeatable,
+            authenticated=transport.token_provider is not None and not self.anonymous,
+            pinned=self.pinned is not None)
+
+
+_NO_ATTEMPT = _rules.History()
 
 
 class Transport:
@@ -139,7 +157,7 @@ class Transport:
         return fn
 
     def metadata_for(self, state: EndpointState, *, fetch: bool = True,
-                     timeout: Any = _UNSET) -> Metadata:
+                     timeout: Timeout = UNSET) -> Metadata:
         """The auth metadata for a call to ``state`` (authenticating if needed).
 
         :param fetch: False: never authenticate here (it blocks on an RPC); raise
@@ -168,7 +186,7 @@ class Transport:
         provider.refresh(state.name, old, lambda u, p: self._authenticate(state, u, p))
 
     def _authenticate(self, state: EndpointState, user: str, password: str,
-                      timeout: Any = _UNSET) -> str:
+                      timeout: Timeout = UNSET) -> str:
         method = self._authenticate_method
         if method is None:
             raise exceptions.AuthError("authentication is not available")
@@ -179,30 +197,18 @@ class Transport:
                              endpoint=state, anonymous=True, timeout=timeout)
         return str(response.token)
 
-    def deadline(self, timeout: Any = _UNSET) -> Optional[float]:
-        """The monotonic-clock deadline of a call given ``timeout`` (default: the
-        client's timeout; None: no deadline)."""
-        return self._deadline(timeout)
+    def deadline(self, timeout: Timeout = UNSET) -> Deadline:
+        """The deadline of a call given ``timeout`` (default: the client's timeout;
+        None: no deadline).
 
-    def _deadline(self, timeout: Any) -> Optional[float]:
-        if timeout is _UNSET:
+        :raises TypeError: ``timeout`` is not a number of seconds.
+        :raises ValueError: it is not > 0.
+        """
+        if timeout is UNSET:
             timeout = self.timeout
         if timeout is None:
-            return None
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0 or None")
-        deadline: float = time.monotonic() + timeout
-        return deadline
-
-    @staticmethod
-    def _remaining(deadline: Optional[float]) -> Optional[float]:
-        if deadline is None:
-            return None
-        return max(deadline - time.monotonic(), 0.0)
-
-    @staticmethod
-    def _expired(deadline: Optional[float]) -> bool:
-        return deadline is not None and time.monotonic() >= deadline
+            return NEVER
+        return Deadline.after(timeout, zero_ok=False)
 
     # -- the retry decision, shared by call() and call_future() ----------------------
 
@@ -212,23 +218,23 @@ class Transport:
 
         ``channel_index`` picks one of the endpoint's channels (default: round-robin).
         """
-        ctx.attempt += 1
-        state = ctx.pinned or self.pool.pick(ctx.state)
+        state = ctx.pinned or self.pool.pick(ctx.avoid)
         ctx.state = state
         name = state.name
-        if name not in ctx.tried:
-            ctx.tried.append(name)
-        remaining = total = self._remaining(ctx.deadline)
-        ctx.capped = False
+        history = ctx.history
+        remaining = total = ctx.deadline.remaining()
         spread = ctx.pinned is None and len(self.pool.endpoints) > 1
-        more = spread and self.pool.has_untried(ctx.tried)
+        more = spread and self.pool.has_untried((*history.endpoints_tried, name))
+        budgeted = False
         # An attempt budget only makes sense when another endpoint can be tried and
         # the call may be repeated; the last attempt gets the whole remaining time.
-        if ctx.method.repeatable and spread and ctx.attempt < self.retry.max_attempts:
+        if (ctx.method.repeatable and spread
+                and history.attempts + 1 < self.retry.max_attempts):
             budget = self.retry.attempt_budget(remaining, more_endpoints=more)
             if budget is not None and (remaining is None or budget < remaining):
                 remaining = budget
-                ctx.capped = True
+                budgeted = True
+        ctx.budgeted = budgeted
         metadata = None
         if not ctx.anonymous and self.token_provider is not None:
             # A token fetch on a hung or stale member must not take the whole call,
@@ -236,70 +242,64 @@ class Transport:
             auth_budget = (self.retry.attempt_budget(total, more_endpoints=more)
                            if spread else total)
             metadata = self.metadata_for(
-                state, timeout=_UNSET if auth_budget is None else max(auth_budget, 0.001))
+                state, timeout=UNSET if auth_budget is None else max(auth_budget, 0.001))
         ctx.metadata = _routed_metadata(ctx.method, metadata)
         return self._callable(state, ctx.method, channel_index), remaining
 
-    def _after_failure(self, ctx: _Attempts, error: grpc.RpcError) -> Optional[float]:
-        """Decide what follows a failed attempt.
+    def _after_failure(self, ctx: _Attempts, error: grpc.RpcError
+                       ) -> Union[_rules.Refresh, _rules.RetryAfter]:
+        """Decide what follows a failed attempt (see :func:`_rules.decide`): eject its
+        endpoint when the rules say so, and return the next step: a
+        :class:`~_rules.Refresh` (the caller must then call :meth:`_refresh`) or a
+        :class:`~_rules.RetryAfter` (the caller waits its ``pause``).
 
-        Returns None to re-authenticate and repeat at once (the caller must then call
-        :meth:`_refresh`), or the seconds to wait before the next attempt.
-        :raises Etcd3Exception: the final, translated error.
+        :raises Etcd3Exception: the final, translated error, with the call's
+            ``attempts`` and ``endpoints_tried``.
         """
         state = ctx.state
         assert state is not None
+        history = ctx.history = ctx.failed()
         if self._closed.is_set():
-            raise exceptions.ClientClosedError(
-                "this etcd3 client has been closed") from error
-        if (self.token_provider is not None and not ctx.refreshed and not ctx.anonymous
-                and _errors.is_auth_token_error(error)):
-            ctx.refreshed = True
-            ctx.attempt -= 1
-            return None
-        code, details = _errors.status_of(error)
-        if _errors.is_not_sent(error):
-            ctx.unreachable += 1
-            ctx.unreachable_details = details
-        attempt_timed_out = (ctx.capped and code is grpc.StatusCode.DEADLINE_EXCEEDED
-                             and not self._expired(ctx.deadline))
-        if attempt_timed_out or _errors.is_endpoint_failure(error):
+            raise _call_errors.stamped(exceptions.ClientClosedError(
+                "this etcd3 client has been closed"), history) from error
+        failure = _errors.classify(error, secure=state.endpoint.secure)
+        decision = _rules.decide(ctx.kind(self), failure, history, ctx.deadline,
+                                 self.retry, time.monotonic())
+        ctx.history = decision.history
+        if decision.eject:
             self.pool.mark_failed(state)
-        retry = self.retry
-        if state.endpoint.secure and _errors.is_tls_error(error):
-            raise self._tls_error(error, ctx) from error
-        if (ctx.attempt < retry.max_attempts and not self._expired(ctx.deadline)
-                and retry.is_retryable(error, repeatable=ctx.method.repeatable,
-                                       attempt_timed_out=attempt_timed_out)):
-            pause = retry.backoff(ctx.attempt)
-            remaining = self._remaining(ctx.deadline)
-            # A retry left with almost no time would only trade this error (e.g. "no
-            # leader") for a bare deadline.
-            if remaining is None or remaining - pause >= _MIN_RETRY_WINDOW:
-                log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
-                          ctx.method.path, state.name, code, ctx.attempt, pause)
-                return pause
-        raise self._final_error(error, ctx) from error
+        if isinstance(decision, _rules.Give):
+            if decision.reason is _rules.Reason.TLS:
+                raise _call_errors.stamped(self._tls_error(error, ctx), ctx.history) from error
+            raise self._final_error(error, ctx) from error
+        ctx.avoid = state if decision.avoid_last else None
+        if isinstance(decision, _rules.RetryAfter):
+            log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
+                      ctx.method.path, state.name, failure.code,
+                      decision.history.attempts, decision.pause)
+        return decision
 
     def _token_fetch_failed(self, ctx: _Attempts, error: exceptions.Etcd3Exception
                             ) -> float:
         """The auth token for the attempt's endpoint could not be fetched. When that
         endpoint could not be reached in time (hung, stale, down), it is ejected and the
         seconds to wait before the next attempt are returned: the call itself was never
-        sent, so even a write may go elsewhere. Anything else is raised.
+        sent, so even a write may go elsewhere. Anything else is raised (as the token
+        fetch raised it).
         """
         state = ctx.state
-        if (ctx.pinned is not None or state is None
-                or not isinstance(error, (exceptions.ConnectionFailedError,
-                                          exceptions.ConnectionTimeoutError))
-                or ctx.attempt >= self.retry.max_attempts or self._expired(ctx.deadline)):
+        if state is None:  # no endpoint was picked (the client is closed)
+            raise error
+        decision = _rules.decide(ctx.kind(self), _errors.classify_token_fetch(error),
+                                 ctx.failed(), ctx.deadline, self.retry, time.monotonic())
+        ctx.history = decision.history
+        if not isinstance(decision, _rules.RetryAfter):
             raise error
         log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
                  state.name, error)
         self.pool.mark_failed(state)
-        pause = self.retry.backoff(ctx.attempt)
-        remaining = self._remaining(ctx.deadline)
-        return pause if remaining is None else min(pause, remaining)
+        ctx.avoid = state
+        return decision.pause
 
     def _refresh(self, ctx: _Attempts) -> None:
         assert ctx.state is not None
@@ -315,61 +315,17 @@ class Transport:
         return _errors.tls_error(error, ctx.state.endpoint)
 
     def _final_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
-        method = ctx.method
+        """The error that ends the call (see :func:`_call_errors.final_error`)."""
         state = ctx.state
         assert state is not None
-        translated = _errors.translate(error, context=ctx.context, endpoint=state.name)
-        code, details = _errors.status_of(error)
-        not_sent = _errors.is_not_sent(error)
-        detail = None
-        cls: type = type(translated)
-        # One sentence: what failed, on what, gRPC's root cause, then the attempts.
-        what = method.path.rpartition("/")[2] + (f" [{ctx.context}]" if ctx.context else "")
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED and ctx.unreachable \
-                and ctx.unreachable >= ctx.attempt - 1 and "Stream removed" not in details:
-            # Every earlier attempt failed to connect and the deadline cut the last one
-            # short before it had a stream: the servers are down, not slow.
-            cls = (exceptions.NoServerAvailableError
-                   if len(ctx.tried) >= len(self.pool.endpoints)
-                   else exceptions.ConnectionFailedError)
-            detail = (f"no etcd endpoint could be reached for {what} within the deadline: "
-                      f"{_errors.connection_cause(ctx.unreachable_details)}")
-        elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            cls = exceptions.ConnectionTimeoutError
-            detail = f"{what} did not complete within the deadline on {state.name}"
-        elif isinstance(translated, (exceptions.ConnectionFailedError,
-                                     exceptions.ConnectionTimeoutError)):
-            cause = _errors.connection_cause(details) if code is not None else str(error)
-            if not_sent and len(ctx.tried) >= len(self.pool.endpoints):
-                cls = exceptions.NoServerAvailableError
-                detail = f"no etcd endpoint could be reached for {what}: {cause}"
-            else:
-                detail = f"{what} failed on {state.name}: {cause}"
-        elif (self.token_provider is None
-              and _errors.etcd_message(details) in _errors.NO_CREDENTIALS_HINTS
-              and isinstance(translated, exceptions.AuthError)):
-            hint = _errors.NO_CREDENTIALS_HINTS[_errors.etcd_message(details)]
-            hinted = type(translated)(
-                f"{hint} (etcd said: {details}) [{ctx.context or what}]")
-            hinted.__cause__ = error
-            hinted.grpc_code = code
-            return hinted
-        if detail is None:
-            return translated
-        if ctx.unreachable:
-            detail += _errors.tls_server_hint(detail, state.endpoint.secure)
-        if not method.repeatable and not not_sent:
-            detail += ("; the request was sent and may or may not have been applied "
-                       "(writes are not retried once sent: check before repeating it)")
-        detail += f"; {ctx.attempt} attempt(s), endpoints tried: {', '.join(ctx.tried)}"
-        result: exceptions.Etcd3Exception = cls(detail)
-        result.__cause__ = error
-        result.grpc_code = code
-        return result
+        return _call_errors.final_error(
+            error, ctx.history, method=ctx.method, context=ctx.context,
+            endpoint=state.name, secure=state.endpoint.secure,
+            endpoints=len(self.pool.endpoints), credentials=self.token_provider is not None)
 
     # -- unary calls ------------------------------------------------------------------
 
-    def call(self, method: Method, request: Any, *, timeout: Any = _UNSET,
+    def call(self, method: Method, request: Any, *, timeout: Timeout = UNSET,
              context: str = "", endpoint: Optional[EndpointState] = None,
              anonymous: bool = False) -> Any:
         """Run a unary RPC and return its decoded response.
@@ -381,10 +337,16 @@ class Transport:
             for per-member calls such as Status or Defragment.
         :param anonymous: send it without an auth token, even when the client has
             credentials.
-        :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`).
+        :raises Etcd3Exception: the translated failure (see :mod:`etcd3.exceptions`),
+            with the call's ``attempts`` and ``endpoints_tried``.
+        :raises TypeError: ``timeout`` is not a number of seconds.
+        :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self._deadline(timeout), context, endpoint,
-                        anonymous)
+        # What self.deadline(timeout) does, without a call: this is the hot path.
+        if timeout is UNSET:
+            timeout = self.timeout
+        deadline = NEVER if timeout is None else Deadline.after(timeout, zero_ok=False)
+        ctx = _Attempts(method, request, deadline, context, endpoint, anonymous)
         while True:
             try:
                 fn, attempt_timeout = self._begin_attempt(ctx)
@@ -402,11 +364,11 @@ class Transport:
                     result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
             except grpc.RpcError as error:
                 gate.leave()
-                pause = self._after_failure(ctx, error)
-                if pause is None:
+                step = self._after_failure(ctx, error)
+                if isinstance(step, _rules.Refresh):
                     self._refresh(ctx)
-                elif pause:
-                    time.sleep(pause)
+                elif step.pause:
+                    time.sleep(step.pause)
                 continue
             except BaseException:
                 gate.leave()
@@ -442,11 +404,11 @@ class Transport:
         self._left_running.add(call)
         call.add_done_callback(self._left_running.discard)
         assert ctx.state is not None
-        return exceptions.ConnectionTimeoutError(
+        return _call_errors.stamped(exceptions.ConnectionTimeoutError(
             f"{ctx.method.path} did not complete within the deadline (endpoint "
             f"{ctx.state.name}; a read-only transaction to etcd "
             f"{_version_text(ctx.state.version)} is left to finish on the server, "
-            "since cancelling it can crash etcd 3.5.0-3.5.4)")
+            "since cancelling it can crash etcd 3.5.0-3.5.4)"), ctx.failed())
 
     # -- server versions --------------------------------------------------------------
 
@@ -499,7 +461,7 @@ class Transport:
             log.debug("etcd3: could not ask %s for its version: %s", state.name, error)
             state.version_pending = now + _VERSION_RETRY
 
-    def call_future(self, method: Method, request: Any, *, timeout: Any = _UNSET,
+    def call_future(self, method: Method, request: Any, *, timeout: Timeout = UNSET,
                     context: str = "") -> concurrent.futures.Future[Any]:
         """Start a unary RPC without waiting; returns a :class:`concurrent.futures.Future`.
 
@@ -517,8 +479,10 @@ class Transport:
             client's timeout; None: no deadline).
         :param context: words added to an error message (e.g. the key).
         :raises ClientClosedError: the client is closed (raised at once).
+        :raises TypeError: ``timeout`` is not a number of seconds.
+        :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self._deadline(timeout), context)
+        ctx = _Attempts(method, request, self.deadline(timeout), context)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future
@@ -622,14 +586,17 @@ class Transport:
     def _future_failed(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                        error: grpc.RpcError) -> None:
         try:
-            pause = self._after_failure(ctx, error)
+            step = self._after_failure(ctx, error)
         except BaseException as final:
             _settle(future, error=final)
             return
+        pause = None if isinstance(step, _rules.Refresh) else step.pause
         self._run_later(lambda: self._retry_future(ctx, future, pause), future)
 
     def _retry_future(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
                       pause: Optional[float]) -> None:
+        """Start the next attempt of a future's call, after ``pause`` seconds (None:
+        after refreshing the auth token)."""
         try:
             if pause is None:
                 self._refresh(ctx)

@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import grpc
 
 from .. import exceptions
+from .._core.deadline import Deadline
 from .._core.watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
 from .._core.watch_core import WatchCore
 from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
@@ -214,15 +215,15 @@ class WatchEngine:
 
     def _await_confirmation(self, sub: Subscriber, sw: ServerWatch,
                             timeout: Optional[float]) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline.after(timeout)
         while True:
-            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            wait = deadline.remaining()
             if sub.unreachable_timeout is not None:
                 # The watchdog may end this subscriber alone (sw stays unconfirmed).
                 wait = _WATCHDOG_TICK if wait is None else min(wait, _WATCHDOG_TICK)
             if sw.ready.wait(wait) or sub.error is not None:
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline.expired:
                 raise self._unconfirmed_error(sw.spec.key, timeout)
         if self._closed.is_set():
             raise exceptions.ClientClosedError("this etcd3 client has been closed")

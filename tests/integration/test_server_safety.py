@@ -15,6 +15,7 @@ import pytest
 
 import etcd3
 from etcd3 import exceptions
+from etcd3._core.deadline import Deadline
 from etcd3._core.ops import encode_txn
 from etcd3._core.txn_safety import is_read_only_txn, txn_unsafe_version
 from etcd3._grpc import rpc as _rpc
@@ -66,9 +67,9 @@ def test_server_side_context_end_is_a_deadline(etcd_client: etcd3.Etcd3Client,
     assert isinstance(translate(error), exceptions.ConnectionTimeoutError)
     transport = etcd_client._transport
     for method, may_be_applied in ((_rpc.PUT, True), (_rpc.RANGE, False)):
-        ctx = _Attempts(method, b"", time.monotonic() + 5, "key b'k'")
+        ctx = _Attempts(method, b"", Deadline.after(5), "key b'k'")
         ctx.state = transport.pool.states[0]
-        ctx.attempt = 1
+        ctx.history = ctx.history.started(ctx.state.name)
         final = transport._final_error(error, ctx)
         assert isinstance(final, exceptions.ConnectionTimeoutError), final
         assert ("may or may not have been applied" in str(final)) is may_be_applied
