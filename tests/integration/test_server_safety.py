@@ -8,10 +8,11 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Counter, List
+from typing import Counter, List
 
 import grpc
 import pytest
+from grpc_errors import RpcError
 
 import etcd3
 from etcd3 import exceptions
@@ -28,41 +29,10 @@ from etcd3.transactions import Delete, Get, Put, Txn, Value
 log = logging.getLogger(__name__)
 
 
-class _RpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
-    """A gRPC error as grpc-python raises it: an RpcError that is also a Call."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def initial_metadata(self) -> Any:
-        return ()
-
-    def trailing_metadata(self) -> Any:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Any:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Any) -> bool:
-        return False
-
-
 @pytest.mark.parametrize("text", ["context deadline exceeded", "context canceled"])
 def test_server_side_context_end_is_a_deadline(etcd_client: etcd3.Etcd3Client,
                                                text: str) -> None:
-    error = _RpcError(grpc.StatusCode.UNKNOWN, text)
+    error = RpcError(grpc.StatusCode.UNKNOWN, text)
     assert status_of(error)[0] is grpc.StatusCode.DEADLINE_EXCEEDED
     assert isinstance(translate(error), exceptions.ConnectionTimeoutError)
     transport = etcd_client._transport
@@ -74,7 +44,7 @@ def test_server_side_context_end_is_a_deadline(etcd_client: etcd3.Etcd3Client,
         assert isinstance(final, exceptions.ConnectionTimeoutError), final
         assert ("may or may not have been applied" in str(final)) is may_be_applied
     # Other UNKNOWN errors stay untyped.
-    assert type(translate(_RpcError(grpc.StatusCode.UNKNOWN, "boom"))) is \
+    assert type(translate(RpcError(grpc.StatusCode.UNKNOWN, "boom"))) is \
         exceptions.Etcd3Exception
 
 

@@ -8,10 +8,11 @@ once (0 s), the second after 0.1 s, the third after 0.2 s; three attempts in all
 from __future__ import annotations
 
 import socket
-from typing import Any, Optional
+from typing import Optional
 
 import grpc
 import pytest
+from grpc_errors import RpcError
 
 import etcd3
 from etcd3 import exceptions
@@ -240,37 +241,6 @@ def test_retryable(failure: Failure, repeatable: bool, timed_out: bool,
 # -- the gRPC driver's classification ---------------------------------------------------------
 
 
-class _RpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
-    """A gRPC error as grpc-python raises it: an RpcError that is also a Call."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def initial_metadata(self) -> Any:
-        return ()
-
-    def trailing_metadata(self) -> Any:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Any:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Any) -> bool:
-        return False
-
-
 REFUSED_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
                    "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused")
 HANDSHAKE_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
@@ -300,7 +270,7 @@ HANDSHAKE_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
 ])
 def test_classify(code: grpc.StatusCode, details: str, secure: bool,
                   expected: Failure) -> None:
-    assert classify(_RpcError(code, details), secure=secure) == expected
+    assert classify(RpcError(code, details), secure=secure) == expected
 
 
 def test_classify_token_fetch() -> None:
@@ -312,8 +282,8 @@ def test_classify_token_fetch() -> None:
 
 
 def test_public_is_retryable_follows_the_rules() -> None:
-    refused = _RpcError(grpc.StatusCode.UNAVAILABLE, REFUSED_DETAILS)
-    broken = _RpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed")
+    refused = RpcError(grpc.StatusCode.UNAVAILABLE, REFUSED_DETAILS)
+    broken = RpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed")
     assert Retry().is_retryable(refused, repeatable=False)
     assert not Retry().is_retryable(broken, repeatable=False)
     assert Retry().is_retryable(broken, repeatable=True)
