@@ -37,3 +37,11 @@ class RpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
 
     def add_callback(self, callback: Any) -> bool:
         return False
+
+
+#: What grpc-python says when nothing listens on the port.
+REFUSED_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
+                   "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused")
+#: ...and when a TLS handshake with a plain-text port fails.
+HANDSHAKE_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
+                     "ipv4:127.0.0.1:2379: Handshake read failed")

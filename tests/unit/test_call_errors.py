@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from test_retry_table import REFUSED_DETAILS, _RpcError
+from grpc_errors import REFUSED_DETAILS, RpcError
 
 from etcd3 import exceptions
 from etcd3._core.retry_rules import History
@@ -32,7 +32,7 @@ def _final(error: BaseException, history: History, method: _rpc.Method = _rpc.RA
 @pytest.mark.parametrize(("method", "uncertain"), [(_rpc.PUT, True), (_rpc.RANGE, False)])
 def test_a_deadline_says_whether_a_write_may_have_been_applied(
         method: _rpc.Method, uncertain: bool) -> None:
-    error = _RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    error = RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     final = _final(error, _history("a:1"), method)
     assert isinstance(final, exceptions.ConnectionTimeoutError)
     assert (UNCERTAIN in str(final)) is uncertain
@@ -42,7 +42,7 @@ def test_a_deadline_says_whether_a_write_may_have_been_applied(
 
 
 def test_every_endpoint_refused() -> None:
-    error = _RpcError(grpc.StatusCode.UNAVAILABLE, REFUSED_DETAILS)
+    error = RpcError(grpc.StatusCode.UNAVAILABLE, REFUSED_DETAILS)
     final = _final(error, _history("a:1", "b:2", "a:1", unreachable=3), _rpc.PUT)
     assert isinstance(final, exceptions.NoServerAvailableError)
     text = str(final)
@@ -54,7 +54,7 @@ def test_every_endpoint_refused() -> None:
 
 
 def test_down_then_the_deadline() -> None:
-    error = _RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    error = RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     final = _final(error, _history("a:1", "b:2", unreachable=1), endpoints=3)
     assert type(final) is exceptions.ConnectionFailedError
     assert "within the deadline: Failed to connect to remote host: Connection refused" \
@@ -62,7 +62,7 @@ def test_down_then_the_deadline() -> None:
 
 
 def test_typed_errors_keep_their_words_and_get_the_history() -> None:
-    error = _RpcError(grpc.StatusCode.OUT_OF_RANGE,
+    error = RpcError(grpc.StatusCode.OUT_OF_RANGE,
                       "etcdserver: mvcc: required revision has been compacted")
     final = _final(error, _history("a:1"))
     assert isinstance(final, exceptions.RevisionCompactedError)
@@ -71,7 +71,7 @@ def test_typed_errors_keep_their_words_and_get_the_history() -> None:
 
 
 def test_no_credentials_hint() -> None:
-    error = _RpcError(grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: user name is empty")
+    error = RpcError(grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: user name is empty")
     hinted = _final(error, _history("a:1"))
     assert "pass user= and password=" in str(hinted)
     assert "pass user=" not in str(_final(error, _history("a:1"), credentials=True))

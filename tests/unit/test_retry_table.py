@@ -12,7 +12,7 @@ from typing import Optional
 
 import grpc
 import pytest
-from grpc_errors import RpcError
+from grpc_errors import HANDSHAKE_DETAILS, REFUSED_DETAILS, RpcError
 
 import etcd3
 from etcd3 import exceptions
@@ -239,12 +239,6 @@ def test_retryable(failure: Failure, repeatable: bool, timed_out: bool,
 
 
 # -- the gRPC driver's classification ---------------------------------------------------------
-
-
-REFUSED_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
-                   "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused")
-HANDSHAKE_DETAILS = ("failed to connect to all addresses; last error: UNKNOWN: "
-                     "ipv4:127.0.0.1:2379: Handshake read failed")
 
 
 @pytest.mark.parametrize(("code", "details", "secure", "expected"), [
