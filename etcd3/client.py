@@ -90,7 +90,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         endpoint; more helps many threads (see benchmarks/bench_threads.py).
     :param read_batch_in_flight: single-key reads on the wire at once before further
         concurrent ones are queued and sent together as one read-only transaction
-        (linearizable as before; see ``etcd3/_read_batch.py``); a lone reader is never
+        (linearizable as before; see ``etcd3/_sync/read_batch.py``); a lone reader is never
         delayed, and a large value effectively turns batching off.
     :param endpoint_sync_interval: every this many seconds, replace the endpoint list
         with the cluster's member list (None: never, the default). Not run in a
