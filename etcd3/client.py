@@ -8,12 +8,9 @@ transport (pool + retry + token) underneath is shared by all of them.
 from __future__ import annotations
 
 import functools
-import os
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-import grpc
-
-from ._core.deadline import check_timeout
+from ._client_config import check_credentials, resolve_endpoints
 from ._grpc import rpc as _rpc
 from ._sync import lifecycle as _lifecycle
 from ._sync.lifecycle import Engines
@@ -29,7 +26,7 @@ from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
-from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer, credentials_from_files
+from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer
 from .retry import Retry
 from .stm import STMMixin
 from .stubs import EtcdTokenCallCredentials, RawStubsMixin
@@ -43,10 +40,6 @@ DEFAULT_CHANNELS_PER_ENDPOINT = 2
 
 #: The name of the endpoint-sync engine.
 _SYNCER = "endpoint-sync"
-
-
-def _parse_env_endpoints(value: str) -> List[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _member_client_urls(transport: Transport) -> List[str]:
@@ -140,25 +133,9 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         read_batch_in_flight: int = 2,
         watch_unreachable_timeout: Optional[float] = None,
     ) -> None:
-        if (user is None) != (password is None) or user == "" or password == "":
-            raise ValueError("if using authentication credentials, both user and "
-                             "password must be specified")
-        check_timeout(timeout, zero_ok=False)
-        creds: Optional[grpc.ChannelCredentials] = None
-        if ca_cert is not None or cert_key is not None or cert_cert is not None:
-            creds = credentials_from_files(ca_cert, cert_key, cert_cert)
-        specs: List[EndpointSpec]
-        if endpoints is not None:
-            specs = [endpoints] if isinstance(endpoints, (str, Endpoint)) else list(endpoints)
-        elif host is None and port is None and os.environ.get("ETCD_ENDPOINTS"):
-            specs = list(_parse_env_endpoints(os.environ["ETCD_ENDPOINTS"]))
-        else:
-            specs = [Endpoint(host or "localhost", 2379 if port is None else port,
-                              secure=creds is not None, creds=creds)]
-        if not specs:
-            raise ValueError("no etcd endpoint given")
-        resolved = [spec if isinstance(spec, Endpoint) else Endpoint.from_url(spec, creds=creds)
-                    for spec in specs]
+        check_credentials(user, password)
+        resolved = resolve_endpoints(host, port, ca_cert, cert_key, cert_cert, endpoints,
+                                     timeout)
         self.timeout = timeout
         self._watch_unreachable_timeout = checked_unreachable_timeout(
             watch_unreachable_timeout)

@@ -37,79 +37,32 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 import grpc
 
 from .. import exceptions
 from .._core import retry_rules as _rules
 from .._core.deadline import NEVER, UNSET, Deadline, Timeout
-from .._core.txn_safety import is_read_only_txn, parse_version, txn_unsafe_version
-from .._grpc import call_errors as _call_errors
+from .._core.txn_safety import parse_version
 from .._grpc import errors as _errors
+from .._grpc.call_rules import Attempts, CallRules, Metadata, routed_metadata
 from .._grpc.rpc import Method
-from ..pool import REQUIRE_LEADER, ChannelPool, EndpointState
+from ..pool import ChannelPool, EndpointState
 from ..retry import Retry
 from . import forksafe as _forksafe
 from .token import TokenProvider
 
 log = logging.getLogger("etcd3")
 
-Metadata = Optional[Tuple[Tuple[str, str], ...]]
-
 _STATUS_PATH = "/etcdserverpb.Maintenance/Status"
-_TXN_PATH = "/etcdserverpb.KV/Txn"
 #: Seconds close() waits for read-only Txns left running (see _call_left_running).
 LEFT_RUNNING_GRACE = 0.5
 #: Seconds before a failed Status call (to learn a server's version) is tried again.
 _VERSION_RETRY = 5.0
 
 
-class _Attempts:
-    """One unary call (blocking or future) on its way: what it sends, its retry
-    :class:`~etcd3._core.retry_rules.History`, and the attempt in flight (its
-    endpoint ``state`` and whether it runs on a ``budgeted`` share of the time).
-
-    The attempt in flight joins the history only when it fails (:meth:`failed`):
-    a call that succeeds at once, as most do, makes no History at all.
-    """
-
-    __slots__ = ("method", "request", "deadline", "context", "history", "state",
-                 "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid")
-
-    def __init__(self, method: Method, request: Any, deadline: Deadline,
-                 context: str, pinned: Optional[EndpointState] = None,
-                 anonymous: bool = False) -> None:
-        self.pinned = pinned  # every attempt goes to this endpoint (per-member calls)
-        self.anonymous = anonymous  # sent without an auth token (Authenticate itself)
-        self.method = method
-        self.request = request
-        self.deadline = deadline
-        self.context = context
-        self.history = _NO_ATTEMPT  # the attempts that failed
-        self.state: Optional[EndpointState] = None
-        self.budgeted = False
-        self.avoid: Optional[EndpointState] = None  # the next attempt skips it
-        self.metadata: Metadata = None
-        self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
-
-    def failed(self) -> _rules.History:
-        """The history with the attempt in flight, which failed, added to it."""
-        assert self.state is not None
-        return self.history.started(self.state.name, budgeted=self.budgeted)
-
-    def kind(self, transport: Transport) -> _rules.CallKind:
-        """What the retry rules need to know about this call."""
-        return _rules.CallKind(
-            self.method.repeatable,
-            authenticated=transport.token_provider is not None and not self.anonymous,
-            pinned=self.pinned is not None)
-
-
-_NO_ATTEMPT = _rules.History()
-
-
-class Transport:
+class Transport(CallRules):
     """Runs RPCs over a :class:`ChannelPool` under a :class:`Retry` policy."""
 
     def __init__(
@@ -197,131 +150,27 @@ class Transport:
                              endpoint=state, anonymous=True, timeout=timeout)
         return str(response.token)
 
-    def deadline(self, timeout: Timeout = UNSET) -> Deadline:
-        """The deadline of a call given ``timeout`` (default: the client's timeout;
-        None: no deadline).
-
-        :raises TypeError: ``timeout`` is not a number of seconds.
-        :raises ValueError: it is not > 0.
-        """
-        if timeout is UNSET:
-            timeout = self.timeout
-        if timeout is None:
-            return NEVER
-        return Deadline.after(timeout, zero_ok=False)
-
     # -- the retry decision, shared by call() and call_future() ----------------------
 
-    def _begin_attempt(self, ctx: _Attempts, channel_index: Optional[int] = None
+    def _begin_attempt(self, ctx: Attempts, channel_index: Optional[int] = None
                        ) -> Tuple[Any, Optional[float]]:
         """Pick the endpoint of the next attempt; returns (multi-callable, timeout).
 
         ``channel_index`` picks one of the endpoint's channels (default: round-robin).
         """
-        state = ctx.pinned or self.pool.pick(ctx.avoid)
-        ctx.state = state
-        name = state.name
-        history = ctx.history
-        remaining = total = ctx.deadline.remaining()
-        spread = ctx.pinned is None and len(self.pool.endpoints) > 1
-        more = spread and self.pool.has_untried((*history.endpoints_tried, name))
-        budgeted = False
-        # An attempt budget only makes sense when another endpoint can be tried and
-        # the call may be repeated; the last attempt gets the whole remaining time.
-        if (ctx.method.repeatable and spread
-                and history.attempts + 1 < self.retry.max_attempts):
-            budget = self.retry.attempt_budget(remaining, more_endpoints=more)
-            if budget is not None and (remaining is None or budget < remaining):
-                remaining = budget
-                budgeted = True
-        ctx.budgeted = budgeted
+        remaining, auth_budget = self._plan_attempt(ctx)
+        state = ctx.state
+        assert state is not None
         metadata = None
         if not ctx.anonymous and self.token_provider is not None:
-            # A token fetch on a hung or stale member must not take the whole call,
-            # write or not: the call itself is not sent until it has a token.
-            auth_budget = (self.retry.attempt_budget(total, more_endpoints=more)
-                           if spread else total)
             metadata = self.metadata_for(
-                state, timeout=UNSET if auth_budget is None else max(auth_budget, 0.001))
-        ctx.metadata = _routed_metadata(ctx.method, metadata)
+                state, timeout=UNSET if auth_budget is None else auth_budget)
+        ctx.metadata = routed_metadata(ctx.method, metadata)
         return self._callable(state, ctx.method, channel_index), remaining
 
-    def _after_failure(self, ctx: _Attempts, error: grpc.RpcError
-                       ) -> Union[_rules.Refresh, _rules.RetryAfter]:
-        """Decide what follows a failed attempt (see :func:`_rules.decide`): eject its
-        endpoint when the rules say so, and return the next step: a
-        :class:`~_rules.Refresh` (the caller must then call :meth:`_refresh`) or a
-        :class:`~_rules.RetryAfter` (the caller waits its ``pause``).
-
-        :raises Etcd3Exception: the final, translated error, with the call's
-            ``attempts`` and ``endpoints_tried``.
-        """
-        state = ctx.state
-        assert state is not None
-        history = ctx.history = ctx.failed()
-        if self._closed.is_set():
-            raise _call_errors.stamped(exceptions.ClientClosedError(
-                "this etcd3 client has been closed"), history) from error
-        failure = _errors.classify(error, secure=state.endpoint.secure)
-        decision = _rules.decide(ctx.kind(self), failure, history, ctx.deadline,
-                                 self.retry, time.monotonic())
-        ctx.history = decision.history
-        if decision.eject:
-            self.pool.mark_failed(state)
-        if isinstance(decision, _rules.Give):
-            if decision.reason is _rules.Reason.TLS:
-                raise _call_errors.stamped(self._tls_error(error, ctx), ctx.history) from error
-            raise self._final_error(error, ctx) from error
-        ctx.avoid = state if decision.avoid_last else None
-        if isinstance(decision, _rules.RetryAfter):
-            log.debug("etcd3: %s failed on %s (%s); retry %d in %.3fs",
-                      ctx.method.path, state.name, failure.code,
-                      decision.history.attempts, decision.pause)
-        return decision
-
-    def _token_fetch_failed(self, ctx: _Attempts, error: exceptions.Etcd3Exception
-                            ) -> float:
-        """The auth token for the attempt's endpoint could not be fetched. When that
-        endpoint could not be reached in time (hung, stale, down), it is ejected and the
-        seconds to wait before the next attempt are returned: the call itself was never
-        sent, so even a write may go elsewhere. Anything else is raised (as the token
-        fetch raised it).
-        """
-        state = ctx.state
-        if state is None:  # no endpoint was picked (the client is closed)
-            raise error
-        decision = _rules.decide(ctx.kind(self), _errors.classify_token_fetch(error),
-                                 ctx.failed(), ctx.deadline, self.retry, time.monotonic())
-        ctx.history = decision.history
-        if not isinstance(decision, _rules.RetryAfter):
-            raise error
-        log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
-                 state.name, error)
-        self.pool.mark_failed(state)
-        ctx.avoid = state
-        return decision.pause
-
-    def _refresh(self, ctx: _Attempts) -> None:
+    def _refresh(self, ctx: Attempts) -> None:
         assert ctx.state is not None
         self.refresh_token(ctx.state, ctx.metadata)
-
-    def _succeeded(self, ctx: _Attempts) -> None:
-        state = ctx.state
-        if state is not None and state.failures:
-            self.pool.mark_ok(state)
-
-    def _tls_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
-        assert ctx.state is not None
-        return _errors.tls_error(error, ctx.state.endpoint)
-
-    def _final_error(self, error: BaseException, ctx: _Attempts) -> exceptions.Etcd3Exception:
-        """The error that ends the call (see :func:`_call_errors.final_error`)."""
-        state = ctx.state
-        assert state is not None
-        return _call_errors.final_error(
-            error, ctx.history, method=ctx.method, context=ctx.context,
-            endpoint=state.name, secure=state.endpoint.secure,
-            endpoints=len(self.pool.endpoints), credentials=self.token_provider is not None)
 
     # -- unary calls ------------------------------------------------------------------
 
@@ -346,7 +195,7 @@ class Transport:
         if timeout is UNSET:
             timeout = self.timeout
         deadline = NEVER if timeout is None else Deadline.after(timeout, zero_ok=False)
-        ctx = _Attempts(method, request, deadline, context, endpoint, anonymous)
+        ctx = Attempts(method, request, deadline, context, endpoint, anonymous)
         while True:
             try:
                 fn, attempt_timeout = self._begin_attempt(ctx)
@@ -378,19 +227,7 @@ class Transport:
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
 
-    def _without_deadline(self, ctx: _Attempts) -> bool:
-        """True when this attempt must go without a gRPC deadline: a read-only Txn to
-        a server that may crash if its context ends (see the module docstring)."""
-        if ctx.method.path != _TXN_PATH:
-            return False
-        assert ctx.state is not None
-        if self.read_txn_safe(ctx.state):
-            return False
-        if ctx.read_only is None:
-            ctx.read_only = is_read_only_txn(ctx.request)
-        return ctx.read_only
-
-    def _call_left_running(self, ctx: _Attempts, fn: Any, wait: Optional[float]) -> Any:
+    def _call_left_running(self, ctx: Attempts, fn: Any, wait: Optional[float]) -> Any:
         """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
         timeout the call is left running (never cancelled) and the caller gets a
         :class:`~etcd3.exceptions.ConnectionTimeoutError`."""
@@ -400,36 +237,7 @@ class Transport:
         except grpc.FutureTimeoutError:
             raise self._left_running_error(ctx, call) from None
 
-    def _left_running_error(self, ctx: _Attempts, call: Any) -> exceptions.Etcd3Exception:
-        self._left_running.add(call)
-        call.add_done_callback(self._left_running.discard)
-        assert ctx.state is not None
-        return _call_errors.stamped(exceptions.ConnectionTimeoutError(
-            f"{ctx.method.path} did not complete within the deadline (endpoint "
-            f"{ctx.state.name}; a read-only transaction to etcd "
-            f"{_version_text(ctx.state.version)} is left to finish on the server, "
-            "since cancelling it can crash etcd 3.5.0-3.5.4)"), ctx.failed())
-
     # -- server versions --------------------------------------------------------------
-
-    def read_txn_safe(self, state: EndpointState) -> bool:
-        """True when ``state``'s server is known not to panic on a read-only Txn whose
-        context ends (see the module docstring); when its version is not known yet,
-        False, and a Status call to learn it is started (without waiting)."""
-        version = state.version
-        if version is None:
-            self._learn_version(state)
-            return False
-        return not txn_unsafe_version(version)
-
-    def batching_safe(self) -> bool:
-        """True when every endpoint is known to be safe for read-only Txns (see
-        :meth:`read_txn_safe`; learning the unknown versions starts meanwhile)."""
-        safe = True
-        for state in self.pool.states:
-            if not self.read_txn_safe(state):
-                safe = False
-        return safe
 
     def _learn_version(self, state: EndpointState) -> None:
         now = time.monotonic()
@@ -482,7 +290,7 @@ class Transport:
         :raises TypeError: ``timeout`` is not a number of seconds.
         :raises ValueError: it is not > 0.
         """
-        ctx = _Attempts(method, request, self.deadline(timeout), context)
+        ctx = Attempts(method, request, self.deadline(timeout), context)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future
@@ -505,7 +313,7 @@ class Transport:
         state = self.pool.pick()
         if read_only_txn and not self.read_txn_safe(state):
             raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
-        metadata = _routed_metadata(method, self.metadata_for(state, fetch=False))
+        metadata = routed_metadata(method, self.metadata_for(state, fetch=False))
         budget = timeout
         if len(self.pool.endpoints) > 1:
             budget = self.retry.attempt_budget(
@@ -524,7 +332,7 @@ class Transport:
                      state.name)
             self.pool.mark_failed(state)
 
-    def _start_future_attempt(self, ctx: _Attempts, future: concurrent.futures.Future[Any]
+    def _start_future_attempt(self, ctx: Attempts, future: concurrent.futures.Future[Any]
                               ) -> None:
         try:
             # Every future goes to the endpoint's first channel: gRPC completes futures
@@ -552,7 +360,7 @@ class Transport:
         future.add_done_callback(lambda f: f.cancelled() and call.cancel())
         call.add_done_callback(lambda done: self._future_done(ctx, future, done))
 
-    def _settle_at_deadline(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+    def _settle_at_deadline(self, ctx: Attempts, future: concurrent.futures.Future[Any],
                             call: Any, wait: float) -> None:
         """Fail ``future`` after ``wait`` seconds unless ``call`` is done by then,
         leaving ``call`` running (see _call_left_running)."""
@@ -565,7 +373,7 @@ class Transport:
         timer.start()
         call.add_done_callback(lambda _: timer.cancel())
 
-    def _future_done(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+    def _future_done(self, ctx: Attempts, future: concurrent.futures.Future[Any],
                      call: Any) -> None:
         # Runs on gRPC's completion thread: decide quickly, never block here.
         try:
@@ -583,7 +391,7 @@ class Transport:
         self._succeeded(ctx)
         _settle(future, result=result)
 
-    def _future_failed(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+    def _future_failed(self, ctx: Attempts, future: concurrent.futures.Future[Any],
                        error: grpc.RpcError) -> None:
         try:
             step = self._after_failure(ctx, error)
@@ -593,7 +401,7 @@ class Transport:
         pause = None if isinstance(step, _rules.Refresh) else step.pause
         self._run_later(lambda: self._retry_future(ctx, future, pause), future)
 
-    def _retry_future(self, ctx: _Attempts, future: concurrent.futures.Future[Any],
+    def _retry_future(self, ctx: Attempts, future: concurrent.futures.Future[Any],
                       pause: Optional[float]) -> None:
         """Start the next attempt of a future's call, after ``pause`` seconds (None:
         after refreshing the auth token)."""
@@ -644,7 +452,7 @@ class Transport:
         :raises ClientClosedError: the client is closed.
         """
         state = self.pool.pick(avoid) if endpoint is None else endpoint
-        metadata = _routed_metadata(method, self.metadata_for(state))
+        metadata = routed_metadata(method, self.metadata_for(state))
         fn = self._callable(state, method)
         return fn(request, timeout=timeout, metadata=metadata), state
 
@@ -683,14 +491,6 @@ class Transport:
             executor.shutdown(wait=not own, cancel_futures=True)
 
 
-def _routed_metadata(method: Method, auth: Metadata) -> Metadata:
-    """The metadata of a call of ``method``: ``auth`` (the token, if any), plus
-    require-leader for the services that take it (see the module docstring)."""
-    if method.require_leader:
-        return (auth or ()) + (REQUIRE_LEADER,)
-    return auth
-
-
 def _start_future(fn: Any, request: Any, timeout: Optional[float], metadata: Metadata
                   ) -> Any:
     """``fn.future(...)``, holding the fork gate while the call is in flight."""
@@ -715,10 +515,6 @@ class UnsafeServerError(exceptions.Etcd3Exception):
 
 def _identity(data: bytes) -> bytes:
     return data
-
-
-def _version_text(version: Optional[Tuple[int, ...]]) -> str:
-    return ".".join(map(str, version)) if version else "of unknown version"
 
 
 def _settle(future: concurrent.futures.Future[Any], *, result: Any = None,

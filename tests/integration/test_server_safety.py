@@ -21,7 +21,7 @@ from etcd3._core.ops import encode_txn
 from etcd3._core.txn_safety import is_read_only_txn, txn_unsafe_version
 from etcd3._grpc import rpc as _rpc
 from etcd3._grpc.errors import status_of, translate
-from etcd3._sync.transport import _Attempts
+from etcd3._grpc.call_rules import Attempts as _Attempts
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.testing import EtcdCluster
 from etcd3.transactions import Delete, Get, Put, Txn, Value

@@ -1,0 +1,150 @@
+"""The asyncio client: :class:`etcd3.Etcd3Client`'s API, awaited.
+
+Same constructor arguments, same method names, arguments and results; a method
+that returns a value in the threaded client returns an awaitable of it here, and
+one that returns an iterator returns an async iterator. Built on the same cores
+(:mod:`etcd3._core`): the same retry rules, failover, token refresh, watch
+resume, lock algorithm and codec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+from .._client_config import check_credentials, resolve_endpoints
+from .._grpc import rpc as _rpc
+from ..client import DEFAULT_CHANNELS_PER_ENDPOINT
+from ..pool import Endpoint, EndpointSpec
+from ..retry import Retry
+from ..watch import checked_unreachable_timeout
+from . import _engines
+from ._engines import AioEngines
+from ._token import AioTokenProvider
+from ._transport import AioTransport
+from .auth import AioAuthMixin
+from .bulk import AioBulkMixin
+from .cluster import AioClusterMixin
+from .election import AioElectionMixin
+from .kv import AioKVMixin
+from .leases import AioLeaseMixin
+from .locks import AioLockMixin
+from .maintenance import AioMaintenanceMixin
+from .stm import AioSTMMixin
+from .watch import AioWatchMixin
+
+GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
+
+
+class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioElectionMixin,
+                  AioSTMMixin, AioAuthMixin, AioClusterMixin, AioMaintenanceMixin,
+                  AioBulkMixin):
+    """An asyncio etcd v3 client with endpoint failover, retries and token refresh.
+
+    Takes :class:`etcd3.Etcd3Client`'s arguments (see there). Use it from one event
+    loop at a time; connections are made on the first call, in the running loop.
+    ``async with etcd3.aio.client() as client:`` closes it at the end, as does
+    ``await client.close()``. A client dropped without either is released when it
+    is garbage-collected (its tasks are cancelled, its channels closed), and an
+    ``asyncio.run()`` that ends with it open ends promptly.
+
+    :raises ValueError: bad endpoints, or only one of user/password given.
+    :raises OSError: a certificate file cannot be read.
+    """
+
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        ca_cert: Optional[str] = None,
+        cert_key: Optional[str] = None,
+        cert_cert: Optional[str] = None,
+        timeout: Optional[float] = None,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        grpc_options: GrpcOptions = None,
+        *,
+        endpoints: Optional[Iterable[EndpointSpec]] = None,
+        retry: Optional[Retry] = None,
+        channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
+        read_batch_in_flight: int = 2,
+        watch_unreachable_timeout: Optional[float] = None,
+    ) -> None:
+        check_credentials(user, password)
+        resolved = resolve_endpoints(host, port, ca_cert, cert_key, cert_cert, endpoints,
+                                     timeout)
+        if channels_per_endpoint < 1:
+            raise ValueError("channels_per_endpoint must be >= 1")
+        self.timeout = timeout
+        self._watch_unreachable_timeout = checked_unreachable_timeout(
+            watch_unreachable_timeout)
+        self._read_batch_in_flight = read_batch_in_flight
+        self.retry = retry if retry is not None else Retry()
+        self._engines = AioEngines()
+        self._transport = AioTransport(
+            list(dict.fromkeys(resolved)),
+            channels_per_endpoint=channels_per_endpoint,
+            grpc_options=grpc_options,
+            retry=self.retry,
+            timeout=timeout,
+            token_provider=AioTokenProvider(user, password) if user and password else None,
+            authenticate_method=_rpc.AUTHENTICATE,
+            on_new_loop=self._engines.forget,
+        )
+        # Nothing the engines or the transport hold refers back to this object, so a
+        # client dropped without close() is collected and released.
+        self._finalizer = _engines.release_when_dropped(self, self._engines,
+                                                        self._transport.close)
+
+    @property
+    def endpoints(self) -> List[Endpoint]:
+        """The endpoints in use now."""
+        return self._transport.endpoints
+
+    def __repr__(self) -> str:
+        provider = self._transport.token_provider
+        auth = f" user={provider.user!r}" if provider else ""
+        cls = type(self)
+        return (f"<{cls.__module__}.{cls.__qualname__} "
+                f"endpoints=[{self._transport.describe()}]{auth}>")
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._transport.closed
+
+    async def close(self) -> None:
+        """Stop every task and stream this client started and close its channels.
+
+        Idempotent. Later calls raise :class:`~etcd3.exceptions.ClientClosedError`.
+        """
+        if self._transport.closed and self._engines.closed:
+            return
+        self._finalizer.detach()
+        try:
+            await self._engines.aclose()
+        finally:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> Etcd3Client:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+def client(
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    ca_cert: Optional[str] = None,
+    cert_key: Optional[str] = None,
+    cert_cert: Optional[str] = None,
+    timeout: Optional[float] = None,
+    user: Optional[str] = None,
+    password: Optional[str] = None,
+    grpc_options: GrpcOptions = None,
+    **kwargs: Any,
+) -> Etcd3Client:
+    """Return an :class:`Etcd3Client` (same arguments as :func:`etcd3.client`)."""
+    return Etcd3Client(host=host, port=port, ca_cert=ca_cert, cert_key=cert_key,
+                       cert_cert=cert_cert, timeout=timeout, user=user, password=password,
+                       grpc_options=grpc_options, **kwargs)
