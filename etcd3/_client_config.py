@@ -10,6 +10,9 @@ import grpc
 from ._core.deadline import check_timeout
 from .pool import Endpoint, EndpointSpec, credentials_from_files
 
+#: Channels per endpoint unless told otherwise (chosen by benchmarks/bench_threads.py).
+DEFAULT_CHANNELS_PER_ENDPOINT = 2
+
 
 def _parse_env_endpoints(value: str) -> List[str]:
     return [item.strip() for item in value.split(",") if item.strip()]

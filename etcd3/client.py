@@ -10,7 +10,11 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ._client_config import check_credentials, resolve_endpoints
+from ._client_config import (
+    DEFAULT_CHANNELS_PER_ENDPOINT,
+    check_credentials,
+    resolve_endpoints,
+)
 from ._grpc import rpc as _rpc
 from ._sync import lifecycle as _lifecycle
 from ._sync.lifecycle import Engines
@@ -34,8 +38,6 @@ from .watch import WatchMixin, checked_unreachable_timeout
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
 
-#: Channels per endpoint unless told otherwise (chosen by benchmarks/bench_threads.py).
-DEFAULT_CHANNELS_PER_ENDPOINT = 2
 
 
 #: The name of the endpoint-sync engine.

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
-from .._client_config import check_credentials, resolve_endpoints
+from .._client_config import (
+    DEFAULT_CHANNELS_PER_ENDPOINT,
+    check_credentials,
+    resolve_endpoints,
+)
 from .._grpc import rpc as _rpc
-from ..client import DEFAULT_CHANNELS_PER_ENDPOINT
 from ..pool import Endpoint, EndpointSpec
 from ..retry import Retry
 from ..watch import checked_unreachable_timeout

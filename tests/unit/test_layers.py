@@ -5,6 +5,8 @@
   ``deadline.py`` reads the clock; every other core is handed the time.
 - ``etcd3._grpc`` is shared by every gRPC driver: it never imports a driver.
 - Nothing inside the package imports ``etcd3.client`` (the facade sits on top).
+- ``etcd3.aio`` (the asyncio driver) starts no thread and uses none of the threaded
+  driver's engines: it drives the same cores with tasks.
 - No import cycles between modules, counting imports inside functions too (a lazy
   import only hides a cycle); imports under ``TYPE_CHECKING`` never run and are not
   counted.
@@ -177,7 +179,20 @@ def test_grpc_layer_imports_no_driver() -> None:
     assert _layer_violations("etcd3._grpc", ("etcd3._sync", "etcd3.client")) == []
 
 
-@pytest.mark.parametrize("layer", ["etcd3._core", "etcd3._grpc", "etcd3._sync"])
+#: What the asyncio driver may not use: threads, and the threaded driver's engines
+#: (it drives the same cores with tasks instead).
+AIO_FORBIDDEN = ("threading", "_thread", "queue", "concurrent", "etcd3.client",
+                 "etcd3._sync.transport", "etcd3._sync.watch_engine",
+                 "etcd3._sync.keepalive", "etcd3._sync.read_batch", "etcd3._sync.pipeline",
+                 "etcd3._sync.concurrency", "etcd3._sync.lifecycle", "etcd3._sync.base")
+
+
+def test_the_asyncio_driver_runs_no_thread_and_no_threaded_engine() -> None:
+    assert _layer_violations("etcd3.aio", AIO_FORBIDDEN) == []
+
+
+@pytest.mark.parametrize("layer", ["etcd3._core", "etcd3._grpc", "etcd3._sync",
+                                   "etcd3.aio"])
 def test_nothing_below_the_facade_imports_the_client(layer: str) -> None:
     assert _layer_violations(layer, ("etcd3.client",)) == []
 
