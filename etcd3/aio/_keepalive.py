@@ -119,6 +119,17 @@ class AioKeepAliveEngine:
         return self._schedule.alive_until(int(lease_id))
 
     @property
+    def current(self) -> bool:
+        """False once the engine's event loop is gone or another loop runs (the
+        engine's tasks ended with its loop)."""
+        if self._stopped or self._loop.is_closed():
+            return False
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return True
+
+    @property
     def stream_endpoint(self) -> Optional[str]:
         """The endpoint the stream runs on now (None: no stream open)."""
         stream = self._stream

@@ -124,7 +124,9 @@ class AioLeaseMixin(AioServiceBase):
     @property
     def _keepalive(self) -> Optional[AioKeepAliveEngine]:
         """The keepalive engine if a lease was kept alive (in this loop)."""
-        return self._existing_engine("keepalive")  # type: ignore[return-value]
+        engine: Optional[AioKeepAliveEngine]
+        engine = self._existing_engine("keepalive")  # type: ignore[assignment]
+        return engine if engine is not None and engine.current else None
 
     # -- the keepalive stream, for Lease (no I/O: plain methods) ------------------------
 
