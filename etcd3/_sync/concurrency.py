@@ -21,9 +21,7 @@ from .client_api import ConcurrencyClient, KVClient, required
 
 log = logging.getLogger("etcd3")
 
-#: Pause before re-checking after a failed watch (compaction, broken stream), so a
-#: persistent failure does not spin.
-WATCH_RETRY_PAUSE = 0.1
+WATCH_RETRY_PAUSE = core.WATCH_RETRY_PAUSE
 
 
 def run_txn(client: KVClient, txn: Txn) -> Any:
