@@ -208,6 +208,10 @@ class AioKeepAliveEngine:
                     self._report(entry, "no keepalive reply within its TTL")
                 if pause > 0:
                     await self._sleep(pause)
+        except Exception:  # a bug: say so, rather than stop renewing in silence
+            log.exception("etcd3: the lease keepalive task failed; leases are no "
+                          "longer renewed")
+            raise
         finally:
             # Cancelled (client closed, or the loop ends: asyncio.run cancels what is
             # left) or stopped: nothing may outlive the task.

@@ -232,3 +232,25 @@ def test_keepalive_survives_killing_its_member() -> None:
                 await lease.revoke()
 
         run(body())
+
+
+def test_keepalive_survives_a_restart_with_auth_enabled() -> None:
+    with EtcdServer() as server:
+        server.etcdctl("user", "add", "root:secret")
+        server.etcdctl("auth", "enable")
+
+        async def body() -> None:
+            async with aio_client(server, user="root", password="secret",
+                                  timeout=10) as client:
+                reported: List[Lease] = []
+                lease = await client.lease(3, keep_alive=True, on_expired=reported.append)
+                engine = client._keepalive
+                assert engine is not None
+                await wait_until(lambda: engine.stream_endpoint is not None)
+                await asyncio.to_thread(server.restart)  # the stream must come back
+                await asyncio.sleep(6.5)  # more than twice the TTL
+                assert reported == [] and not lease.expired
+                assert await lease.remaining_ttl > 0
+                await lease.revoke()
+
+        run(body())

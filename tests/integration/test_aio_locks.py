@@ -15,9 +15,10 @@ import pytest
 from _aio_concurrency_support import aio_client, keys, run, wait_until
 from _concurrency_support import etcdctl, readline
 
+import etcd3.aio
 from etcd3 import exceptions
 from etcd3.aio.locks import Lock
-from etcd3.testing import EtcdServer
+from etcd3.testing import EtcdCluster, EtcdServer
 
 # -- basics ---------------------------------------------------------------------------
 
@@ -465,3 +466,49 @@ def test_exit_without_close_is_prompt(etcd_server: EtcdServer) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["leaving", "exited"]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_frozen_member_makes_the_holder_learn_it_lost_the_lock(
+        etcd_server: EtcdServer) -> None:
+    async def body() -> None:
+        async with aio_client(etcd_server, timeout=2) as client:
+            lost = asyncio.Event()
+            lock = client.lock("frozen", ttl=2, on_lost=lambda _: lost.set())
+            assert await lock.acquire()
+            etcd_server.pause()
+            try:
+                await asyncio.wait_for(lost.wait(), 10)
+                assert lock.lost
+                # known locally: no need to ask the (frozen) server
+                assert await lock.is_acquired() is False
+            finally:
+                etcd_server.resume()
+            await lock.release()
+            assert await keys(client, "/locks/frozen/") == []
+
+    run(body())
+
+
+def test_holder_keeps_the_lock_when_its_stream_member_dies() -> None:
+    with EtcdCluster(3) as cluster:
+        async def body() -> None:
+            async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
+                lost: List[Lock] = []
+                lock = client.lock("survivor", ttl=3, on_lost=lost.append)
+                assert await lock.acquire()
+                engine = client._keepalive
+                assert engine is not None
+                await wait_until(lambda: engine.stream_endpoint is not None)
+                member = next(m for m in cluster.members
+                              if m.endpoint == engine.stream_endpoint)
+                member.kill()
+                await asyncio.sleep(7)  # more than twice the TTL
+                assert lost == [] and not lock.lost
+                assert await lock.is_acquired()
+                other = client.lock("survivor", ttl=3)
+                assert await other.acquire(timeout=0) is False
+                assert await lock.release()
+                assert await other.acquire(timeout=0) is True
+                assert await other.release()
+
+        run(body())
