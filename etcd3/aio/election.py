@@ -180,6 +180,8 @@ class Observer:
                     yield leader
             except exceptions.RevisionCompactedError:
                 continue  # start over from the current state
+            except exceptions.ClientClosedError:
+                return  # closing the client ends the observation, wherever it was
             finally:
                 await self._stop_watch()
 

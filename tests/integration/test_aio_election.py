@@ -153,8 +153,10 @@ def test_observe_ends_when_the_client_closes(etcd_server: EtcdServer) -> None:
         await asyncio.sleep(0.2)
         await election.resign()
         await client.close()
-        with pytest.raises(ClientClosedError):
+        with pytest.raises(StopAsyncIteration):  # iteration ends
             await asyncio.wait_for(reader, 10)
+        with pytest.raises(ClientClosedError):
+            await election.leader()
 
     run(body())
 
