@@ -31,12 +31,16 @@ from ..kv import KeyType, ValueMeta
 from ..results import KVMetadata
 from ..transactions import BaseCompare, Transactions, shape_txn_responses
 from ._base import UNSET, AioServiceBase, Timeout
+from ._read_batch import AioReadBatcher
+
+_READ_BATCHER = "read_batch"
 
 
 class AioKVMixin(AioServiceBase):
     """Key-value methods of :class:`~etcd3.aio.Etcd3Client`."""
 
     transactions = Transactions()
+    _read_batch_in_flight: int
 
     # -- reads --------------------------------------------------------------------------
 
@@ -56,9 +60,17 @@ class AioKVMixin(AioServiceBase):
 
     async def _read(self, request: bytes, fields: Tuple[Any, ...], timeout: Timeout,
                     context: str) -> Any:
-        """Send one Range (single-key reads may be batched: see the read batcher)."""
+        """Send one Range; concurrent single-key reads may share a read-only Txn
+        (see :mod:`etcd3.aio._read_batch`)."""
+        if fields[1] is None:
+            batcher = self._engine(_READ_BATCHER, self._new_read_batcher)
+            return await batcher.call(request, fields, timeout=timeout, context=context)
         return await self._transport.call(_rpc.RANGE, request, timeout=timeout,
                                           context=context)
+
+    def _new_read_batcher(self) -> AioReadBatcher:
+        return AioReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
+                              max_in_flight=self._read_batch_in_flight)
 
     async def get_response(self, key: KeyType, *, timeout: Timeout = UNSET,
                            **options: Any) -> Any:
