@@ -18,10 +18,10 @@ from .._client_config import (
     check_credentials,
     resolve_endpoints,
 )
+from .._core.watch_options import checked_unreachable_timeout
 from .._grpc import rpc as _rpc
 from ..pool import Endpoint, EndpointSpec
 from ..retry import Retry
-from ..watch import checked_unreachable_timeout
 from . import _engines
 from ._endpoint_sync import AioEndpointSyncer
 from ._engines import AioEngines
