@@ -170,7 +170,7 @@ def _bound(ref: weakref.ReferenceType[Etcd3Client]) -> None:
     """The client's transport made its pool in a (new) loop."""
     client = ref()
     if client is not None:
-        client._engines.forget()
+        client._engines.bound()
         client._start_endpoint_sync()
 
 
