@@ -53,15 +53,6 @@ class AioEngines:
             return None
         return self._by_name.get(name)
 
-    def bound(self) -> None:
-        """The client now runs in the running loop: forget the engines of an earlier
-        loop (engines already made in this one, before its first call bound the
-        transport, are kept)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self.forget()
-            self._loop = loop
-
     def ensure(self, name: str, create: Callable[[], E]) -> E:
         """The engine called ``name``, made by ``create()`` on first use.
 

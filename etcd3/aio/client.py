@@ -167,10 +167,10 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
 
 
 def _bound(ref: weakref.ReferenceType[Etcd3Client]) -> None:
-    """The client's transport made its pool in a (new) loop."""
+    """The client's transport made its pool in a (new) loop. (Engines of an ended
+    loop are forgotten by :meth:`AioEngines.ensure` itself.)"""
     client = ref()
     if client is not None:
-        client._engines.bound()
         client._start_endpoint_sync()
 
 
