@@ -242,6 +242,8 @@ def test_dropped_client_is_collected_and_its_channels_closed(server: EtcdServer)
         client = _client(server, timeout=5)
         await client.put("/drop/k", "v")
         await asyncio.gather(*(client.get("/drop/k") for _ in range(10)))
+        await client.add_watch_callback("/drop/k", print)  # a stream and its tasks
+        tasks_before = len(asyncio.all_tasks())
         channels = [ch for state in client._transport.pool.states for ch in state.channels]
         assert channels and not any(_closed(ch) for ch in channels)
         dropped = weakref.ref(client)
@@ -253,6 +255,11 @@ def test_dropped_client_is_collected_and_its_channels_closed(server: EtcdServer)
             await asyncio.sleep(0.05)
         assert dropped() is None, gc.get_referrers(dropped())
         assert all(_closed(ch) for ch in channels)
+        for _ in range(100):  # the watch engine's tasks end
+            if len(asyncio.all_tasks()) < tasks_before:
+                break
+            await asyncio.sleep(0.05)
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
     asyncio.run(body())
 
@@ -290,8 +297,13 @@ def test_exit_without_close(server: EtcdServer) -> None:
             await client.put("/exit/k", "v")
             assert (await client.get("/exit/k"))[0] == b"v"
             await asyncio.gather(*(client.get("/exit/k") for _ in range(20)))
+            events, cancel = await client.watch_prefix("/exit/")
+            await client.add_watch_callback("/exit/k", print)
+            await client.put("/exit/k", "w")
+            async for event in events:
+                break
             print("LAST", flush=True)
-            # no close()
+            # no close(), no cancel(): a watch stream and its tasks are running
 
         asyncio.run(main())
     """, server)
