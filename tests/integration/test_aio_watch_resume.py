@@ -26,6 +26,7 @@ from etcd3 import exceptions
 from etcd3.aio import _watch_engine
 from etcd3.events import Event, WatchResponse
 from etcd3.testing import EtcdCluster, EtcdServer
+from etcd3.testing.tls import TLSConfig
 
 Client = etcd3.aio.Etcd3Client
 Record = Tuple[str, bytes, bytes, int]
@@ -470,3 +471,30 @@ def test_waiting_for_a_member_forever_is_visible_and_close_ends_it(
     (record_,) = [r for r in caplog.records
                   if "no etcd member has answered the watch stream" in r.getMessage()]
     assert f"127.0.0.1:{port}" in record_.getMessage()
+
+
+# -- TLS misconfiguration ----------------------------------------------------------------
+
+
+def test_tls_mismatch_raises_from_watch_instead_of_resuming_forever(
+        etcd_server: EtcdServer) -> None:
+    with TLSConfig(client_cert_auth=False) as tls:
+        async def to_plain_port(client: Client) -> None:
+            with pytest.raises(exceptions.ConnectionFailedError) as info:
+                await client.watch("/k")
+            assert "is the server plain-text?" in str(info.value), str(info.value)
+            nothing_registered(client)
+
+        run(to_plain_port, endpoints=[f"https://{etcd_server.host}:{etcd_server.port}"],
+            ca_cert=tls.ca_cert, timeout=5, limit=30)
+
+        with EtcdServer(tls=tls) as server:
+            async def to_tls_port(client: Client) -> None:
+                with pytest.raises(exceptions.ConnectionFailedError) as info:
+                    await client.watch("/k")
+                assert "give ca_cert or an https:// endpoint" in str(info.value), \
+                    str(info.value)
+                nothing_registered(client)
+
+            run(to_tls_port, endpoints=[f"{server.host}:{server.port}"], timeout=2,
+                limit=30)
