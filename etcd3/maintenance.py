@@ -17,6 +17,7 @@ from ._core import maintenance_rules as _rules
 from ._core.maintenance_rules import Alarm, AlarmType, EndpointArg, HashKV, Status
 from ._grpc import errors as _errors
 from ._grpc import rpc as _rpc
+from ._grpc.error_causes import token_rejected
 from ._sync.base import UNSET, ServiceBase, Timeout
 from .cluster import Member
 from .etcdrpc import rpc_pb2 as pb
@@ -171,7 +172,7 @@ class MaintenanceMixin(ServiceBase):
                 transport.report_failure(state, error)
                 if _rules.reopen_snapshot(written, refreshed,
                                           transport.token_provider is not None,
-                                          _errors.is_auth_token_error(error)):
+                                          token_rejected(error)):
                     refreshed = True
                     transport.refresh_token(state, transport.metadata_for(state))
                     continue

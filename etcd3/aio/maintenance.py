@@ -33,6 +33,7 @@ from .._core import maintenance_rules as _rules
 from .._core.maintenance_rules import Alarm, AlarmType, EndpointArg, HashKV, Status
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
+from .._grpc.error_causes import token_rejected
 from ..etcdrpc import rpc_pb2 as pb
 from ..pool import EndpointState
 from ._base import UNSET, AioServiceBase, Timeout
@@ -232,7 +233,7 @@ class AioMaintenanceMixin(AioServiceBase):
                         transport.report_failure(state, error)
                         if _rules.reopen_snapshot(received, reopened,
                                                   transport.token_provider is not None,
-                                                  _errors.is_auth_token_error(error)):
+                                                  token_rejected(error)):
                             reopened = True
                             await transport.refresh_token(
                                 state, await transport.metadata_for(state))

@@ -5,6 +5,7 @@ auth tokens refreshed under concurrent load."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, List, Optional
@@ -261,6 +262,12 @@ def test_two_second_tokens_are_refreshed_under_concurrent_load(
                     for n in range(WORKERS) for i in range(OPS_PER_WORKER)]
             response = await client.get_prefix_response("/load/", count_only=True)
             assert response.count == ROUNDS * WORKERS * OPS_PER_WORKER
+            # A snapshot stream opened with an expired token is reopened with a new one.
+            await asyncio.sleep(TOKEN_TTL + 1)
+            snapshot = io.BytesIO()
+            assert await client.snapshot(snapshot) == len(snapshot.getvalue()) > 0
+            await asyncio.sleep(TOKEN_TTL + 1)
+            assert sum([len(chunk) async for chunk in client.snapshot_stream()]) > 0
 
     asyncio.run(main())
     assert "re-authenticating" in caplog.text
