@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from typing import (
     Any,
     AsyncIterator,
@@ -392,3 +394,31 @@ def test_cancelled_put_many_cancels_its_transactions(etcd_server: EtcdServer) ->
         await client.put("/acancel/after", "ok")
 
     run(etcd_server, body)
+
+
+SCRIPT = """
+import asyncio, sys
+import etcd3.aio
+
+async def main():
+    client = etcd3.aio.client(host=sys.argv[1], port=int(sys.argv[2]))
+    asyncio.ensure_future(client.put_many((f"/aexit/{i}", "v") for i in range(10**6)))
+    stream = client.snapshot_stream()
+    await stream.__anext__()
+    await client.members.__anext__()
+    await asyncio.sleep(0.3)
+    print("leaving with put_many and a snapshot stream running, client not closed")
+
+asyncio.run(main())
+"""
+
+
+def test_a_script_that_forgets_close_mid_put_many_exits_cleanly(
+        etcd_server: EtcdServer) -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, etcd_server.host,
+                           str(etcd_server.port)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "leaving with put_many" in done.stdout
+    for noise in ("Traceback", "Task was destroyed", "Exception ignored", "never awaited"):
+        assert noise not in done.stderr
