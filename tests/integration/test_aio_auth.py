@@ -216,6 +216,7 @@ TOKEN_TTL = 2
 ROUNDS = 3
 WORKERS = 32
 OPS_PER_WORKER = 15
+BULK_ITEMS = 2_000
 
 
 @pytest.fixture(params=["simple", "jwt"])
@@ -255,13 +256,19 @@ def test_two_second_tokens_are_refreshed_under_concurrent_load(
                     # Every token issued so far is expired now (simple tokens after
                     # TTL seconds unused, JWTs TTL seconds after issue).
                     await asyncio.sleep(TOKEN_TTL + 1)
+                bulk = asyncio.ensure_future(client.put_many(
+                    ((f"/bulk/{round_}/{i:04d}", "v") for i in range(BULK_ITEMS)),
+                    ops_per_txn=50))
                 results = await asyncio.gather(*(worker(client, round_, n)
                                                  for n in range(WORKERS)))
+                assert await bulk == BULK_ITEMS
                 assert [v for seen in results for v in seen] == [
                     f"/load/{round_}/{n:02d}/{i:02d}".encode()
                     for n in range(WORKERS) for i in range(OPS_PER_WORKER)]
             response = await client.get_prefix_response("/load/", count_only=True)
             assert response.count == ROUNDS * WORKERS * OPS_PER_WORKER
+            response = await client.get_prefix_response("/bulk/", count_only=True)
+            assert response.count == ROUNDS * BULK_ITEMS
             # A snapshot stream opened with an expired token is reopened with a new one.
             await asyncio.sleep(TOKEN_TTL + 1)
             snapshot = io.BytesIO()
