@@ -331,28 +331,39 @@ def cluster() -> Iterator[EtcdCluster]:
         yield started
 
 
-def test_member_killed_mid_put_many_is_accounted_for(cluster: EtcdCluster) -> None:
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_member_killed_or_frozen_mid_put_many_is_accounted_for(cluster: EtcdCluster,
+                                                              fault: str) -> None:
     victim = cluster.members[1]
     survivors = [m.endpoint for m in cluster.members if m is not victim]
+    prefix = f"/a{fault}/"
     total = 150_000
 
     async def main() -> None:
-        async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
-            written, error = await load_until_failure(client, "/akill/", 5_000,
-                                                      victim.kill, total)
+        # A frozen member holds the writes sent to it until their deadline.
+        async with etcd3.aio.client(endpoints=cluster.endpoints,
+                                    timeout=10 if fault == "kill" else 3) as client:
+            written, error = await load_until_failure(
+                client, prefix, 5_000, victim.kill if fault == "kill" else victim.pause,
+                total)
+        if fault == "pause":
+            await asyncio.to_thread(victim.resume)
         # Checked through the members that stayed up.
         async with etcd3.aio.client(endpoints=survivors, timeout=10) as checker:
-            if error is None:  # nothing was in flight to the victim when it died
+            if error is None:  # nothing was in flight to the victim when it failed
                 assert written == total
-                assert len(await stored_keys(checker, "/akill/")) == total
+                assert len(await stored_keys(checker, prefix)) == total
             else:
                 assert written < total
-                await check_store_matches(error, checker, "/akill/")
+                await check_store_matches(error, checker, prefix)
 
     try:
         asyncio.run(main())
     finally:
-        victim.start()
+        if victim.paused:
+            victim.resume()
+        if not victim.running:
+            victim.start()
         cluster.wait_healthy()
 
 
