@@ -30,7 +30,14 @@ from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
-from .pool import ChannelPool, Endpoint, EndpointSpec, EndpointSyncer
+from .pool import (
+    ChannelPool,
+    Endpoint,
+    EndpointSpec,
+    EndpointSyncer,
+    member_client_urls,
+    member_endpoint,
+)
 from .retry import Retry
 from .stm import STMMixin
 from .stubs import EtcdTokenCallCredentials, RawStubsMixin
@@ -45,17 +52,7 @@ _SYNCER = "endpoint-sync"
 
 
 def _member_client_urls(transport: Transport) -> List[str]:
-    response = transport.call(_rpc.MEMBER_LIST, pb.MemberListRequest())
-    return [url for member in response.members
-            if member.name and not member.isLearner for url in member.clientURLs]
-
-
-def _member_endpoint(pool: ChannelPool, url: str) -> Endpoint:
-    """An endpoint for a member's client URL, with the pool's TLS credentials."""
-    creds = None
-    if url.startswith("https://"):
-        creds = next((ep.credentials for ep in pool.endpoints if ep.secure), None)
-    return Endpoint.from_url(url, creds=creds)
+    return member_client_urls(transport.call(_rpc.MEMBER_LIST, pb.MemberListRequest()))
 
 
 class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STMMixin,
@@ -185,7 +182,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         transport = self._transport
         return EndpointSyncer(transport.pool, interval,
                               functools.partial(_member_client_urls, transport),
-                              functools.partial(_member_endpoint, transport.pool))
+                              functools.partial(member_endpoint, transport.pool))
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None

@@ -498,6 +498,35 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+def member_client_urls(response: Any) -> List[str]:
+    """The client URLs of a MemberListResponse's started voting members (learners
+    and members not started yet are left out, as etcd's Go client does)."""
+    return [url for member in response.members
+            if member.name and not member.isLearner for url in member.clientURLs]
+
+
+def member_endpoint(pool: ChannelPool, url: str) -> Endpoint:
+    """An endpoint for a member's client URL, with the pool's TLS credentials."""
+    creds = None
+    if url.startswith("https://"):
+        creds = next((ep.credentials for ep in pool.endpoints if ep.secure), None)
+    return Endpoint.from_url(url, creds=creds)
+
+
+def endpoints_from_urls(urls: Sequence[str], make: Callable[[str], Endpoint]
+                        ) -> List[Endpoint]:
+    """``make(url)`` of each non-empty URL; a malformed one is logged and left out."""
+    endpoints = []
+    for url in urls:
+        if not url:
+            continue
+        try:
+            endpoints.append(make(url))
+        except ValueError:
+            log.warning("etcd3: ignoring member URL %r", url)
+    return endpoints
+
+
 class EndpointSyncer:
     """A thread that refreshes a pool's endpoints from the cluster's member list.
 
@@ -533,13 +562,7 @@ class EndpointSyncer:
 
     def sync_once(self) -> None:
         """Fetch the member list and update the pool now."""
-        urls = [url for url in self._fetch() if url]
-        endpoints = []
-        for url in urls:
-            try:
-                endpoints.append(self._make(url))
-            except ValueError:
-                log.warning("etcd3: ignoring member URL %r", url)
+        endpoints = endpoints_from_urls(self._fetch(), self._make)
         if endpoints:
             self._pool.set_endpoints(endpoints)
 

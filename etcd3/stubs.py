@@ -21,7 +21,7 @@ import grpc
 
 from ._sync.base import ServiceBase
 from .etcdrpc import rpc_pb2_grpc
-from .pool import Endpoint
+from .pool import ChannelPool, Endpoint
 
 Metadata = Optional[Tuple[Tuple[str, str], ...]]
 
@@ -41,27 +41,34 @@ class EtcdTokenCallCredentials(grpc.AuthMetadataPlugin):  # type: ignore[misc]
 def _stub_property(stub_class: type) -> Any:
     service = stub_class.__name__[:-len("Stub")]
 
-    def stub(self: RawStubsMixin) -> Any:
+    def stub(self: RawStubs) -> Any:
         return self._stub(stub_class)
 
     stub.__doc__ = f"etcd's {service} service stub (``{stub_class.__name__}``) on :attr:`channel`."
     return property(stub)
 
 
-class RawStubsMixin(ServiceBase):
-    """The raw gRPC attributes of python-etcd3's client (see the module docstring)."""
+class RawStubs:
+    """The raw gRPC attributes both clients share (see the module docstring); with
+    the asyncio client, channel and stubs are ``grpc.aio`` ones."""
+
+    _transport: Any
+
+    def _pool(self) -> ChannelPool:
+        pool: ChannelPool = self._transport.pool
+        return pool
 
     #: python-etcd3 set call credentials only with TLS and a user; this client puts
     #: the token in :attr:`metadata` instead, so there are never call credentials.
     call_credentials: Optional[grpc.CallCredentials] = None
 
     @property
-    def channel(self) -> grpc.Channel:
+    def channel(self) -> Any:
         """A gRPC channel to the first healthy endpoint.
 
         :raises ClientClosedError: the client is closed.
         """
-        return self._transport.pool.preferred().channels[0]
+        return self._pool().preferred().channels[0]
 
     @property
     def endpoint_in_use(self) -> Endpoint:
@@ -70,26 +77,17 @@ class RawStubsMixin(ServiceBase):
 
         :raises ClientClosedError: the client is closed.
         """
-        return self._transport.pool.preferred().endpoint
+        return self._pool().preferred().endpoint
 
     @property
     def uses_secure_channel(self) -> bool:
         """True when the client talks TLS (python-etcd3: ``ca_cert`` was given)."""
-        return any(endpoint.secure for endpoint in self._transport.pool.endpoints)
-
-    @property
-    def metadata(self) -> Metadata:
-        """The auth metadata (``(('token', ...),)``) for calls on :attr:`channel`, or
-        None without authentication; authenticates first if needed.
-
-        :raises AuthenticationFailedError: the user or password is wrong.
-        """
-        return self._transport.metadata_for(self._transport.pool.preferred())
+        return any(endpoint.secure for endpoint in self._pool().endpoints)
 
     def _stub(self, stub_class: type) -> Any:
         # Kept with the channel's multi-callables, so a channel the pool replaces
         # (after a fork, or an endpoint sync) gets new stubs.
-        state = self._transport.pool.preferred()
+        state = self._pool().preferred()
         registry = state.callables[0]
         stub = registry.get(stub_class)
         if stub is None:
@@ -101,3 +99,16 @@ class RawStubsMixin(ServiceBase):
     clusterstub = _stub_property(rpc_pb2_grpc.ClusterStub)
     maintenancestub = _stub_property(rpc_pb2_grpc.MaintenanceStub)
     auth_stub = _stub_property(rpc_pb2_grpc.AuthStub)
+
+
+class RawStubsMixin(ServiceBase, RawStubs):
+    """The raw gRPC attributes of python-etcd3's client (see the module docstring)."""
+
+    @property
+    def metadata(self) -> Metadata:
+        """The auth metadata (``(('token', ...),)``) for calls on :attr:`channel`, or
+        None without authentication; authenticates first if needed.
+
+        :raises AuthenticationFailedError: the user or password is wrong.
+        """
+        return self._transport.metadata_for(self._transport.pool.preferred())

@@ -12,57 +12,21 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Union
 
 from . import codec, exceptions
 from ._core.deadline import Deadline
-from ._core.watch_state import Callback, WatchSpec
+from ._core.watch_options import (
+    checked_max_queue,
+    checked_unreachable_timeout,
+    confirm_timeout,
+    prefix_end,
+    start_revision_of,
+    watch_spec,
+)
+from ._core.watch_state import Callback
 from ._sync.base import ServiceBase
 from ._sync.watch_engine import _DEFAULT, WatchEngine
-from .etcdrpc import rpc_pb2 as pb
 from .events import Event, WatchResponse
 
 KeyType = Union[str, bytes]
 CancelFn = Callable[[], None]
-
-_FILTER_NAMES = {"noput": pb.WatchCreateRequest.NOPUT,
-                 "nodelete": pb.WatchCreateRequest.NODELETE}
-
-
-def _filters(filters: Any) -> Tuple[int, ...]:
-    if filters is None:
-        return ()
-    if isinstance(filters, (str, int)):
-        filters = [filters]
-    result: set[int] = set()
-    for item in filters:
-        if isinstance(item, str):
-            try:
-                result.add(_FILTER_NAMES[item.lower().replace("_", "")])
-            except KeyError:
-                raise ValueError(f"unknown watch filter {item!r}; use 'noput' or "
-                                 "'nodelete'") from None
-        elif item in _FILTER_NAMES.values():
-            result.add(int(item))
-        else:
-            raise ValueError(f"unknown watch filter {item!r}")
-    return tuple(sorted(result))
-
-
-def _spec(key: KeyType, range_end: Optional[KeyType] = None, filters: Any = None,
-          prev_kv: bool = False, progress_notify: bool = False,
-          fragment: bool = False) -> WatchSpec:
-    key_b = codec.to_bytes(key)
-    return WatchSpec(key=key_b,
-                     range_end=codec.to_bytes(range_end, "range_end") if range_end else b"",
-                     filters=_filters(filters), prev_kv=bool(prev_kv),
-                     progress_notify=bool(progress_notify), fragment=bool(fragment))
-
-
-def _start(start_revision: Optional[int]) -> Optional[int]:
-    if start_revision is None:
-        return None
-    if isinstance(start_revision, bool) or not isinstance(start_revision, int):
-        raise TypeError("start_revision must be an int")
-    if start_revision < 0:
-        raise ValueError("start_revision must be >= 0")
-    return start_revision or None
 
 
 class WatchMixin(ServiceBase):
@@ -91,14 +55,12 @@ class WatchMixin(ServiceBase):
                    confirm_within: Optional[float] = None) -> Any:
         """Subscribe; etcd must confirm the watch within the client timeout (or
         ``confirm_within`` seconds, when shorter)."""
-        spec = _spec(key, range_end, filters, prev_kv, progress_notify, fragment)
-        timeout = self._transport.timeout
-        if confirm_within is not None and (timeout is None or confirm_within < timeout):
-            timeout = confirm_within
+        spec = watch_spec(key, range_end, filters, prev_kv, progress_notify, fragment)
+        timeout = confirm_timeout(self._transport.timeout, confirm_within)
         if unreachable_timeout is not _DEFAULT:
             unreachable_timeout = checked_unreachable_timeout(unreachable_timeout)
         return self._watch_engine().subscribe(
-            spec, start_revision=_start(start_revision), callback=callback,
+            spec, start_revision=start_revision_of(start_revision), callback=callback,
             timeout=timeout, max_queue=max_queue,
             unreachable_timeout=unreachable_timeout)
 
@@ -156,13 +118,13 @@ class WatchMixin(ServiceBase):
                                    start_revision=start_revision,
                                    progress_notify=progress_notify, filters=filters,
                                    prev_kv=prev_kv, fragment=fragment,
-                                   max_queue=_checked_max_queue(max_queue),
+                                   max_queue=checked_max_queue(max_queue),
                                    unreachable_timeout=unreachable_timeout).id)
 
     def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callback,
                                   **kwargs: Any) -> int:
         """:meth:`add_watch_callback` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.add_watch_callback(key_prefix, callback, **kwargs)
 
     def cancel_watch(self, watch_id: int) -> None:
@@ -180,7 +142,7 @@ class WatchMixin(ServiceBase):
     # -- iterators ------------------------------------------------------------------------
 
     def _iterate(self, key: KeyType, kwargs: Any) -> Tuple[Iterator[WatchResponse], CancelFn]:
-        max_queue = _checked_max_queue(kwargs.pop("max_queue", None))
+        max_queue = checked_max_queue(kwargs.pop("max_queue", None))
         sub = self._subscribe(key, None, max_queue=max_queue, **kwargs)
         engine = self._watch_engine()
 
@@ -205,7 +167,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix_response(self, key_prefix: KeyType, **kwargs: Any
                               ) -> Tuple[Iterator[WatchResponse], CancelFn]:
         """:meth:`watch_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self._iterate(key_prefix, kwargs)
 
     def watch(self, key: KeyType, **kwargs: Any) -> Tuple[Iterator[Event], CancelFn]:
@@ -226,7 +188,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix(self, key_prefix: KeyType, **kwargs: Any
                      ) -> Tuple[Iterator[Event], CancelFn]:
         """:meth:`watch` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch(key_prefix, **kwargs)
 
     def watch_once(self, key: KeyType, timeout: Optional[float] = None,
@@ -244,7 +206,7 @@ class WatchMixin(ServiceBase):
     def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
                           **kwargs: Any) -> Event:
         """:meth:`watch_once` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch_once(key_prefix, timeout=timeout, **kwargs)
 
     def watch_once_response(self, key: KeyType, timeout: Optional[float] = None,
@@ -263,7 +225,7 @@ class WatchMixin(ServiceBase):
                                    timeout: Optional[float] = None,
                                    **kwargs: Any) -> WatchResponse:
         """:meth:`watch_once_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch_once_response(key_prefix, timeout=timeout, **kwargs)
 
     def _first_response(self, key: KeyType, timeout: Optional[float], kwargs: Any, *,
@@ -299,22 +261,4 @@ def _events_of(responses: Iterable[WatchResponse]) -> Iterator[Event]:
         yield from response.events
 
 
-def _prefix_end(key_prefix: KeyType) -> bytes:
-    """The ``range_end`` that makes a watch cover every key starting with ``key_prefix``."""
-    return codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
-
-
-def checked_unreachable_timeout(value: Any) -> Optional[float]:
-    """``value`` as an ``unreachable_timeout`` (seconds > 0, or None)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("unreachable_timeout must be a number of seconds > 0, or None")
-    return float(value)
-
-
-def _checked_max_queue(max_queue: Any) -> Optional[int]:
-    if max_queue is not None and (isinstance(max_queue, bool)
-                                  or not isinstance(max_queue, int) or max_queue < 1):
-        raise ValueError("max_queue must be a positive int or None")
-    return max_queue
+__all__ = ["WatchMixin", "checked_unreachable_timeout"]

@@ -75,8 +75,6 @@ class Attempts:
 
 
 _NO_ATTEMPT = _rules.History()
-_Attempts = Attempts
-
 
 
 class CallRules:
@@ -90,6 +88,7 @@ class CallRules:
 
     @property
     def closed(self) -> bool:
+        """True once the driver's client is closed."""
         raise NotImplementedError
 
     def _learn_version(self, state: EndpointState) -> None:

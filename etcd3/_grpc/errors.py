@@ -87,9 +87,9 @@ def status_of(error: BaseException) -> tuple[Optional[grpc.StatusCode], str]:
     expired inside the server) is reported as DEADLINE_EXCEEDED, so every deadline is
     typed, retried and worded alike.
     """
-    # grpc.aio's AioRpcError is an RpcError with code() and details() but no grpc.Call.
+    # grpc.aio's AioRpcError has code()/details() but is not a grpc.Call.
     if isinstance(error, grpc.Call) or (isinstance(error, grpc.RpcError)
-                                        and hasattr(error, "details")):
+                                        and callable(getattr(error, "details", None))):
         try:
             code, details = error.code(), error.details() or ""
         except Exception:  # a half-built Call object

@@ -14,7 +14,8 @@ from typing import Any, Optional
 import grpc
 
 from .. import exceptions
-from .._core.watch_state import Subscriber
+from .._core.watch_liveness import Outage
+from .._core.watch_state import ServerWatch, Subscriber
 from . import errors as _errors
 
 log = logging.getLogger("etcd3")
@@ -97,3 +98,52 @@ class GrpcWatchErrors:
             return False
         message = reason_message(reason)
         return message == "permission denied" or message in _errors.AUTH_TOKEN_MESSAGES
+
+
+# -- words about a watch stream no member answers (shared by both drivers) ------------
+
+
+def outage_words(outage: Outage, secure: bool) -> str:
+    """'endpoints tried: a, b; last error: ...' for ``outage``; ``secure``: the
+    client connects with TLS (no hint about a TLS server then)."""
+    tried = ", ".join(outage.tried) or "none yet"
+    words = f"endpoints tried: {tried}"
+    if outage.error:
+        words += f"; last error: {outage.error}" + _errors.tls_server_hint(outage.error,
+                                                                             secure)
+    return words
+
+
+def unconfirmed_error(key: bytes, timeout: Optional[float], down: bool,
+                      words: str) -> exceptions.Etcd3Exception:
+    """The error of a watch etcd did not confirm within ``timeout``; ``down``: no
+    member answers the stream (``words``: see :func:`outage_words`)."""
+    if down:
+        return exceptions.ConnectionFailedError(
+            f"no etcd member answered the watch stream within {timeout} s, so the "
+            f"watch on {key!r} was not created ({words})")
+    return exceptions.WatchTimedOut(
+        f"etcd did not confirm the watch on {key!r} within {timeout} s")
+
+
+def unreachable_error(sw: Optional[ServerWatch], down_for: float, limit: float,
+                      words: str) -> exceptions.ConnectionFailedError:
+    """The error ending a subscriber of ``sw`` after ``down_for`` seconds without a
+    member (its ``unreachable_timeout`` is ``limit``), saying how to continue."""
+    text = f"no etcd member could be reached for {down_for:.1f} s ({words}), so the watch"
+    if sw is not None:
+        text += f" on {sw.spec.key!r}"
+    text += f" ended (unreachable_timeout={limit:g} s)"
+    if sw is not None and sw.confirmed and sw.next_rev:
+        text += (f"; watch again with start_revision={sw.next_rev} to continue "
+                 "without missing an event")
+    return exceptions.ConnectionFailedError(text)
+
+
+def broken_stream_tls_error(error: BaseException, was_healthy: bool,
+                            endpoint: Any) -> Optional[exceptions.ConnectionFailedError]:
+    """The configuration error to give watches not confirmed yet when a stream to
+    ``endpoint`` broke in its TLS handshake before it ever worked, else None."""
+    if was_healthy or not endpoint.secure or not _errors.is_tls_error(error):
+        return None
+    return _errors.tls_error(error, endpoint)

@@ -44,6 +44,7 @@ from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import Callback, ServerWatch, Subscriber, WatchSpec
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
+from .._grpc import watch_errors as _watch_errors
 from .._grpc.watch_errors import GrpcWatchErrors
 from ..etcdrpc import rpc_pb2 as pb
 from ..events import WatchResponse
@@ -235,23 +236,12 @@ class WatchEngine:
         with self._lock:
             down = self._outage.since is not None
             outage = self._outage_words()
-        if down:
-            return exceptions.ConnectionFailedError(
-                f"no etcd member answered the watch stream within {timeout} s, so the "
-                f"watch on {key!r} was not created ({outage})")
-        return exceptions.WatchTimedOut(
-            f"etcd did not confirm the watch on {key!r} within {timeout} s")
+        return _watch_errors.unconfirmed_error(key, timeout, down, outage)
 
     def _outage_words(self) -> str:
         """'endpoints tried: a, b; last error: ...' for the current outage (lock held)."""
-        outage = self._outage
-        tried = ", ".join(outage.tried) or "none yet"
-        words = f"endpoints tried: {tried}"
-        if outage.error:
-            secure = any(ep.secure for ep in self._transport.pool.endpoints)
-            words += (f"; last error: {outage.error}"
-                      + _errors.tls_server_hint(outage.error, secure))
-        return words
+        secure = any(ep.secure for ep in self._transport.pool.endpoints)
+        return _watch_errors.outage_words(self._outage, secure)
 
     def _current_revision(self, key: bytes) -> int:
         response = self._transport.call(_rpc.RANGE, pb.RangeRequest(key=key, count_only=True),
@@ -425,10 +415,11 @@ class WatchEngine:
         code, details = _errors.status_of(error)
         with self._lock:
             self._outage.error = _errors.connection_cause(details)
-            if not was_healthy and state.endpoint.secure and _errors.is_tls_error(error):
+            tls_error = _watch_errors.broken_stream_tls_error(error, was_healthy,
+                                                              state.endpoint)
+            if tls_error is not None:
                 # A configuration error, as for unary calls: a watch waiting for its
                 # confirmation gets it at once (confirmed ones keep resuming).
-                tls_error = _errors.tls_error(error, state.endpoint)
                 self._outage.error = tls_error.message
                 self._apply(self._core.fail_unconfirmed(tls_error))
         log.log(logging.INFO if was_healthy else logging.DEBUG,
@@ -485,16 +476,9 @@ class WatchEngine:
             self._unreachable(sub, now - max(since, sub.since), sub.unreachable_timeout)
 
     def _unreachable(self, sub: Subscriber, down_for: float, limit: float) -> None:
-        sw = sub.watch
-        text = (f"no etcd member could be reached for {down_for:.1f} s "
-                f"({self._outage_words()}), so the watch")
-        if sw is not None:
-            text += f" on {sw.spec.key!r}"
-        text += f" ended (unreachable_timeout={limit:g} s)"
-        if sw is not None and sw.confirmed and sw.next_rev:
-            text += (f"; watch again with start_revision={sw.next_rev} to continue "
-                     "without missing an event")
-        self._apply(self._core.end(sub, exceptions.ConnectionFailedError(text)))
+        error = _watch_errors.unreachable_error(sub.watch, down_for, limit,
+                                                self._outage_words())
+        self._apply(self._core.end(sub, error))
 
     # -- the dispatcher thread ------------------------------------------------------------
 

@@ -53,8 +53,9 @@ class AioTransport(CallRules):
     """Runs RPCs for one asyncio client (see the module docstring).
 
     :param endpoints: the endpoints (the pool is made on the first call).
-    :param on_new_loop: called (with no argument) when the client starts over in a
-        new event loop, after the old loop ended: engines of the old loop are gone.
+    :param on_bind: called (with no argument) once the pool is made in a loop: on
+        the first call, and when the client starts over in a new event loop after
+        the old one ended (engines of the old loop are gone then).
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class AioTransport(CallRules):
         timeout: Optional[float],
         token_provider: Optional[AioTokenProvider] = None,
         authenticate_method: Optional[Method] = None,
-        on_new_loop: Optional[Callable[[], None]] = None,
+        on_bind: Optional[Callable[[], None]] = None,
     ) -> None:
         self._endpoints = list(endpoints)
         self._pool_args = dict(channels_per_endpoint=channels_per_endpoint,
@@ -77,7 +78,7 @@ class AioTransport(CallRules):
         self.timeout = timeout
         self.token_provider = token_provider
         self._authenticate_method = authenticate_method
-        self._on_new_loop = on_new_loop
+        self._on_bind = on_bind
         self._closed = False
         self._left_running: Set[Any] = set()
 
@@ -113,11 +114,11 @@ class AioTransport(CallRules):
             if self.token_provider is not None:
                 self.token_provider.forget_loop()
             self._left_running = set()
-            if self._on_new_loop is not None:
-                self._on_new_loop()
-        self._pool = AioChannelPool(self._endpoints, **self._pool_args)
-        assert self._pool.loop is loop
-        return self._pool
+        pool = self._pool = AioChannelPool(self._endpoints, **self._pool_args)
+        assert pool.loop is loop
+        if self._on_bind is not None:
+            self._on_bind()
+        return pool
 
     @property
     def endpoints(self) -> List[Endpoint]:

@@ -9,6 +9,8 @@ resume, lock algorithm and codec.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from .._client_config import (
@@ -16,11 +18,12 @@ from .._client_config import (
     check_credentials,
     resolve_endpoints,
 )
+from .._core.watch_options import checked_unreachable_timeout
 from .._grpc import rpc as _rpc
 from ..pool import Endpoint, EndpointSpec
 from ..retry import Retry
-from ..watch import checked_unreachable_timeout
 from . import _engines
+from ._endpoint_sync import AioEndpointSyncer
 from ._engines import AioEngines
 from ._token import AioTokenProvider
 from ._transport import AioTransport
@@ -33,14 +36,18 @@ from .leases import AioLeaseMixin
 from .locks import AioLockMixin
 from .maintenance import AioMaintenanceMixin
 from .stm import AioSTMMixin
+from .stubs import AioRawStubsMixin
 from .watch import AioWatchMixin
 
 GrpcOptions = Optional[Sequence[Tuple[str, Any]]]
 
+#: The name of the endpoint-sync engine.
+_SYNCER = "endpoint-sync"
+
 
 class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioElectionMixin,
                   AioSTMMixin, AioAuthMixin, AioClusterMixin, AioMaintenanceMixin,
-                  AioBulkMixin):
+                  AioBulkMixin, AioRawStubsMixin):
     """An asyncio etcd v3 client with endpoint failover, retries and token refresh.
 
     Takes :class:`etcd3.Etcd3Client`'s arguments (see there). Use it from one event
@@ -69,6 +76,7 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         endpoints: Optional[Iterable[EndpointSpec]] = None,
         retry: Optional[Retry] = None,
         channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
+        endpoint_sync_interval: Optional[float] = None,
         read_batch_in_flight: int = 2,
         watch_unreachable_timeout: Optional[float] = None,
     ) -> None:
@@ -77,6 +85,9 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
                                      timeout)
         if channels_per_endpoint < 1:
             raise ValueError("channels_per_endpoint must be >= 1")
+        if endpoint_sync_interval is not None and endpoint_sync_interval <= 0:
+            raise ValueError("endpoint_sync_interval must be > 0 seconds")
+        self._endpoint_sync_interval = endpoint_sync_interval
         self.timeout = timeout
         self._watch_unreachable_timeout = checked_unreachable_timeout(
             watch_unreachable_timeout)
@@ -91,7 +102,7 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
             timeout=timeout,
             token_provider=AioTokenProvider(user, password) if user and password else None,
             authenticate_method=_rpc.AUTHENTICATE,
-            on_new_loop=self._engines.forget,
+            on_bind=functools.partial(_bound, weakref.ref(self)),
         )
         # Nothing the engines or the transport hold refers back to this object, so a
         # client dropped without close() is collected and released.
@@ -102,6 +113,26 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
     def endpoints(self) -> List[Endpoint]:
         """The endpoints in use now."""
         return self._transport.endpoints
+
+    async def sync_endpoints(self) -> List[Endpoint]:
+        """Replace the endpoints with the cluster's members' client URLs now.
+
+        Returns the new endpoint list (learners and members not started yet are
+        left out, as etcd's Go client does).
+        :raises Etcd3Exception: the member list could not be fetched.
+        """
+        syncer = self._existing_engine(_SYNCER)
+        if not isinstance(syncer, AioEndpointSyncer):
+            syncer = AioEndpointSyncer(self._transport, 1.0)
+        await syncer.sync_once()
+        return self.endpoints
+
+    def _start_endpoint_sync(self) -> None:
+        """Start ``endpoint_sync_interval``'s task in this loop, if asked for."""
+        interval = self._endpoint_sync_interval
+        if interval is not None:
+            self._engine(_SYNCER, lambda: AioEndpointSyncer(self._transport, interval)
+                         ).ensure_started()
 
     def __repr__(self) -> str:
         provider = self._transport.token_provider
@@ -133,6 +164,14 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.close()
+
+
+def _bound(ref: weakref.ReferenceType[Etcd3Client]) -> None:
+    """The client's transport made its pool in a (new) loop. (Engines of an ended
+    loop are forgotten by :meth:`AioEngines.ensure` itself.)"""
+    client = ref()
+    if client is not None:
+        client._start_endpoint_sync()
 
 
 def client(

@@ -3,7 +3,18 @@ same names, arguments and results, awaited (or iterated with ``async for``)."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from .. import codec
 from .._core.ops import (
@@ -33,12 +44,19 @@ class AioKVMixin(AioServiceBase):
 
     # -- reads --------------------------------------------------------------------------
 
-    async def _range(self, key: bytes, range_end: Optional[bytes],
-                     timeout: Timeout = UNSET, **options: Any) -> Any:
+    def _prepare_range(self, key: bytes, range_end: Optional[bytes],
+                       timeout: Timeout = UNSET,
+                       **options: Any) -> Callable[[], Awaitable[Any]]:
+        """Check and encode a Range now; returns the call to await for it (so that
+        bad options fail when an iterator method is called, not when it is read)."""
         fields = (range_fields(key, range_end, **options) if options
                   else (key, range_end) + NO_RANGE_OPTIONS)
-        return await self._read(codec.encode_range_request(*fields), fields, timeout,
-                                f"key {key!r}")
+        request = codec.encode_range_request(*fields)
+        return lambda: self._read(request, fields, timeout, f"key {key!r}")
+
+    async def _range(self, key: bytes, range_end: Optional[bytes],
+                     timeout: Timeout = UNSET, **options: Any) -> Any:
+        return await self._prepare_range(key, range_end, timeout, **options)()
 
     async def _read(self, request: bytes, fields: Tuple[Any, ...], timeout: Timeout,
                     context: str) -> Any:
@@ -74,21 +92,20 @@ class AioKVMixin(AioServiceBase):
     async def get_prefix_response(self, key_prefix: KeyType, *, timeout: Timeout = UNSET,
                                   **options: Any) -> Any:
         """The raw Range response for every key starting with ``key_prefix``."""
-        if "range_end" in options or "key" in options:
-            raise TypeError("Don't use key or range_end with prefix")
-        prefix = codec.to_bytes(key_prefix, "key_prefix")
-        return await self._range(prefix or b"\0", codec.prefix_range_end(prefix), timeout,
-                                 **options)
+        return await self._range(*_prefix_bounds(key_prefix, options), timeout, **options)
 
     def get_prefix(self, key_prefix: KeyType, page_size: Optional[int] = None,
                    **options: Any) -> AsyncIterator[ValueMeta]:
         """``async for value, meta in client.get_prefix(p)``: every key starting with
         ``key_prefix``, in key order unless ``sort_order``/``sort_target`` say
         otherwise. With ``page_size``, fetched that many keys at a time, all pages at
-        one revision (see :meth:`iter_prefix`)."""
+        one revision (see :meth:`iter_prefix`).
+
+        :raises TypeError, ValueError: bad options (when called, before iterating).
+        """
         if page_size is not None:
             return self.iter_prefix(key_prefix, page_size=page_size, **options)
-        return _pairs(self.get_prefix_response, key_prefix, **options)
+        return _pairs(self._prepare_range(*_prefix_bounds(key_prefix, options), **options))
 
     def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
                     **options: Any) -> AsyncIterator[ValueMeta]:
@@ -104,16 +121,24 @@ class AioKVMixin(AioServiceBase):
 
     def get_range(self, range_start: KeyType, range_end: KeyType,
                   **options: Any) -> AsyncIterator[ValueMeta]:
-        """``async for value, meta in ...``: keys in ``[range_start, range_end)``."""
-        return _pairs(self.get_range_response, range_start, range_end, **options)
+        """``async for value, meta in ...``: keys in ``[range_start, range_end)``.
+
+        :raises TypeError, ValueError: bad keys or options (when called).
+        """
+        return _pairs(self._prepare_range(key_bytes(range_start, "range_start"),
+                                          codec.to_bytes(range_end, "range_end"),
+                                          **options))
 
     async def get_all_response(self, *, timeout: Timeout = UNSET, **options: Any) -> Any:
         """The raw Range response for every key in the store."""
         return await self._range(b"\0", b"\0", timeout, **options)
 
     def get_all(self, **options: Any) -> AsyncIterator[ValueMeta]:
-        """``async for value, meta in ...``: every key in the store."""
-        return _pairs(self.get_all_response, **options)
+        """``async for value, meta in ...``: every key in the store.
+
+        :raises TypeError, ValueError: bad options (when called).
+        """
+        return _pairs(self._prepare_range(b"\0", b"\0", **options))
 
     # -- writes -------------------------------------------------------------------------
 
@@ -218,10 +243,20 @@ class AioKVMixin(AioServiceBase):
         return await self._call(_rpc.TXN, request, timeout=timeout)
 
 
-async def _pairs(fetch: Callable[..., Awaitable[Any]], *args: Any,
-                 **options: Any) -> AsyncIterator[ValueMeta]:
-    """(value, meta) of each key of ``await fetch(*args, **options)``, fetched when
-    iteration starts."""
-    response = await fetch(*args, **options)
+def _prefix_bounds(key_prefix: KeyType, options: Dict[str, Any]) -> Tuple[bytes, bytes]:
+    """The Range bounds of a prefix read.
+
+    :raises TypeError: ``options`` name a key or range_end, or the prefix is not
+        str/bytes.
+    """
+    if "range_end" in options or "key" in options:
+        raise TypeError("Don't use key or range_end with prefix")
+    prefix = codec.to_bytes(key_prefix, "key_prefix")
+    return prefix or b"\0", codec.prefix_range_end(prefix)
+
+
+async def _pairs(fetch: Callable[[], Awaitable[Any]]) -> AsyncIterator[ValueMeta]:
+    """(value, meta) of each key of ``await fetch()``, fetched when iteration starts."""
+    response = await fetch()
     for pair in codec.range_pairs(response.kvs):
         yield pair

@@ -19,8 +19,10 @@ down again::
         proxy.mode = "stall"              # answers pings, never an RPC
 
 It is also a pytest plugin providing the fixtures ``etcd_server`` (session),
-``etcd_cluster`` (session, 3 members) and ``etcd_client`` (function scoped,
-an ``etcd3`` client on an emptied ``etcd_server``).
+``etcd_cluster`` (session, 3 members), ``etcd_client`` (function scoped,
+an ``etcd3`` client on an emptied ``etcd_server``) and ``etcd_aio_client`` (the
+same with an :mod:`etcd3.aio` client, for tests that call ``asyncio.run()``
+themselves; see :mod:`etcd3.testing.fixtures`).
 
 The binaries are found with :func:`find_etcd_binary`: ``$ETCD_BINARY`` (or
 ``$ETCDCTL_BINARY`` / ``$ETCDUTL_BINARY``), then ``PATH``, then the
@@ -28,7 +30,7 @@ The binaries are found with :func:`find_etcd_binary`: ``$ETCD_BINARY`` (or
 
 Only the standard library is imported at module import time: ``cryptography``
 is imported when a :class:`TLSConfig` is created, ``etcd3`` (and so gRPC) only
-by the ``etcd_client`` fixture.
+by the ``etcd_client`` and ``etcd_aio_client`` fixtures.
 
 ``etcd3.testing`` is a package with one module per concern; import these
 names from ``etcd3.testing`` itself, the submodules are its layout, not its API:
@@ -61,7 +63,7 @@ except ImportError:  # pragma: no cover - the launchers work without pytest
 else:
     # pytest registers the fixtures it finds as attributes of the plugin module,
     # which is this package (the ``pytest11`` entry point ``etcd3.testing``).
-    from .fixtures import etcd_client, etcd_cluster, etcd_server
+    from .fixtures import etcd_aio_client, etcd_client, etcd_cluster, etcd_server
 
 __all__ = [
     "EtcdNotFoundError",
@@ -76,4 +78,5 @@ __all__ = [
     "etcd_server",
     "etcd_cluster",
     "etcd_client",
+    "etcd_aio_client",
 ]

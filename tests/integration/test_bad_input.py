@@ -10,10 +10,12 @@ import pytest
 import etcd3
 from etcd3 import exceptions
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 @pytest.mark.parametrize("key", [None, 12, 1.5, ["a"], object()])
-def test_key_type_checked_before_io(key) -> None:
-    client = etcd3.client(host="127.0.0.1", port=1)  # nothing listens there
+def test_key_type_checked_before_io(key, connect) -> None:
+    client = connect(host="127.0.0.1", port=1)  # nothing listens there
     try:
         with pytest.raises(TypeError, match="key must be str or bytes"):
             client.get(key)
@@ -25,20 +27,21 @@ def test_key_type_checked_before_io(key) -> None:
         client.close()
 
 
-def test_value_type_checked_before_io() -> None:
-    with etcd3.client(host="127.0.0.1", port=1) as client, \
+def test_value_type_checked_before_io(connect) -> None:
+    with connect(host="127.0.0.1", port=1) as client, \
             pytest.raises(TypeError, match="value must be str or bytes, not int"):
         client.put("/k", 5)
 
 
-def test_empty_key_rejected() -> None:
-    with etcd3.client(host="127.0.0.1", port=1) as client:
+def test_empty_key_rejected(connect) -> None:
+    with connect(host="127.0.0.1", port=1) as client:
         for call in (lambda: client.get(""), lambda: client.put(b"", "v"),
                      lambda: client.delete("")):
             with pytest.raises(ValueError, match="must not be empty"):
                 call()
 
 
+@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_bad_lease_and_ttl() -> None:
     with etcd3.client(host="127.0.0.1", port=1) as client:
         with pytest.raises(TypeError):
@@ -49,13 +52,13 @@ def test_bad_lease_and_ttl() -> None:
             client.lease("10")
 
 
-def test_bad_client_arguments() -> None:
+def test_bad_client_arguments(connect) -> None:
     with pytest.raises(ValueError):
-        etcd3.client(user="root")
+        connect(user="root")
     with pytest.raises(ValueError):
-        etcd3.client(timeout=0)
+        connect(timeout=0)
     with pytest.raises(ValueError):
-        etcd3.client(endpoints=["http://"])
+        connect(endpoints=["http://"])
     with pytest.raises(ValueError):
         etcd3.Endpoint("localhost", 2379, secure=True)
 
@@ -74,9 +77,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_server_down_fails_within_timeout() -> None:
+def test_server_down_fails_within_timeout(connect) -> None:
     port = _free_port()
-    with etcd3.client(host="127.0.0.1", port=port, timeout=2) as client:
+    with connect(host="127.0.0.1", port=port, timeout=2) as client:
         started = time.monotonic()
         with pytest.raises(exceptions.ConnectionFailedError) as info:
             client.get("/k")
@@ -86,6 +89,7 @@ def test_server_down_fails_within_timeout() -> None:
             client.put("/k", "v")
 
 
+@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_lease_not_found(etcd_client: etcd3.Etcd3Client) -> None:
     with pytest.raises(exceptions.LeaseNotFoundError):
         etcd_client.put("/k", "v", lease=123456789)

@@ -68,9 +68,10 @@ def test_plain_text_to_a_tls_port_suggests_ca_cert(tls: TLSConfig) -> None:
         assert "give ca_cert or an https:// endpoint" in str(info.value), str(info.value)
 
 
-def test_connection_refused_is_one_sentence() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_connection_refused_is_one_sentence(connect: Any) -> None:
     port = _closed_port()
-    with etcd3.client(host="127.0.0.1", port=port, timeout=1) as client:
+    with connect(host="127.0.0.1", port=port, timeout=1) as client:
         for call in (lambda: client.get("/k"), lambda: client.put("/k", "v")):
             with pytest.raises(exceptions.ConnectionFailedError) as info:
                 call()
@@ -80,9 +81,10 @@ def test_connection_refused_is_one_sentence() -> None:
             assert "b'/k'" in text, text
 
 
-def test_killed_member_error_is_one_sentence() -> None:
-    with EtcdServer() as server, etcd3.client(host=server.host, port=server.port,
-                                              timeout=2) as client:
+@pytest.mark.drivers("threaded", "aio")
+def test_killed_member_error_is_one_sentence(connect: Any) -> None:
+    with EtcdServer() as server, connect(host=server.host, port=server.port,
+                                         timeout=2) as client:
         client.put("/k", "v")
         server.kill()
         with pytest.raises(exceptions.ConnectionFailedError) as info:

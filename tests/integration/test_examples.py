@@ -23,6 +23,7 @@ CASES = [
     ("watch_fanout.py", [], "210 of 210 subscribers received all 100 events exactly once"),
     ("locks_and_elections.py", [], "observer saw leaders: ['alice', 'alice v2', 'bob']"),
     ("seed_tour.py", [], "seed tour done."),
+    ("aio_seed_tour.py", [], "aio seed tour done."),
 ]
 
 

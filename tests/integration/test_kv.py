@@ -7,6 +7,8 @@ import pytest
 import etcd3
 from etcd3 import exceptions
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def test_put_get_roundtrip(etcd_client: etcd3.Etcd3Client) -> None:
     response = etcd_client.put("/kv/a", "hello")
@@ -160,6 +162,7 @@ def test_bad_sort_options_fail_fast(etcd_client: etcd3.Etcd3Client) -> None:
         etcd_client.get("/x", limit="ten")
 
 
+@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_lease_attached_to_put(etcd_client: etcd3.Etcd3Client) -> None:
     lease = etcd_client.lease(30)
     etcd_client.put("/lease/k", "v", lease=lease)
@@ -170,8 +173,8 @@ def test_lease_attached_to_put(etcd_client: etcd3.Etcd3Client) -> None:
     assert etcd_client.get("/lease/k") == (None, None)
 
 
-def test_context_manager_closes(etcd_server) -> None:
-    with etcd3.client(host=etcd_server.host, port=etcd_server.port) as client:
+def test_context_manager_closes(etcd_server, connect) -> None:
+    with connect(host=etcd_server.host, port=etcd_server.port) as client:
         client.put("/ctx", "v")
     assert client.closed
     with pytest.raises(exceptions.ClientClosedError):

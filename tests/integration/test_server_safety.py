@@ -20,8 +20,8 @@ from etcd3._core.deadline import Deadline
 from etcd3._core.ops import encode_txn
 from etcd3._core.txn_safety import is_read_only_txn, txn_unsafe_version
 from etcd3._grpc import rpc as _rpc
+from etcd3._grpc.call_rules import Attempts
 from etcd3._grpc.errors import status_of, translate
-from etcd3._grpc.call_rules import Attempts as _Attempts
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.testing import EtcdCluster
 from etcd3.transactions import Delete, Get, Put, Txn, Value
@@ -37,7 +37,7 @@ def test_server_side_context_end_is_a_deadline(etcd_client: etcd3.Etcd3Client,
     assert isinstance(translate(error), exceptions.ConnectionTimeoutError)
     transport = etcd_client._transport
     for method, may_be_applied in ((_rpc.PUT, True), (_rpc.RANGE, False)):
-        ctx = _Attempts(method, b"", Deadline.after(5), "key b'k'")
+        ctx = Attempts(method, b"", Deadline.after(5), "key b'k'")
         ctx.state = transport.pool.states[0]
         ctx.history = ctx.history.started(ctx.state.name)
         final = transport._final_error(error, ctx)

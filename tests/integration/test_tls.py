@@ -10,6 +10,8 @@ import etcd3
 from etcd3 import exceptions
 from etcd3.testing import EtcdServer, TLSConfig
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 @pytest.fixture(scope="module")
 def mtls():
@@ -23,6 +25,7 @@ def other_ca():
         yield tls
 
 
+@pytest.mark.drivers("threaded")  # uses_secure_channel: the threaded client's
 def test_mtls_round_trip(mtls) -> None:
     tls, server = mtls
     with etcd3.client(host=server.host, port=server.port, ca_cert=tls.ca_cert,
@@ -34,18 +37,18 @@ def test_mtls_round_trip(mtls) -> None:
         assert client.get("/tls/a")[0] == b"1"
 
 
-def test_https_endpoint_url_round_trip(mtls) -> None:
+def test_https_endpoint_url_round_trip(mtls, connect) -> None:
     tls, server = mtls
-    with etcd3.client(endpoints=[server.client_url], ca_cert=tls.ca_cert,
+    with connect(endpoints=[server.client_url], ca_cert=tls.ca_cert,
                       cert_key=tls.client_key, cert_cert=tls.client_cert,
                       timeout=5) as client:
         client.put("/tls/b", "2")
         assert client.get("/tls/b")[0] == b"2"
 
 
-def test_tls_without_client_certificates():
+def test_tls_without_client_certificates(connect):
     with TLSConfig(client_cert_auth=False) as tls, EtcdServer(tls=tls) as server, \
-            etcd3.client(host=server.host, port=server.port, ca_cert=tls.ca_cert,
+            connect(host=server.host, port=server.port, ca_cert=tls.ca_cert,
                          timeout=5) as client:
         client.put("/tls/c", "3")
         assert client.get("/tls/c")[0] == b"3"
@@ -64,26 +67,27 @@ def _assert_tls_error(client: etcd3.Etcd3Client) -> None:
     ("own", None),       # no client certificate, the server requires one
     ("own", "other"),    # client certificate from a CA the server does not trust
 ])
-def test_tls_misconfiguration_is_a_clear_error(mtls, other_ca, ca, client_cert) -> None:
+def test_tls_misconfiguration_is_a_clear_error(mtls, other_ca, ca, client_cert,
+                                               connect) -> None:
     tls, server = mtls
     pick = {"own": tls, "other": other_ca}
     cert = {} if client_cert is None else {
         "cert_key": pick[client_cert].client_key, "cert_cert": pick[client_cert].client_cert}
-    with etcd3.client(host=server.host, port=server.port, ca_cert=pick[ca].ca_cert,
-                      timeout=10, **cert) as client:
+    with connect(host=server.host, port=server.port, ca_cert=pick[ca].ca_cert,
+                 timeout=10, **cert) as client:
         _assert_tls_error(client)
 
 
 @pytest.mark.parametrize("timeout", [0.3, 2])
-def test_plain_text_to_a_tls_port_says_so(mtls, timeout: float) -> None:
+def test_plain_text_to_a_tls_port_says_so(mtls, timeout: float, connect) -> None:
     # Whether or not the deadline cuts the last attempt short, the error says TLS.
     _, server = mtls
-    with etcd3.client(host=server.host, port=server.port, timeout=timeout) as client, \
+    with connect(host=server.host, port=server.port, timeout=timeout) as client, \
             pytest.raises(exceptions.ConnectionFailedError, match="TLS"):
         client.get("/tls/a")
 
 
-def test_half_a_client_certificate_is_refused(mtls) -> None:
+def test_half_a_client_certificate_is_refused(mtls, connect) -> None:
     tls, _ = mtls
     with pytest.raises(ValueError, match="cert_key and cert_cert"):
-        etcd3.client(ca_cert=tls.ca_cert, cert_key=tls.client_key)
+        connect(ca_cert=tls.ca_cert, cert_key=tls.client_key)
