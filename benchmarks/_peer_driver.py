@@ -12,9 +12,10 @@ KVStub), ``aetcd``, ``python-etcd3`` (etcd3 0.12), ``etcd-sdk-python``,
 ``etcd-client-py``. Workloads: ``get`` / ``put`` (N in flight: tasks for asyncio
 clients, threads for threaded ones, over keys ``/bench/k/0..999`` with 100-byte
 values), ``bulk`` (load N keys with the client's best API), ``prefix`` (get_prefix of
-the keys under ``/bench/prefix/``), ``watch`` (N subscribers on one prefix, events
-written by this client, deliveries/s). The driver imports nothing from this
-repository unless it runs one of this repository's clients.
+the keys under ``/bench/prefix/``), ``watch`` (N subscribers on one prefix; the
+driver prints READY, the harness answers with a line on stdin and writes the events
+from its own process; deliveries/s from that line until every subscriber has them).
+The driver imports nothing from this repository unless it runs one of its clients.
 """
 
 from __future__ import annotations
@@ -227,14 +228,7 @@ class AsyncClient:
                 tasks.append(asyncio.ensure_future(
                     consume(i, call, lambda r: len(r.events))))
         await asyncio.sleep(0.5 + subscribers / 500)  # let every watch register
-        started = time.perf_counter()
-        sem = asyncio.Semaphore(8)
-
-        async def write(n: int) -> None:
-            async with sem:
-                await self.put(prefix + b"%d" % n, VALUE)
-
-        await asyncio.gather(*(write(n) for n in range(events)))
+        started = _ready_go()
         await asyncio.wait_for(done.wait(), timeout=120)
         elapsed = time.perf_counter() - started
         for cancel in cancels:
@@ -329,19 +323,7 @@ class ThreadedClient:
         for w in workers:
             w.start()
         time.sleep(0.5 + subscribers / 500)
-        started = time.perf_counter()
-        counter = iter(range(events))
-        lock = threading.Lock()
-
-        def writer(_: int) -> None:
-            while True:
-                with lock:
-                    n = next(counter, None)
-                if n is None:
-                    return
-                self.put(prefix + b"%d" % n, VALUE)
-
-        _threads(8, writer)
+        started = _ready_go()
         all_done.wait(timeout=120)
         elapsed = time.perf_counter() - started
         for _, cancel in streams:
@@ -350,6 +332,15 @@ class ThreadedClient:
             except Exception:
                 pass
         return elapsed
+
+
+def _ready_go() -> float:
+    """Tell the harness the subscribers are in place, wait for its go (it then
+    writes the events from a process of its own); returns the start time."""
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    return time.perf_counter()
 
 
 def _prefix_end(prefix: bytes) -> bytes:
@@ -455,7 +446,7 @@ async def run_async(args: argparse.Namespace) -> Dict[str, Any]:
         elif args.workload == "watch":
             rates = []
             for r in range(args.rounds):
-                prefix = b"/bench/watch/%d/%d/" % (os.getpid(), r)
+                prefix = args.prefix.encode() + b"%d/" % r
                 elapsed = await client.watch(args.in_flight, args.count, prefix)
                 rates.append(args.in_flight * args.count / elapsed)
             out.update(rate=statistics.median(rates), rates=rates)
@@ -490,7 +481,7 @@ def run_threaded(args: argparse.Namespace) -> Dict[str, Any]:
         elif args.workload == "watch":
             rates = []
             for r in range(args.rounds):
-                prefix = b"/bench/watch/%d/%d/" % (os.getpid(), r)
+                prefix = args.prefix.encode() + b"%d/" % r
                 elapsed = client.watch(args.in_flight, args.count, prefix)
                 rates.append(args.in_flight * args.count / elapsed)
             out.update(rate=statistics.median(rates), rates=rates)
@@ -512,6 +503,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000,
                         help="bulk: keys; watch: events written")
     parser.add_argument("--force-batching", action="store_true")
+    parser.add_argument("--prefix", default="/bench/watch/",
+                        help="watch: the prefix (round r watches PREFIX + 'r/')")
     args = parser.parse_args()
     if args.client in ASYNC_CLIENTS:
         result = asyncio.run(run_async(args))

@@ -95,15 +95,60 @@ def run_driver(client: str, endpoint: str, workload: str, *, in_flight: int = 1,
     env["ETCD3_BENCH_ROOT"] = ROOT
     if client not in OURS:  # a peer must not see this checkout (python-etcd3 is "etcd3")
         env.pop("PYTHONPATH", None)
+    cwd = cache_dir() if client not in OURS else HERE
+    if workload == "watch":
+        return _run_watch(argv, env, cwd, rounds, count, timeout, f"{client} watch")
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              cwd=cache_dir() if client not in OURS else HERE, env=env)
+                              cwd=cwd, env=env)
     except subprocess.TimeoutExpired:
         log(f"{client} {workload} x{in_flight}: timed out")
         return None
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         log(f"{client} {workload} x{in_flight}: failed:\n{proc.stderr[-1500:]}")
+        return None
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+#: Puts per transaction the watch writer commits (distinct keys: one event each).
+WATCH_OPS_PER_TXN = 100
+
+
+def _run_watch(argv: List[str], env: Dict[str, str], cwd: str, rounds: int,
+               events: int, timeout: float, what: str) -> Optional[Dict[str, Any]]:
+    """The watch workload: for each round, once the driver's subscribers are in
+    place (it prints READY), tell it to start and commit ``events`` events from this
+    process (transactions of 100 puts), so the writer's CPU is not the client's."""
+    import etcd3
+
+    prefix = f"/bench/watch/{os.getpid()}/"
+    argv = argv + ["--prefix", prefix]
+    endpoint = argv[argv.index("--endpoint") + 1]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        with etcd3.client(endpoints=[endpoint]) as writer:
+            value = b"v" * 100
+            for r in range(rounds):
+                if proc.stdout.readline().strip() != "READY":
+                    break
+                ops = [writer.transactions.put(f"{prefix}{r}/{i}", value)
+                       for i in range(WATCH_OPS_PER_TXN)]
+                proc.stdin.write("GO\n")
+                proc.stdin.flush()
+                for _ in range(0, events, WATCH_OPS_PER_TXN):
+                    writer.transaction([], ops)
+        out, err = proc.communicate(timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError) as error:
+        proc.kill()
+        out, err = proc.communicate()
+        log(f"{what}: {error}")
+        return None
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        log(f"{what}: failed:\n{err[-1500:]}")
         return None
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 

@@ -80,7 +80,7 @@ def measure_watch(endpoint: str, rounds: int, sizes: Sequence[int],
     results: Dict[Tuple[int, str], List[float]] = {}
     for r in range(rounds):
         for subscribers in sizes:
-            events = max(20, 20_000 // subscribers)
+            events = max(200, 200_000 // subscribers // 100 * 100)
             for column in columns:
                 client, _ = CLIENTS[column]
                 out = run_driver(client, endpoint, "watch", in_flight=subscribers,
@@ -140,7 +140,8 @@ def main() -> None:
                       _median(watch.get((subscribers, "aio"), [])),
                       _median(watch.get((subscribers, "aetcd"), [])), "deliveries/s",
                       higher_is_better=True,
-                      notes=f"{max(20, 20_000 // subscribers)} events, 8 writes in flight"))
+                      notes=(f"{max(200, 200_000 // subscribers // 100 * 100)} events "
+                             "(txns of 100 puts from another process)")))
     if args.json:
         bench.finish()
         return

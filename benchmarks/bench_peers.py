@@ -60,7 +60,7 @@ def main() -> None:
     seconds = 0.5 if quick else 2.0
     bulk_keys = 5_000 if quick else 100_000
     prefix_keys = 2_000 if quick else 20_000
-    subscribers, events = (20, 50) if quick else (100, 200)
+    subscribers, events = (20, 200) if quick else (100, 2000)
     wanted = [c for c in CLIENTS if args.only is None
               or any(w in (c, CLIENTS[c][0]) for w in args.only.split(","))]
     columns: List[str] = []
