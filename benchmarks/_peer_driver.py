@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Tuple
 KEYS = 1000
 VALUE = b"v" * 100
 GET_PREFIX = b"/bench/prefix/"
-ASYNC_CLIENTS = ("aio", "grpc-aio", "aetcd", "etcd-client-py")
+ASYNC_CLIENTS = ("aio", "grpc-aio", "grpc-aio-hasleader", "aetcd", "etcd-client-py")
 BULK_CHUNK = 128  # etcd's default --max-txn-ops
 BULK_IN_FLIGHT = 4
 
@@ -53,7 +53,9 @@ def _this_on_path() -> None:
 
 def _force_batching(transport: Any) -> None:
     """Batch reads as against etcd >= 3.5.5 (see bench_aio.py: the benchmark's etcd
-    3.5.1 is one the client never batches against by itself)."""
+    3.5.1 is one the client never batches against by itself). Call it before the
+    first get: a get starts learning the server's version, whose answer would
+    replace the one set here."""
     for state in transport.pool.states:
         state.version = (3, 5, 5)
         state.version_pending = float("inf")
@@ -63,6 +65,10 @@ class AsyncClient:
     """get/put/bulk/prefix/watch for one asyncio client."""
 
     def __init__(self, name: str, endpoint: str, force_batching: bool) -> None:
+        # grpc-aio-hasleader: the bare stub sending etcd's require-leader metadata
+        # with each call, as this client does.
+        self.metadata = (("hasleader", "true"),) if name == "grpc-aio-hasleader" else None
+        name = "grpc-aio" if name == "grpc-aio-hasleader" else name
         self.name = name
         self.endpoint = endpoint
         self.force_batching = force_batching
@@ -77,7 +83,8 @@ class AsyncClient:
 
             self.version = etcd3.__version__
             self.c = etcd3.aio.client(endpoints=[self.endpoint])
-            await self.c.get("/warm")
+            await self.c.put("/bench/warm", "")  # binds the pool; a get would start
+            # learning the server version, which could undo _force_batching
             if self.force_batching:
                 _force_batching(self.c._transport)
         elif self.name == "grpc-aio":
@@ -124,12 +131,13 @@ class AsyncClient:
 
     async def get(self, k: bytes) -> Any:
         if self.name == "grpc-aio":
-            return await self.c.Range(self.pb.RangeRequest(key=k))
+            return await self.c.Range(self.pb.RangeRequest(key=k), metadata=self.metadata)
         return await self.c.get(k)
 
     async def put(self, k: bytes, v: bytes) -> Any:
         if self.name == "grpc-aio":
-            return await self.c.Put(self.pb.PutRequest(key=k, value=v))
+            return await self.c.Put(self.pb.PutRequest(key=k, value=v),
+                                    metadata=self.metadata)
         return await self.c.put(k, v)
 
     async def put_chunk(self, items: List[bytes]) -> None:
@@ -258,7 +266,7 @@ class ThreadedClient:
 
             self.version = etcd3.__version__
             self.c = etcd3.client(endpoints=[endpoint])
-            self.c.get("/warm")
+            self.c.put("/bench/warm", "")  # not a get: see AsyncClient.open
             if force_batching:
                 _force_batching(self.c._transport)
         elif name in ("python-etcd3", "etcd-sdk-python"):

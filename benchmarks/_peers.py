@@ -27,7 +27,7 @@ PEERS: Dict[str, Sequence[str]] = {
     "etcd-sdk-python": ("etcd-sdk-python", "protobuf"),
 }
 #: This repository's clients (run from this checkout).
-OURS = ("aio", "threaded", "grpc-aio")
+OURS = ("aio", "threaded", "grpc-aio", "grpc-aio-hasleader")
 DRIVER = os.path.join(HERE, "_peer_driver.py")
 
 
