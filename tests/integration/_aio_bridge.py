@@ -109,7 +109,7 @@ class _Bridged:
             # (``await lease.remaining_ttl``) or need the running loop
             return self._wrap(self._loop.run(_read_property(self._target, name)))
         value = getattr(self._target, name)
-        if callable(value) and not isinstance(value, type) and not _is_plain(value):
+        if inspect.ismethod(value) and value.__self__ is self._target:
             return _BridgedCallable(value, self._loop, self._wrap)
         return self._wrap(value)
 
@@ -171,15 +171,6 @@ def _is_async_callable(value: Any) -> bool:
             or inspect.iscoroutinefunction(type(value).__call__))
 
 
-def _is_plain(value: Any) -> bool:
-    """Callables defined outside etcd3.aio (builders, bound methods of results...)
-    are called directly; the asyncio client's own methods run in the loop."""
-    module = getattr(value, "__module__", "") or ""
-    func = getattr(value, "__func__", value)
-    module = getattr(func, "__module__", module) or ""
-    return not module.startswith("etcd3.aio")
-
-
 class _BridgedCallable:
     """Calls the wrapped function in the loop and blocks for its (wrapped) result."""
 
@@ -190,30 +181,43 @@ class _BridgedCallable:
         self._wrap = wrap
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args = tuple(_unwrap(a) for a in args)
-        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        awaited = _AWAITED_POSITIONS.get(getattr(self._fn, "__name__", ""), ())
+        args = tuple(_unwrap(a, self._loop, i in awaited) for i, a in enumerate(args))
+        kwargs = {k: _unwrap(v, self._loop, k in _AWAITED_KEYWORDS)
+                  for k, v in kwargs.items()}
         return self._wrap(self._loop.run(_invoke(self._fn, args, kwargs)))
 
     def __repr__(self) -> str:
         return f"<bridged {self._fn!r}>"
 
 
-def _unwrap(value: Any) -> Any:
-    """An argument as the asyncio client takes it: a bridged object unwrapped; a
-    plain callable (a watch callback, on_expired...) made a coroutine function
-    that runs it in a worker thread, as the threaded client would call it from a
-    thread of its own, so it may block or call the (bridged) client itself."""
+#: Callbacks the asyncio client awaits when they return an awaitable (it calls them
+#: from its own tasks): by method, their positions; anywhere, their keywords. Other
+#: callables (progress reporters, prev_kv...) are called as they are, in the loop.
+_AWAITED_POSITIONS = {"add_watch_callback": (1,), "add_watch_prefix_callback": (1,),
+                      "stm": (0,)}
+_AWAITED_KEYWORDS = frozenset(("callback", "apply", "on_expired", "on_lost"))
+
+
+def _unwrap(value: Any, loop: _Loop, awaited: bool = False) -> Any:
+    """An argument as the asyncio client takes it: a bridged object unwrapped. A
+    plain callback the client awaits (a watch callback, on_expired, an STM
+    function) is made a coroutine function that runs it in a worker thread, as the
+    threaded client calls it from a thread of its own, so it may block or call the
+    (bridged) client itself; what it is given is bridged in turn (an STM...)."""
     if isinstance(value, _Bridged):
         return value._target
-    if (callable(value) and not isinstance(value, type)
+    if (awaited and callable(value) and not isinstance(value, type)
             and not _is_async_callable(value) and not _is_aio_object(value)):
-        return _in_thread(value)
+        return _in_thread(value, loop)
     return value
 
 
-def _in_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+def _in_thread(fn: Callable[..., Any], loop: _Loop) -> Callable[..., Awaitable[Any]]:
     async def call_in_thread(*args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        args = tuple(_wrap(a, loop) for a in args)
+        kwargs = {k: _wrap(v, loop) for k, v in kwargs.items()}
+        return _unwrap(await asyncio.to_thread(fn, *args, **kwargs), loop)
 
     call_in_thread.__wrapped__ = fn  # type: ignore[attr-defined]
     return call_in_thread
@@ -240,6 +244,23 @@ class BridgedIterator(Iterator[Any]):
             self._done = True
             raise StopIteration from None
         return _wrap(item, self._loop)
+
+    def __enter__(self) -> Any:
+        """``with election.observe() as leaders:``: the async iterator's own
+        ``async with``, when it has one."""
+        enter = getattr(self._source, "__aenter__", None)
+        if enter is None:
+            return self
+        entered = self._loop.run(enter())
+        return self if entered is self._source else _wrap(entered, self._loop)
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        exit_ = getattr(self._source, "__aexit__", None)
+        if exit_ is None:
+            self.close()
+            return None
+        self._done = True
+        return self._loop.run(exit_(*exc_info))
 
     def close(self) -> None:
         if self._done:
