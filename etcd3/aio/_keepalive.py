@@ -279,9 +279,9 @@ class AioKeepAliveEngine:
             async for response in stream.call:
                 self._on_response(stream, response)
         except asyncio.CancelledError:
-            if not stream.broken:
+            if not stream.broken or _cancelling():
                 raise  # this task itself was cancelled (the loop ends)
-            return  # the call was cancelled by _Stream.close
+            return  # only the call was cancelled, by _Stream.close
         except Exception as exc:  # grpc.RpcError, or a closed channel
             error = exc
         if self._stopped or stream.broken:
@@ -330,6 +330,14 @@ class AioKeepAliveEngine:
             task = self._loop.create_task(_awaited(result, entry.lease_id))
             self._callbacks.add(task)
             task.add_done_callback(self._callbacks.discard)
+
+
+def _cancelling() -> bool:
+    """True when the running task itself is being cancelled (Python 3.11+ can tell;
+    before, a cancelled call and a cancelled task look alike)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 async def _awaited(result: Any, lease_id: int) -> None:
