@@ -205,7 +205,7 @@ def test_exit_without_close_is_prompt(etcd_client: Any, etcd_server: EtcdServer)
     assert etcd_client.get("/forgotten")[0] == b"v"  # the lease expires later
 
 
-def test_keepalive_survives_killing_its_member() -> None:
+def test_keepalive_survives_freezing_then_killing_its_member() -> None:
     with EtcdCluster(3) as cluster:
         async def body() -> None:
             async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
@@ -215,6 +215,20 @@ def test_keepalive_survives_killing_its_member() -> None:
                 engine = client._keepalive
                 assert engine is not None
                 await wait_until(lambda: engine.stream_endpoint is not None)
+
+                # SIGSTOP: the stream stalls (no error, no reply) and must move
+                frozen_endpoint = engine.stream_endpoint
+                frozen = next(m for m in cluster.members if m.endpoint == frozen_endpoint)
+                await asyncio.to_thread(frozen.pause)
+                try:
+                    await asyncio.sleep(7)  # more than twice the TTL
+                    assert reported == [] and not lease.expired
+                    assert engine.stream_endpoint not in (None, frozen_endpoint)
+                    assert await lease.remaining_ttl > 0
+                finally:
+                    frozen.resume()
+
+                # SIGKILL of the member the stream moved to, made leader first
                 stream_endpoint = engine.stream_endpoint
                 member = next(m for m in cluster.members if m.endpoint == stream_endpoint)
                 leader = await asyncio.to_thread(cluster.leader)
