@@ -302,8 +302,13 @@ def test_exit_without_close(server: EtcdServer) -> None:
             await client.put("/exit/k", "w")
             async for event in events:
                 break
+            lease = await client.lease(10)  # kept alive by a keepalive stream
+            await client.put("/exit/leased", "v", lease=lease)
+            lock = client.lock("exit", ttl=10)
+            assert await lock.acquire(timeout=5)
             print("LAST", flush=True)
-            # no close(), no cancel(): a watch stream and its tasks are running
+            # no close(), no cancel(), no release(): a watch stream, a keepalive
+            # stream and their tasks are running
 
         asyncio.run(main())
     """, server)
