@@ -18,10 +18,10 @@ from .._client_config import (
     check_credentials,
     resolve_endpoints,
 )
+from .._core.watch_options import checked_unreachable_timeout
 from .._grpc import rpc as _rpc
 from ..pool import Endpoint, EndpointSpec
 from ..retry import Retry
-from ..watch import checked_unreachable_timeout
 from . import _engines
 from ._endpoint_sync import AioEndpointSyncer
 from ._engines import AioEngines
@@ -167,10 +167,10 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
 
 
 def _bound(ref: weakref.ReferenceType[Etcd3Client]) -> None:
-    """The client's transport made its pool in a (new) loop."""
+    """The client's transport made its pool in a (new) loop. (Engines of an ended
+    loop are forgotten by :meth:`AioEngines.ensure` itself.)"""
     client = ref()
     if client is not None:
-        client._engines.forget()
         client._start_endpoint_sync()
 
 
