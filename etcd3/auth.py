@@ -13,66 +13,35 @@ one after another. Unknown users and roles still raise
 
 from __future__ import annotations
 
-import enum
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Union
 
 import grpc
 
-from . import codec, exceptions
-from ._grpc import errors as _errors
+from . import exceptions
+from ._core.auth_rules import (
+    NOT_GRANTED,
+    AuthStatus,
+    Perm,
+    Perms,
+    RoleInfo,
+    UserInfo,
+    check_password,
+    checked_perms,
+    no_root_error,
+    permission_message,
+    permission_range,
+    role_from_response,
+)
 from ._grpc import rpc as _rpc
+from ._grpc.error_causes import cause_message
 from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.client_api import AuthClient
-from .etcdrpc import auth_pb2
 from .etcdrpc import rpc_pb2 as pb
 
 KeyType = Union[str, bytes]
 
-_NOT_GRANTED = ("role is not granted to the user", "permission is not granted to the role")
-_NO_ROOT = ("root user does not exist", "root user does not have root role")
 
-
-class Perms(enum.IntEnum):
-    """Access a role is granted to keys: read, write or both (etcd's permission types)."""
-
-    r = auth_pb2.Permission.READ
-    w = auth_pb2.Permission.WRITE
-    rw = auth_pb2.Permission.READWRITE
-
-
-class Perm:
-    """One permission of a role: ``mode`` (:class:`Perms`) on ``key`` .. ``end``.
-
-    ``end`` is None for a single key; otherwise the range ``[key, end)`` (for a prefix
-    grant, ``end`` is the prefix's range end). :attr:`prefix` tells whether the range is
-    exactly "every key starting with ``key``".
-    """
-
-    __slots__ = ("mode", "key", "end")
-
-    def __init__(self, mode: Union[Perms, int], key: bytes, end: Optional[bytes]) -> None:
-        self.mode = _perms(mode)
-        self.key = key
-        self.end = end
-
-    @property
-    def prefix(self) -> bool:
-        """True when the permission covers exactly the keys starting with :attr:`key`."""
-        return self.end is not None and self.end == codec.prefix_range_end(self.key)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Perm):
-            return NotImplemented
-        return (self.mode, self.key, self.end) == (other.mode, other.key, other.end)
-
-    def __hash__(self) -> int:
-        return hash((self.mode, self.key, self.end))
-
-    def __repr__(self) -> str:
-        return f"Perm({self.mode.name}, key={self.key!r}, end={self.end!r})"
-
-
-class User:
+class User(UserInfo):
     """An etcd user and the roles it held when it was read (python-etcd3-compatible).
 
     ``name`` (also ``user``) and ``roles`` (a list of role names). :meth:`grant` and
@@ -80,14 +49,8 @@ class User:
     """
 
     def __init__(self, name: str, roles: List[str], etcd_client: AuthClient) -> None:
-        self.name = name
-        self.roles = list(roles)
+        super().__init__(name, roles)
         self._etcd_client = etcd_client
-
-    @property
-    def user(self) -> str:
-        """The user name (python-etcd3's attribute name)."""
-        return self.name
 
     def grant(self, role: str) -> None:
         """Give this user ``role``.
@@ -95,8 +58,7 @@ class User:
         :raises EntityNotFoundError: the user or the role does not exist.
         """
         self._etcd_client.grant_role(self.name, role)
-        if role not in self.roles:
-            self.roles.append(role)
+        self._granted(role)
 
     def revoke(self, role: str) -> bool:
         """Take ``role`` away from this user; False if the user did not have it.
@@ -104,8 +66,7 @@ class User:
         :raises EntityNotFoundError: the user does not exist.
         """
         revoked: bool = self._etcd_client.revoke_role(self.name, role)
-        if role in self.roles:
-            self.roles.remove(role)
+        self._revoked(role)
         return revoked
 
     def delete(self) -> None:
@@ -115,18 +76,8 @@ class User:
         """
         self._etcd_client.delete_user(self.name)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, User):
-            return NotImplemented
-        return (self.name, sorted(self.roles)) == (other.name, sorted(other.roles))
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"User(name={self.name!r}, roles={self.roles!r})"
-
-
-class Role:
+class Role(RoleInfo):
     """An etcd role and the permissions it held when it was read.
 
     ``name`` (also ``role``) and ``perms`` (a list of :class:`Perm`). :meth:`grant`
@@ -134,14 +85,8 @@ class Role:
     """
 
     def __init__(self, name: str, perms: List[Perm], etcd_client: AuthClient) -> None:
-        self.name = name
-        self.perms = list(perms)
+        super().__init__(name, perms)
         self._etcd_client = etcd_client
-
-    @property
-    def role(self) -> str:
-        """The role name (python-etcd3's attribute name)."""
-        return self.name
 
     def grant(self, perm: Union[Perms, int], key: KeyType, end: Optional[KeyType] = None,
               prefix: bool = False) -> None:
@@ -152,10 +97,7 @@ class Role:
         :raises ValueError: ``end`` and ``prefix=True`` disagree, or a bad ``perm``.
         """
         self._etcd_client.grant_permission_role(self.name, perm, key, end=end, prefix=prefix)
-        start, range_end = permission_range(key, end, prefix)
-        granted = Perm(perm, start, range_end or None)
-        self.perms = [p for p in self.perms if (p.key, p.end) != (granted.key, granted.end)]
-        self.perms.append(granted)
+        self._granted(perm, key, end, prefix)
 
     def revoke(self, key: KeyType, end: Optional[KeyType] = None, prefix: bool = False) -> bool:
         """Revoke the permission on exactly this key range; False if it was not granted.
@@ -164,8 +106,7 @@ class Role:
         """
         revoked: bool = self._etcd_client.revoke_permission_role(self.name, key, end=end,
                                                                  prefix=prefix)
-        start, range_end = permission_range(key, end, prefix)
-        self.perms = [p for p in self.perms if (p.key, p.end) != (start, range_end or None)]
+        self._revoked(key, end, prefix)
         return revoked
 
     def delete(self) -> None:
@@ -174,63 +115,6 @@ class Role:
         :raises EntityNotFoundError: it was already deleted.
         """
         self._etcd_client.delete_role(self.name)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Role):
-            return NotImplemented
-        return (self.name, set(self.perms)) == (other.name, set(other.perms))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Role(name={self.name!r}, perms={self.perms!r})"
-
-
-class AuthStatus:
-    """Whether authentication is enabled, and the auth store's revision."""
-
-    __slots__ = ("enabled", "auth_revision")
-
-    def __init__(self, enabled: bool, auth_revision: int) -> None:
-        self.enabled = enabled
-        self.auth_revision = auth_revision
-
-    def __repr__(self) -> str:
-        return f"AuthStatus(enabled={self.enabled}, auth_revision={self.auth_revision})"
-
-
-def _perms(value: Union[Perms, int]) -> Perms:
-    if isinstance(value, bool):
-        raise ValueError(f"invalid permission {value!r}; use etcd3.Perms.r, .w or .rw")
-    try:
-        return Perms(value)
-    except ValueError:
-        raise ValueError(f"invalid permission {value!r}; use etcd3.Perms.r, .w or .rw"
-                         ) from None
-
-
-def permission_range(key: KeyType, end: Optional[KeyType] = None,
-                     prefix: bool = False) -> Tuple[bytes, bytes]:
-    """``(key, range_end)`` of a permission as etcd stores it (``b""``: a single key).
-
-    ``prefix=True`` gives the prefix's range end, the same as passing it as ``end``.
-    :raises ValueError: ``end`` disagrees with ``prefix=True``.
-    :raises TypeError: key or end is not str/bytes.
-    """
-    start = codec.to_bytes(key)
-    range_end = b"" if end is None else codec.to_bytes(end, "end")
-    if prefix:
-        prefix_end = codec.prefix_range_end(start)
-        if range_end and range_end != prefix_end:
-            raise ValueError(f"end={range_end!r} contradicts prefix=True (the prefix's "
-                             f"range end is {prefix_end!r}); give only one of them")
-        range_end = prefix_end
-    return start, range_end
-
-
-def _cause_message(error: BaseException) -> str:
-    cause = error.__cause__ if error.__cause__ is not None else error
-    return _errors.etcd_message(_errors.status_of(cause)[1])
 
 
 class AuthMixin(ServiceBase):
@@ -243,8 +127,7 @@ class AuthMixin(ServiceBase):
 
         :raises AlreadyExistsError: the user exists.
         """
-        if not password:
-            raise ValueError("a password is required")
+        check_password(password)
         self._call(_rpc.USER_ADD, pb.AuthUserAddRequest(name=name, password=password),
                    timeout=timeout, context=f"user {name!r}")
         return User(name, [], self)
@@ -273,8 +156,7 @@ class AuthMixin(ServiceBase):
         new password from then on.
         :raises EntityNotFoundError: no such user.
         """
-        if not password:
-            raise ValueError("a password is required")
+        check_password(password)
         self._call(_rpc.USER_CHANGE_PASSWORD,
                    pb.AuthUserChangePasswordRequest(name=name, password=password),
                    timeout=timeout, context=f"user {name!r}")
@@ -328,8 +210,7 @@ class AuthMixin(ServiceBase):
         """
         response = self._call(_rpc.ROLE_GET, pb.AuthRoleGetRequest(role=name),
                               timeout=timeout, context=f"role {name!r}")
-        return Role(name, [Perm(p.permType, p.key, p.range_end or None)
-                           for p in response.perm], self)
+        return Role(*role_from_response(name, response), self)
 
     def delete_role(self, name: str, *, timeout: Timeout = UNSET) -> None:
         """Delete role ``name`` (users holding it lose it).
@@ -361,10 +242,9 @@ class AuthMixin(ServiceBase):
         :raises EntityNotFoundError: no such role.
         :raises ValueError: a bad ``perm``, or ``end`` contradicting ``prefix=True``.
         """
-        mode = _perms(perm)
+        mode = checked_perms(perm)
         start, range_end = permission_range(key, end, prefix)
-        permission = auth_pb2.Permission(permType=int(mode),  # type: ignore[arg-type]
-                                         key=start, range_end=range_end)
+        permission = permission_message(mode, start, range_end)
         self._call(_rpc.ROLE_GRANT_PERMISSION,
                    pb.AuthRoleGrantPermissionRequest(name=role, perm=permission),
                    timeout=timeout, context=f"role {role!r}, key {start!r}")
@@ -386,7 +266,7 @@ class AuthMixin(ServiceBase):
         try:
             self._call(method, request, timeout=timeout, context=context)
         except exceptions.EntityNotFoundError as error:
-            if _cause_message(error) in _NOT_GRANTED:
+            if cause_message(error) in NOT_GRANTED:
                 return False
             raise
         return True
@@ -402,13 +282,10 @@ class AuthMixin(ServiceBase):
         try:
             self._call(_rpc.AUTH_ENABLE, pb.AuthEnableRequest(), timeout=timeout)
         except exceptions.Etcd3Exception as error:
-            message = _cause_message(error)
-            if message not in _NO_ROOT:
+            no_root = no_root_error(cause_message(error))
+            if no_root is None:
                 raise
-            raise exceptions.PreconditionFailedError(
-                f"cannot enable authentication: {message}. Add user 'root' with role "
-                "'root' first: add_user('root', password); add_role('root'); "
-                "grant_role('root', 'root')") from error.__cause__
+            raise no_root from error.__cause__
 
     def disable_auth(self, *, timeout: Timeout = UNSET) -> None:
         """Turn authentication off (needs a client authenticated as a root user)."""
@@ -435,3 +312,6 @@ class AuthMixin(ServiceBase):
         except (exceptions.InvalidAuthTokenError, exceptions.PermissionDeniedError):
             return True
         return False
+
+
+__all__ = ["AuthMixin", "AuthStatus", "Perm", "Perms", "Role", "User", "permission_range"]

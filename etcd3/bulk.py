@@ -14,65 +14,24 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from . import codec
+from . import _progress, codec
+from ._core import bulk_ops as _ops
 from ._core import ops
+from ._core.bulk_ops import (
+    DEFAULT_MAX_TXN_BYTES,
+    DEFAULT_OPS_PER_TXN,
+    PrevKvCallback,
+    ValueMeta,
+    check_settings,
+    opt_revision,
+)
+from ._core.bulk_plan import Chunk, chunks
+from ._grpc.error_causes import may_have_applied
 from ._sync import pipeline as _pipeline
 from ._sync.base import UNSET, ServiceBase, Timeout
-from ._sync.pipeline import Chunk
 from .exceptions import BulkWriteError
-from .results import KVMetadata
 
 KeyType = Union[str, bytes]
-ValueMeta = Tuple[bytes, KVMetadata]
-PrevKvCallback = Callable[[bytes, Optional[bytes], Optional[KVMetadata]], None]
-
-#: etcd's --max-request-bytes default is 1.5 MiB; leave room for the raft envelope.
-DEFAULT_MAX_TXN_BYTES = 1_400_000
-#: etcd's --max-txn-ops default.
-DEFAULT_OPS_PER_TXN = 128
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1")
-    return value
-
-
-# Each op is encoded as a one-op TxnRequest: concatenated, they are the chunk's
-# TxnRequest (protobuf appends repeated fields), and each one's size is known.
-
-def _put_entries(items: Iterable[Any], lease_id: int, prev_kv: bool
-                 ) -> Iterator[Tuple[bytes, bytes]]:
-    encode, op = codec.encode_txn_request, codec.OP_PUT
-    for key, value in items:
-        fields = ops.put_fields(key, value, lease_id, prev_kv)
-        yield fields[0], encode((), [(op, fields)])
-
-
-def _delete_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
-    encode, op = codec.encode_txn_request, codec.OP_DELETE_RANGE
-    for key in keys:
-        fields = ops.delete_fields(key)
-        yield fields[0], encode((), [(op, fields)])
-
-
-def _key_entries(keys: Iterable[Any]) -> Iterator[Tuple[bytes, bytes]]:
-    # Range ops are encoded when sent (they carry the revision known by then); the
-    # entry only has to be as long as the encoded op, for chunking.
-    for key in keys:
-        key = ops.key_bytes(key)
-        yield key, key + b"\0" * 32
-
-
-def _join(chunk: Chunk) -> bytes:
-    return b"".join(chunk.parts)
-
-
-def _settings(ops_per_txn: int, max_txn_bytes: int, window: int) -> None:
-    _check_count(ops_per_txn, "ops_per_txn")
-    _check_count(max_txn_bytes, "max_txn_bytes")
-    _check_count(window, "window")
 
 
 class BulkMixin(ServiceBase):
@@ -117,14 +76,12 @@ class BulkMixin(ServiceBase):
             :class:`BulkWriteError`) one item is over ``max_txn_bytes``; the message
             names its key; every item before it was written, none after.
         """
-        _settings(ops_per_txn, max_txn_bytes, window)
-        if isinstance(prev_kv, bool) and prev_kv:
-            raise TypeError("prev_kv takes a callable(key, value, metadata) that receives "
-                            "each previous value")
+        check_settings(ops_per_txn, max_txn_bytes, window)
+        _ops.check_prev_kv(prev_kv)
         lease_id = ops.lease_to_id(lease)
         if isinstance(items, Mapping):
             items = items.items()
-        report, finish = _pipeline.progress_reporter(progress, "put_many", items)
+        report, finish = _progress.progress_reporter(progress, "put_many", items)
         items = iter(items)  # not iterable: TypeError now, before anything is sent
         done = 0
 
@@ -132,16 +89,10 @@ class BulkMixin(ServiceBase):
             nonlocal done
             done = chunk.stop
             if prev_kv:
-                for key, op in zip(chunk.keys, response.responses):
-                    put = op.response_put
-                    if put.HasField("prev_kv"):
-                        kv = put.prev_kv
-                        prev_kv(key, kv.value, kv)  # a KeyValue is its own KVMetadata
-                    else:
-                        prev_kv(key, None, None)
+                _ops.report_prev_kvs(chunk, response, prev_kv)
             report(done)
 
-        self._write(_put_entries(items, lease_id, bool(prev_kv)), on_done, "put_many",
+        self._write(_ops.put_entries(items, lease_id, bool(prev_kv)), on_done, "put_many",
                     ops_per_txn, max_txn_bytes, window, timeout, finish,
                     decode=bool(prev_kv))
         return done
@@ -161,16 +112,16 @@ class BulkMixin(ServiceBase):
 
         :raises BulkWriteError: as :meth:`put_many`; ``committed`` counts input keys.
         """
-        _settings(ops_per_txn, max_txn_bytes, window)
-        report, finish = _pipeline.progress_reporter(progress, "delete_many", keys)
+        check_settings(ops_per_txn, max_txn_bytes, window)
+        report, finish = _progress.progress_reporter(progress, "delete_many", keys)
         deleted = 0
 
         def on_done(chunk: Chunk, response: Any) -> None:
             nonlocal deleted
-            deleted += sum(op.response_delete_range.deleted for op in response.responses)
+            deleted += _ops.deleted_count(response)
             report(chunk.stop)
 
-        self._write(_delete_entries(iter(keys)), on_done, "delete_many", ops_per_txn,
+        self._write(_ops.delete_entries(iter(keys)), on_done, "delete_many", ops_per_txn,
                     max_txn_bytes, window, timeout, finish, decode=True)
         return deleted
 
@@ -178,16 +129,16 @@ class BulkMixin(ServiceBase):
                on_done: Callable[[Chunk, Any], None], what: str, ops_per_txn: int,
                max_txn_bytes: int, window: int, timeout: Any,
                finish: Callable[[], None], decode: bool) -> None:
-        chunk_iter = _pipeline.chunks(entries, ops_per_txn=ops_per_txn,
-                                      max_txn_bytes=max_txn_bytes, unique_keys=True)
+        chunk_iter = chunks(entries, ops_per_txn=ops_per_txn, max_txn_bytes=max_txn_bytes,
+                            unique_keys=True)
         try:
-            outcome = _pipeline.run(self._transport, chunk_iter, _join, on_done,
+            outcome = _pipeline.run(self._transport, chunk_iter, _ops.join, on_done,
                                     window=window, timeout=timeout, what=what,
                                     decode=decode)
         finally:
             finish()
         if not outcome.ok:
-            raise outcome.write_error(what)
+            raise outcome.write_error(what, may_have_applied)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -211,36 +162,27 @@ class BulkMixin(ServiceBase):
         :raises RevisionCompactedError: the revision was compacted meanwhile.
         :raises Etcd3Exception: the first failed batch's error.
         """
-        _settings(ops_per_txn, 1, window)
-        pinned = _opt_revision(revision)
+        check_settings(ops_per_txn, 1, window)
+        pinned = opt_revision(revision)
         results: List[Union[ValueMeta, Tuple[None, None]]] = []
 
         def encode(chunk: Chunk) -> Any:
-            return codec.encode_txn_request((), [
-                (codec.OP_RANGE, ops.range_fields(key, None, revision=pinned,
-                                              serializable=serializable))
-                for key in chunk.keys])
+            return _ops.get_many_request(chunk, pinned, serializable)
 
         def on_done(chunk: Chunk, response: Any) -> None:
             nonlocal pinned
             if not pinned:
                 pinned = response.header.revision
-            for op in response.responses:
-                kvs = op.response_range.kvs
-                results.append((kvs[0].value, kvs[0]) if kvs else (None, None))
+            results.extend(_ops.get_many_results(response))
 
-        chunk_iter = _pipeline.chunks(_key_entries(iter(keys)), ops_per_txn=ops_per_txn,
-                                      max_txn_bytes=DEFAULT_MAX_TXN_BYTES,
-                                      unique_keys=False)
+        chunk_iter = chunks(_ops.key_entries(iter(keys)), ops_per_txn=ops_per_txn,
+                            max_txn_bytes=DEFAULT_MAX_TXN_BYTES, unique_keys=False)
         outcome = _pipeline.run(self._transport, chunk_iter, encode, on_done,
                                 window=window, timeout=timeout, what="get_many",
                                 first_alone=not pinned)
-        if outcome.failures:
-            raise outcome.failures[0][1]
-        if outcome.stop_error is not None:
-            raise outcome.stop_error.error
-        if outcome.callback_error is not None:
-            raise outcome.callback_error
+        error = outcome.read_error()
+        if error is not None:
+            raise error
         return results
 
     def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
@@ -270,55 +212,20 @@ class BulkMixin(ServiceBase):
 
     def _pages(self, start: bytes, end: bytes, page_size: int,
                options: Dict[str, Any]) -> Iterator[ValueMeta]:
-        _check_count(page_size, "page_size")
-        for name in ("limit", "count_only"):
-            if options.pop(name, None):
-                raise ValueError(f"{name} can't be used with paged reads")
-        # etcd sorts a whole range (ignoring the limit) for any other order: paging
-        # would cost O(n^2) on the server.
-        if options.pop("sort_order", None) not in (None, "none", "ascend"):
-            raise ValueError("paged reads are in ascending key order only")
-        if options.pop("sort_target", None) not in (None, "key"):
-            raise ValueError("paged reads are in key order; sort_target must be 'key'")
-        bounds = [_opt_revision(options.pop(name, None)) for name in _FILTERS]
-        timeout = options.pop("timeout", UNSET)
-        revision = _opt_revision(options.pop("revision", None))
-        ops.range_fields(start, end, **options)  # reject bad options before iterating
-        return self._page_generator(start, end, page_size, revision, bounds, timeout,
-                                    options)
+        return self._page_generator(_ops.page_plan(start, end, page_size, options, UNSET))
 
-    def _page_generator(self, start: bytes, end: bytes, page_size: int, revision: int,
-                        bounds: List[int], timeout: Any, options: Dict[str, Any]
-                        ) -> Iterator[ValueMeta]:
-        min_mod, max_mod, min_create, max_create = bounds
-        while True:
-            response = self.get_range_response(start, end, timeout=timeout,
-                                               limit=page_size, revision=revision or None,
-                                               **options)
-            revision = revision or response.header.revision
-            kvs = response.kvs
-            if not kvs:
-                return
-            last = kvs[-1].key
-            if any(bounds):
-                kvs = [kv for kv in kvs
-                       if (not min_mod or kv.mod_revision >= min_mod)
-                       and (not max_mod or kv.mod_revision <= max_mod)
-                       and (not min_create or kv.create_revision >= min_create)
-                       and (not max_create or kv.create_revision <= max_create)]
+    def _page_generator(self, plan: _ops.PagePlan) -> Iterator[ValueMeta]:
+        more = True
+        while more:
+            response = self.get_range_response(plan.start, plan.end, timeout=plan.timeout,
+                                               limit=plan.page_size,
+                                               revision=plan.revision or None,
+                                               **plan.options)
+            kvs = plan.filter(response.kvs)
+            more = plan.advance(response)
+            del response  # one page in memory at a time
             yield from codec.range_pairs(kvs)
-            if not response.more:
-                return
-            start = last + b"\0"
-            del response, kvs
-
-
-_FILTERS = ("min_mod_revision", "max_mod_revision", "min_create_revision",
-            "max_create_revision")
-
-
-def _opt_revision(revision: Optional[int]) -> int:
-    return ops.optional_count(revision, "revision")
+            del kvs
 
 
 __all__ = ["BulkMixin", "BulkWriteError", "DEFAULT_MAX_TXN_BYTES", "DEFAULT_OPS_PER_TXN"]

@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
+from ._core.members import MemberInfo, Urls, member_fields
+from ._core.members import url_list as _url_list
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.client_api import ClusterClient, required
 from .etcdrpc import rpc_pb2 as pb
 
-Urls = Union[str, Sequence[str]]
 
-
-class Member:
+class Member(MemberInfo):
     """A member of the etcd cluster (python-etcd3-compatible).
 
     ``id`` (int), ``name`` (empty until a newly added member has started),
     ``peer_urls`` and ``client_urls`` (lists of str) and ``is_learner``.
     """
 
-    __slots__ = ("id", "name", "peer_urls", "client_urls", "is_learner", "_etcd_client")
+    __slots__ = ("_etcd_client",)
 
     def __init__(self, id: int, name: str, peer_urls: Sequence[str],
                  client_urls: Sequence[str], etcd_client: Optional[ClusterClient] = None,
                  is_learner: bool = False) -> None:
-        self.id = id
-        self.name = name
-        self.peer_urls = list(peer_urls)
-        self.client_urls = list(client_urls)
-        self.is_learner = is_learner
+        super().__init__(id, name, peer_urls, client_urls, is_learner)
         self._etcd_client = etcd_client
 
     @classmethod
     def from_pb(cls, member: Any, etcd_client: Optional[ClusterClient]) -> Member:
         """Build from an ``etcdserverpb.Member`` message."""
-        return cls(member.ID, member.name, member.peerURLs, member.clientURLs,
-                   etcd_client=etcd_client, is_learner=bool(member.isLearner))
+        id, name, peer_urls, client_urls, is_learner = member_fields(member)
+        return cls(id, name, peer_urls, client_urls, etcd_client=etcd_client,
+                   is_learner=is_learner)
 
     def remove(self) -> None:
         """Remove this member from the cluster.
@@ -61,32 +58,6 @@ class Member:
     def active_alarms(self) -> List[Any]:
         """The alarms currently raised for this member (a list of ``Alarm``)."""
         return list(required(self._etcd_client, self).list_alarms(member_id=self.id))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Member):
-            return NotImplemented
-        return self.id == other.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    def __str__(self) -> str:
-        return (f"Member {self.id}: peer urls: {self.peer_urls}, "
-                f"client urls: {self.client_urls}")
-
-    def __repr__(self) -> str:
-        learner = ", is_learner=True" if self.is_learner else ""
-        return (f"Member(id={self.id}, name={self.name!r}, peer_urls={self.peer_urls}, "
-                f"client_urls={self.client_urls}{learner})")
-
-
-def _url_list(urls: Urls) -> List[str]:
-    if isinstance(urls, str):
-        return [urls]
-    result = list(urls)
-    if not result or not all(isinstance(url, str) and url for url in result):
-        raise ValueError(f"peer URLs must be non-empty strings, got {urls!r}")
-    return result
 
 
 class ClusterMixin(ServiceBase):

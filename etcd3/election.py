@@ -9,6 +9,7 @@ others wait in line (each watching only its predecessor). So Python candidates a
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -16,11 +17,11 @@ from . import codec, exceptions
 from ._core import concurrency as core
 from ._core.deadline import Deadline, Timeout
 from ._core.ops import Get
+from ._holders import CandidateState
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from ._sync.client_api import ConcurrencyClient
-from .leases import Lease, _check_ttl
-from .locks import _check_name
+from .leases import Lease
 
 KeyType = Union[str, bytes]
 #: ``(value, KVMetadata)`` of a leader.
@@ -31,7 +32,7 @@ ElectionError = exceptions.ElectionError
 NotLeaderError = exceptions.NotLeaderError
 
 
-class Election(cc.LeaseHolder):
+class Election(CandidateState, cc.LeaseHolder):
     """One candidate's handle on the election ``name``.
 
     :param name: the election's name, used as key prefix ``name + "/"`` exactly as
@@ -46,19 +47,7 @@ class Election(cc.LeaseHolder):
     create revision), ``lease`` and ``header``. Use one object per candidate.
     """
 
-    def __init__(self, name: KeyType, ttl: int = 60,
-                 etcd_client: Optional[ConcurrencyClient] = None, *,
-                 on_lost: Optional[Callable[[Election], None]] = None) -> None:
-        self._init_holder(on_lost)
-        self._what = f"leadership of election {name!r}"
-        self.name = name
-        self._prefix = _check_name(name, "election name") + b"/"
-        self.ttl = _check_ttl(ttl)
-        self.etcd_client = etcd_client
-        self.lease: Optional[Lease] = None
-        self.key: Optional[bytes] = None
-        self.revision: Optional[int] = None
-        self.header: Any = None
+    lease: Optional[Lease]
 
     def campaign(self, value: KeyType, timeout: Optional[float] = None) -> bool:
         """Stand with ``value`` and wait until elected; True once leader, False if
@@ -78,14 +67,9 @@ class Election(cc.LeaseHolder):
         while True:
             try:
                 self.lease = self._grant_lease(self.ttl)
-                attempt = core.Contention(self._prefix, self.lease.id, data,
-                                          first_wins=False, wait=True)
-
-                def created(attempt: core.Contention = attempt) -> None:
-                    self.key, self.revision = attempt.key, attempt.revision
-                    self.header = attempt.created_header
-
-                end = cc.contend(self._client, attempt, deadline, created)
+                attempt = self._contention(data)
+                end = cc.contend(self._client, attempt, deadline,
+                                 functools.partial(self._created, attempt))
                 if end.verdict is core.Verdict.GAVE_UP:
                     self._withdraw()
                     return False
@@ -103,15 +87,11 @@ class Election(cc.LeaseHolder):
 
         :raises NotLeaderError: this candidate does not lead.
         """
-        data = codec.to_bytes(value, "value")
-        if self.key is None or self.revision is None or self.lease is None:
-            raise NotLeaderError(f"not the leader of election {self.name!r}")
-        response = cc.run_txn(self._client,
-                              core.proclaim(self.key, self.revision, data, self.lease.id))
+        proclamation = self._proclamation(codec.to_bytes(value, "value"))
+        response = cc.run_txn(self._client, proclamation)
         if not response.succeeded:
             self._withdraw()
-            raise NotLeaderError(f"no longer the leader of election {self.name!r} "
-                                 "(its lease expired)")
+            raise self._no_longer_leader()
         self.header = response.header
 
     def resign(self) -> bool:
@@ -120,9 +100,7 @@ class Election(cc.LeaseHolder):
         return cc.step_down(self._client, self.key, self.revision, self._withdraw)
 
     def _withdraw(self) -> None:
-        lease, self.lease = self.lease, None
-        self.key = self.revision = None
-        cc.revoke_quietly(lease)
+        cc.revoke_quietly(self._forget())
 
     def is_leader(self) -> bool:
         """True if this candidate leads now (asks etcd, unless it already knows its
@@ -147,11 +125,6 @@ class Election(cc.LeaseHolder):
         manager) to stop; closing the client stops it too."""
         return Observer(self._client, self._prefix)
 
-    def __repr__(self) -> str:
-        state = f"candidate key={self.key!r}" if self.key else "not campaigning"
-        if self.key and self.lost:
-            state += ", lost"
-        return f"Election(name={self.name!r}, {state})"
 
 
 class Observer:

@@ -7,13 +7,14 @@ from typing import Any, Callable, List, Optional
 
 from . import exceptions
 from ._grpc import rpc as _rpc
+from ._lease_handle import LeaseHandle, check_ttl, lease_ident
 from ._sync.base import UNSET, ServiceBase, Timeout
-from ._sync.client_api import LeaseClient, required
+from ._sync.client_api import LeaseClient
 from ._sync.keepalive import KeepAliveEngine
 from .etcdrpc import rpc_pb2 as pb
 
 
-class Lease:
+class Lease(LeaseHandle[LeaseClient]):
     """A granted lease (python-etcd3-compatible).
 
     ``id`` and ``ttl`` (as granted); ``remaining_ttl``, ``granted_ttl`` and ``keys``
@@ -26,47 +27,8 @@ class Lease:
     ``on_expired(lease)`` callback, if any, runs (on a client thread; keep it short).
     """
 
-    def __init__(self, lease_id: int, ttl: int,
-                 etcd_client: Optional[LeaseClient] = None) -> None:
-        self.id = lease_id
-        self.ttl = ttl
-        self.etcd_client = etcd_client
-        self._expired = False
-
-    @property
-    def _client(self) -> LeaseClient:
-        return required(self.etcd_client, self)
-
     def _get_lease_info(self) -> Any:
         return self._client.get_lease_info(self.id, keys=True)
-
-    def keep_alive(self, on_expired: Optional[Callable[[Lease], None]] = None
-                   ) -> Lease:
-        """Keep this lease alive in the background; returns the lease itself.
-
-        :param on_expired: called with the lease if it could not be kept alive.
-        :raises ClientClosedError: the client was closed.
-        """
-        self._expired = False
-        self._client.lease_keepalive_start(self, on_expired)
-        return self
-
-    def stop_keep_alive(self) -> bool:
-        """Stop background keepalives (the lease then expires after its TTL);
-        True if it was being kept alive."""
-        return self._client.lease_keepalive_stop(self.id)
-
-    @property
-    def kept_alive(self) -> bool:
-        """True while the keepalive stream renews this lease."""
-        return self._client.lease_keepalive_active(self.id)
-
-    @property
-    def expired(self) -> bool:
-        """True once this lease is known to be gone: revoked through this object, or
-        reported by the keepalive stream as not renewable. (Without keepalive, ask
-        :attr:`remaining_ttl`.)"""
-        return self._expired
 
     def revoke(self) -> bool:
         """Stop keepalives and revoke the lease (its keys are deleted).
@@ -111,16 +73,8 @@ class Lease:
         except exceptions.LeaseNotFoundError:
             pass
 
-    def __repr__(self) -> str:
-        return f"Lease(id={self.id}, ttl={self.ttl})"
 
-
-def _check_ttl(ttl: Any) -> int:
-    if isinstance(ttl, bool) or not isinstance(ttl, int):
-        raise TypeError(f"ttl must be an int number of seconds, not {type(ttl).__name__}")
-    if ttl <= 0:
-        raise ValueError("ttl must be > 0 seconds")
-    return ttl
+_check_ttl = check_ttl
 
 
 class LeaseMixin(ServiceBase):
@@ -199,7 +153,7 @@ class LeaseMixin(ServiceBase):
 
         :raises LeaseNotFoundError: no such lease.
         """
-        ident = int(getattr(lease_id, "id", lease_id))
+        ident = lease_ident(lease_id)
         self.lease_keepalive_stop(ident)
         request = pb.LeaseRevokeRequest(ID=ident)
         self._call(_rpc.LEASE_REVOKE, request, timeout=timeout)
@@ -209,7 +163,7 @@ class LeaseMixin(ServiceBase):
 
         :raises LeaseNotFoundError: the lease expired or was revoked.
         """
-        ident = int(getattr(lease_id, "id", lease_id))
+        ident = lease_ident(lease_id)
         request = pb.LeaseKeepAliveRequest(ID=ident)
         deadline_timeout = self._transport.timeout if timeout is UNSET else timeout
         result: List[Any] = []
@@ -244,7 +198,7 @@ class LeaseMixin(ServiceBase):
 
         ``TTL`` is -1 when the lease does not exist.
         """
-        request = pb.LeaseTimeToLiveRequest(ID=int(getattr(lease_id, "id", lease_id)),
+        request = pb.LeaseTimeToLiveRequest(ID=lease_ident(lease_id),
                                             keys=keys)
         return self._call(_rpc.LEASE_TIME_TO_LIVE, request, timeout=timeout)
 

@@ -11,34 +11,21 @@ order with no thundering herd. A Python holder therefore excludes
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
-from . import codec, exceptions
 from ._core import concurrency as core
-from ._core.deadline import Deadline, Timeout, check_timeout
-from ._core.ops import BaseCompare
+from ._core.deadline import Deadline, Timeout
+from ._holders import DEFAULT_TIMEOUT, DEFAULT_TTL, KeyType, LockState, check_name
 from ._sync import concurrency as cc
 from ._sync.base import UNSET, ServiceBase
 from ._sync.client_api import ConcurrencyClient
-from .leases import Lease, _check_ttl
+from .leases import Lease
 
-KeyType = Union[str, bytes]
-
-#: python-etcd3's default wait of ``acquire()`` and ``with lock:``.
-DEFAULT_TIMEOUT = 10.0
-
-#: Lease TTL of a lock created with ``ttl=None``.
-DEFAULT_TTL = 60
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TTL", "Lock", "LockMixin"]
+_check_name = check_name
 
 
-def _check_name(name: Any, what: str = "lock name") -> bytes:
-    data: bytes = codec.to_bytes(name, what)
-    if not data:
-        raise ValueError(f"{what} must not be empty")
-    return data
-
-
-class Lock(cc.LeaseHolder):
+class Lock(LockState, cc.LeaseHolder):
     """A distributed lock (python-etcd3-compatible names).
 
     .. code-block:: python
@@ -73,37 +60,7 @@ class Lock(cc.LeaseHolder):
     one per thread or task.
     """
 
-    def __init__(self, name: KeyType, ttl: Optional[int] = 60,
-                 etcd_client: Optional[ConcurrencyClient] = None,
-                 prefix: Optional[KeyType] = None, *,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT,
-                 on_lost: Optional[Callable[[Lock], None]] = None) -> None:
-        name_bytes = _check_name(name)
-        self._init_holder(on_lost)
-        check_timeout(timeout)
-        self.timeout = timeout
-        self.name = name
-        self.ttl = _check_ttl(DEFAULT_TTL if ttl is None else ttl)
-        self.etcd_client = etcd_client
-        if prefix is None:
-            prefix = getattr(etcd_client, "lock_prefix", "/locks")
-        prefix_bytes = codec.to_bytes(prefix, "prefix")
-        key_bytes = prefix_bytes + b"/" + name_bytes if prefix_bytes else name_bytes
-        self.prefix_key: KeyType = key_bytes.decode() if isinstance(name, str) else key_bytes
-        self._prefix = key_bytes + b"/"
-        self.lease: Optional[Lease] = None
-        self._what = f"lock {name!r}"
-        self.owner_key: Optional[bytes] = None
-        self.revision: Optional[int] = None
-        self.header: Any = None
-
-    @property
-    def key(self) -> KeyType:
-        """This holder's own key while held, else the lock's prefix key."""
-        own = self.owner_key
-        if own is None:
-            return self.prefix_key
-        return own.decode("utf-8", "surrogateescape") if isinstance(self.name, str) else own
+    lease: Optional[Lease]
 
     # -- acquire / release ------------------------------------------------------------
 
@@ -146,8 +103,7 @@ class Lock(cc.LeaseHolder):
         """One attempt; True when held. Leaves ``self.lease`` set when it timed out,
         None when its key was lost while waiting (try again)."""
         self.lease = self._grant_lease(self.ttl)
-        attempt = core.Contention(self._prefix, self.lease.id, first_wins=True,
-                                  wait=not once)
+        attempt = self._contention(once)
 
         def created() -> None:
             self.owner_key, self.revision = attempt.key, attempt.revision
@@ -162,9 +118,7 @@ class Lock(cc.LeaseHolder):
 
     def _abandon(self) -> None:
         """Forget our key and revoke our lease (which deletes the key); best effort."""
-        lease, self.lease = self.lease, None
-        self.owner_key = self.revision = self.header = None
-        cc.revoke_quietly(lease)
+        cc.revoke_quietly(self._forget())
 
     def release(self) -> bool:
         """Release the lock; True if this object held it (False if it never did, or
@@ -183,8 +137,7 @@ class Lock(cc.LeaseHolder):
         :raises LeaseNotFoundError: the lease expired: the lock was lost.
         """
         if self.lease is None:
-            raise ValueError("No lease associated with this lock - have you acquired "
-                             "the lock yet?")
+            raise self._not_held()
         return self.lease.refresh()
 
     # -- ownership ------------------------------------------------------------------
@@ -201,17 +154,6 @@ class Lock(cc.LeaseHolder):
         return cc.key_create_revision(self._client, self.owner_key,
                                       self._check_timeout()) == self.revision
 
-    def is_owner(self) -> BaseCompare:
-        """A transaction compare that holds only while this object holds the lock
-        (Go's ``Mutex.IsOwner``): guard writes with
-        ``client.transaction(compare=[lock.is_owner(), ...], ...)``.
-
-        :raises LockError: the lock is not held.
-        """
-        if self.owner_key is None or self.revision is None:
-            raise exceptions.LockError(f"lock {self.name!r} is not held")
-        return core.is_owner(self.owner_key, self.revision)
-
     # -- context manager --------------------------------------------------------------
 
     def __enter__(self) -> Lock:
@@ -221,26 +163,13 @@ class Lock(cc.LeaseHolder):
             already holds it (a nested ``with`` would release it on its way out).
         """
         if self.owner_key is not None and self.is_acquired():
-            raise exceptions.LockError(
-                f"lock {self.name!r} is already held by this Lock object; Lock objects "
-                f"are not re-entrant")
+            raise self._nested_error()
         if not self.acquire():
-            raise exceptions.LockError(
-                f"could not acquire lock {self.name!r} within {self.timeout} seconds; "
-                f"give client.lock(..., timeout=...) to wait longer")
+            raise self._timed_out_error()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.release()
-
-    def __repr__(self) -> str:
-        if self.owner_key is None:
-            state = "not held"
-        elif self.lost:
-            state = f"lost, revision={self.revision}"
-        else:
-            state = f"held, revision={self.revision}"
-        return f"Lock(name={self.name!r}, ttl={self.ttl}, {state})"
 
 
 class LockMixin(ServiceBase):

@@ -8,124 +8,20 @@ client) to choose it; without it the call goes to any healthy endpoint.
 
 from __future__ import annotations
 
-import enum
 from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import grpc
 
 from . import exceptions
+from ._core import maintenance_rules as _rules
+from ._core.maintenance_rules import Alarm, AlarmType, EndpointArg, HashKV, Status
 from ._grpc import errors as _errors
 from ._grpc import rpc as _rpc
+from ._grpc.error_causes import token_rejected
 from ._sync.base import UNSET, ServiceBase, Timeout
 from .cluster import Member
 from .etcdrpc import rpc_pb2 as pb
-from .pool import Endpoint, EndpointState
-from .results import ResponseHeader
-
-EndpointArg = Any  # "host:port", a URL or an etcd3.Endpoint
-
-
-class AlarmType(enum.IntEnum):
-    """etcd's alarm kinds (compare equal to python-etcd3's raw ints)."""
-
-    NONE = pb.NONE
-    NOSPACE = pb.NOSPACE
-    CORRUPT = pb.CORRUPT
-
-
-_ALARM_NAMES = {"none": AlarmType.NONE, "no space": AlarmType.NOSPACE,
-                "nospace": AlarmType.NOSPACE, "corrupt": AlarmType.CORRUPT}
-
-
-class Alarm:
-    """An alarm raised on a member: ``alarm_type`` (:class:`AlarmType`), ``member_id``."""
-
-    __slots__ = ("alarm_type", "member_id")
-
-    def __init__(self, alarm_type: int, member_id: int) -> None:
-        self.alarm_type = AlarmType(alarm_type)
-        self.member_id = member_id
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Alarm):
-            return NotImplemented
-        return (self.alarm_type, self.member_id) == (other.alarm_type, other.member_id)
-
-    def __hash__(self) -> int:
-        return hash((self.alarm_type, self.member_id))
-
-    def __repr__(self) -> str:
-        return f"Alarm({self.alarm_type.name}, member_id={self.member_id})"
-
-
-class Status:
-    """One member's status (python-etcd3's fields first).
-
-    ``version`` (server version), ``db_size`` (bytes), ``leader`` (the leader's
-    :class:`~etcd3.cluster.Member`, or None without a leader), ``raft_index``,
-    ``raft_term``; also ``member_id`` (the answering member), ``endpoint`` (where it
-    was asked), ``raft_applied_index``, ``db_size_in_use``, ``is_learner``, ``errors``
-    and ``header``.
-    """
-
-    def __init__(self, version: str, db_size: int, leader: Optional[Member], raft_index: int,
-                 raft_term: int, **extra: Any) -> None:
-        self.version = version
-        self.db_size = db_size
-        self.leader = leader
-        self.raft_index = raft_index
-        self.raft_term = raft_term
-        self.member_id: int = extra.get("member_id", 0)
-        self.endpoint: Optional[str] = extra.get("endpoint")
-        self.raft_applied_index: int = extra.get("raft_applied_index", 0)
-        self.db_size_in_use: int = extra.get("db_size_in_use", 0)
-        self.is_learner: bool = extra.get("is_learner", False)
-        self.errors: List[str] = list(extra.get("errors", ()))
-        self.header: Any = extra.get("header")  # a ResponseHeader
-
-    @property
-    def is_leader(self) -> bool:
-        """True when the answering member is the leader."""
-        return self.leader is not None and self.leader.id == self.member_id
-
-    def __repr__(self) -> str:
-        leader = self.leader.id if self.leader is not None else None
-        return (f"Status(endpoint={self.endpoint!r}, member_id={self.member_id}, "
-                f"version={self.version!r}, db_size={self.db_size}, leader={leader}, "
-                f"raft_index={self.raft_index}, raft_term={self.raft_term})")
-
-
-class HashKV:
-    """A member's hash of its MVCC keyspace up to ``hash_revision``."""
-
-    __slots__ = ("hash", "compact_revision", "hash_revision", "member_id")
-
-    def __init__(self, hash: int, compact_revision: int, hash_revision: int,
-                 member_id: int) -> None:
-        self.hash = hash
-        self.compact_revision = compact_revision
-        self.hash_revision = hash_revision
-        self.member_id = member_id
-
-    def __repr__(self) -> str:
-        return (f"HashKV(hash={self.hash}, compact_revision={self.compact_revision}, "
-                f"hash_revision={self.hash_revision}, member_id={self.member_id})")
-
-
-def _header(header: Any) -> Any:
-    """A :class:`~etcd3.results.ResponseHeader` from a protobuf header."""
-    return ResponseHeader(header.cluster_id, header.member_id, header.revision,
-                          header.raft_term)
-
-
-def _alarm_type(value: Union[str, int]) -> AlarmType:
-    if isinstance(value, str):
-        try:
-            return _ALARM_NAMES[value.lower()]
-        except KeyError:
-            raise ValueError(f"unknown alarm type {value!r}; use 'none', 'no space' or "
-                             "'corrupt'") from None
-    return AlarmType(value)
+from .pool import EndpointState
 
 
 class MaintenanceMixin(ServiceBase):
@@ -143,13 +39,10 @@ class MaintenanceMixin(ServiceBase):
             raise exceptions.ClientClosedError("this etcd3 client has been closed")
         if isinstance(endpoint, EndpointState):
             return endpoint
-        name = endpoint.netloc if isinstance(endpoint, Endpoint) else (
-            str(endpoint).split("://", 1)[-1].rstrip("/"))
-        for state in self._transport.pool.states:
-            if state.name == name:
-                return state
-        raise ValueError(f"{endpoint!r} is not one of this client's endpoints "
-                         f"({self._transport.pool.describe()})")
+        pool = self._transport.pool
+        state: EndpointState = _rules.choose_endpoint(pool.states, endpoint,
+                                                      pool.describe())
+        return state
 
     def _on(self, method: Any, request: Any, endpoint: EndpointArg, timeout: Any,
             context: str = "") -> Any:
@@ -166,13 +59,7 @@ class MaintenanceMixin(ServiceBase):
 
     @staticmethod
     def _status(response: Any, members: Dict[int, Member], endpoint: Optional[str]) -> Status:
-        return Status(response.version, response.dbSize, members.get(response.leader),
-                      response.raftIndex, response.raftTerm,
-                      member_id=response.header.member_id, endpoint=endpoint,
-                      raft_applied_index=response.raftAppliedIndex,
-                      db_size_in_use=response.dbSizeInUse,
-                      is_learner=bool(response.isLearner), errors=response.errors,
-                      header=_header(response.header))
+        return _rules.status_of(response, members, endpoint)
 
     def status(self, endpoint: EndpointArg = None, *, timeout: Timeout = UNSET) -> Status:
         """The status of the member at ``endpoint`` (default: any healthy endpoint).
@@ -207,10 +94,9 @@ class MaintenanceMixin(ServiceBase):
 
     def _alarm(self, action: Any, member_id: int, alarm: AlarmType, timeout: Any,
                method: Any = _rpc.ALARM) -> List[Alarm]:
-        response = self._call(method, pb.AlarmRequest(action=action, memberID=member_id,
-                                                      alarm=int(alarm)),  # type: ignore[arg-type]
+        response = self._call(method, _rules.alarm_request(action, member_id, alarm),
                               timeout=timeout)
-        return [Alarm(a.alarm, a.memberID) for a in response.alarms]
+        return _rules.alarms_of(response)
 
     def create_alarm(self, member_id: int = 0, *, timeout: Timeout = UNSET) -> List[Alarm]:
         """Raise a NOSPACE alarm for ``member_id`` (0: not tied to a member).
@@ -224,12 +110,10 @@ class MaintenanceMixin(ServiceBase):
                     timeout: Timeout = UNSET) -> List[Alarm]:
         """The active alarms, of member ``member_id`` (0: all) and of ``alarm_type``
         (``'none'``: every type; or ``'no space'``, ``'corrupt'``)."""
-        wanted = _alarm_type(alarm_type)
+        wanted = _rules.alarm_type(alarm_type)
         alarms = self._alarm(pb.AlarmRequest.GET, 0, AlarmType.NONE, timeout,
                              _rpc.ALARM_LIST)
-        return [a for a in alarms
-                if (not member_id or a.member_id == member_id)
-                and (wanted is AlarmType.NONE or a.alarm_type is wanted)]
+        return _rules.select_alarms(alarms, member_id, wanted)
 
     def disarm_alarm(self, member_id: int = 0, *, timeout: Timeout = UNSET) -> List[Alarm]:
         """Clear the active alarms of ``member_id`` (0: every active alarm, as
@@ -259,8 +143,7 @@ class MaintenanceMixin(ServiceBase):
         equal hashes at the same revision mean the members hold the same data."""
         response = self._on(_rpc.HASH_KV, pb.HashKVRequest(revision=revision), endpoint,
                             timeout)
-        return HashKV(int(response.hash), response.compact_revision,
-                      response.hash_revision, response.header.member_id)
+        return _rules.hash_kv_of(response)
 
     def snapshot(self, file_obj: IO[bytes], progress: Optional[Callable[[int], Any]] = None,
                  endpoint: EndpointArg = None, *, timeout: Optional[float] = None) -> int:
@@ -287,8 +170,9 @@ class MaintenanceMixin(ServiceBase):
                         progress(written)
             except grpc.RpcError as error:
                 transport.report_failure(state, error)
-                if (not written and not refreshed and transport.token_provider is not None
-                        and _errors.is_auth_token_error(error)):
+                if _rules.reopen_snapshot(written, refreshed,
+                                          transport.token_provider is not None,
+                                          token_rejected(error)):
                     refreshed = True
                     transport.refresh_token(state, transport.metadata_for(state))
                     continue
@@ -310,12 +194,13 @@ class MaintenanceMixin(ServiceBase):
                 response = self._status_response(state, timeout)
             except exceptions.Etcd3Exception:
                 continue
-            if response.leader and response.leader == response.header.member_id:
+            if _rules.is_leader_status(response):
                 leader_endpoint = state
                 break
         if leader_endpoint is None:
-            raise exceptions.ConnectionFailedError(
-                "move_leader: none of this client's endpoints is the current leader "
-                f"({self._transport.pool.describe()}); add the leader's endpoint")
+            raise _rules.no_leader_endpoint(self._transport.pool.describe())
         self._on(_rpc.MOVE_LEADER, pb.MoveLeaderRequest(targetID=member_id), leader_endpoint,
                  timeout, context=f"member {member_id:x}")
+
+
+__all__ = ["Alarm", "AlarmType", "HashKV", "MaintenanceMixin", "Status"]

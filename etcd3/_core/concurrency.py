@@ -26,6 +26,10 @@ from ..events import DeleteEvent
 from ..results import KVMetadata
 from .ops import BaseCompare, Create, Delete, Get, Put, Txn
 
+#: Pause before re-checking after a failed watch (compaction, broken stream), so a
+#: persistent failure does not spin.
+WATCH_RETRY_PAUSE = 0.1
+
 #: A leader as ``(value, KVMetadata)``.
 LeaderInfo = Tuple[bytes, Any]
 

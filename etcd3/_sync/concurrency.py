@@ -11,7 +11,7 @@ import time
 import weakref
 from typing import Any, Callable, List, Optional
 
-from .. import exceptions
+from .. import _holders, exceptions
 from .._core import concurrency as core
 from .._core.deadline import Deadline, Timeout
 from .._core.ops import Get, Txn
@@ -21,9 +21,7 @@ from .client_api import ConcurrencyClient, KVClient, required
 
 log = logging.getLogger("etcd3")
 
-#: Pause before re-checking after a failed watch (compaction, broken stream), so a
-#: persistent failure does not spin.
-WATCH_RETRY_PAUSE = 0.1
+WATCH_RETRY_PAUSE = core.WATCH_RETRY_PAUSE
 
 
 def run_txn(client: KVClient, txn: Txn) -> Any:
@@ -121,26 +119,11 @@ def wait_delete(client: ConcurrencyClient, key: bytes, revision: int,
     return finished
 
 
-class LeaseHolder:
-    """What a lock and an election candidate share: a lease kept alive by the client,
-    and the news when it is lost.
-
-    When the lease under a held key expires, is revoked, or cannot be kept alive for
-    a whole TTL (the keepalive stream's member is gone, or this process was stopped),
-    another participant may take over. The holder then learns it: :attr:`lost`
-    becomes True, the ownership checks answer False without asking etcd, a WARNING
-    is logged, and the ``on_lost(holder)`` callback runs (on a client thread).
-    """
+class LeaseHolder(_holders.LeaseHolder):
+    """The threaded :class:`etcd3._holders.LeaseHolder`: grants its lease with a
+    blocking call; ``on_lost`` runs on a client thread."""
 
     etcd_client: Optional[ConcurrencyClient]
-    lease: Any
-    ttl: int
-    #: What the holder holds, for the warning ("lock 'job'").
-    _what: str
-
-    def _init_holder(self, on_lost: Optional[Callable[[Any], None]]) -> None:
-        self.on_lost = on_lost
-        self.lost = False
 
     @property
     def _client(self) -> ConcurrencyClient:
@@ -152,36 +135,4 @@ class LeaseHolder:
         # Weakly: the keepalive thread must not keep this holder (and so its client)
         # alive; a holder that was dropped has nobody left to tell.
         return self._client.lease(ttl, keep_alive=True,
-                                      on_expired=weakref.WeakMethod(self._lease_lost))
-
-    def _lease_lost(self, lease: Any) -> None:
-        if lease is not self.lease or self.lost:
-            return
-        self.lost = True
-        log.warning("etcd3: %s lost: its lease %x could not be kept alive; another "
-                    "holder may have it now", self._what, int(lease.id))
-        callback = self.on_lost
-        if callback is not None:
-            try:
-                callback(self)
-            except Exception:
-                log.exception("etcd3: on_lost callback of %s failed", self._what)
-
-    def _check_timeout(self) -> Optional[float]:
-        """The deadline of an ownership check: the client's timeout, or the lease TTL
-        when the client has none (no answer within a TTL means the lease may be
-        gone anyway, so the check must not wait forever)."""
-        timeout = self._client.timeout
-        return float(self.ttl) if timeout is None else timeout
-
-    def _lease_alive(self) -> bool:
-        """False when this process knows the lease is gone: lost, revoked, or not
-        renewed for a whole TTL (checked locally, without asking etcd)."""
-        lease = self.lease
-        if lease is None or lease.expired or self.lost:
-            return False
-        until = self._client.lease_alive_until(lease.id)
-        if until is not None and until <= time.monotonic():
-            self._lease_lost(lease)
-            return False
-        return True
+                                  on_expired=weakref.WeakMethod(self._lease_lost))

@@ -42,10 +42,10 @@ from .._core.watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Se
 from .._core.watch_core import WatchCore
 from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import Callback, ServerWatch, Subscriber, WatchSpec
-from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
 from .._grpc import watch_errors as _watch_errors
 from .._grpc.watch_errors import GrpcWatchErrors
+from .._grpc.watch_stream import WatchStreamRules, needs_new_token
 from ..etcdrpc import rpc_pb2 as pb
 from ..events import WatchResponse
 from . import forksafe as _forksafe
@@ -94,7 +94,7 @@ def request_iterator(q: queue.SimpleQueue[Any]) -> Iterator[Any]:
         yield request
 
 
-class WatchEngine:
+class WatchEngine(WatchStreamRules):
     """Every watch of one client. Thread-safe; see the module docstring."""
 
     def __init__(self, transport: Any, *, coalesce: bool = True,
@@ -237,11 +237,6 @@ class WatchEngine:
             down = self._outage.since is not None
             outage = self._outage_words()
         return _watch_errors.unconfirmed_error(key, timeout, down, outage)
-
-    def _outage_words(self) -> str:
-        """'endpoints tried: a, b; last error: ...' for the current outage (lock held)."""
-        secure = any(ep.secure for ep in self._transport.pool.endpoints)
-        return _watch_errors.outage_words(self._outage, secure)
 
     def _current_revision(self, key: bytes) -> int:
         response = self._transport.call(_rpc.RANGE, pb.RangeRequest(key=key, count_only=True),
@@ -387,44 +382,19 @@ class WatchEngine:
 
     def _stream_up(self, endpoint: str) -> None:
         with self._lock:
-            since = self._outage.end()
-        if since is not None:
-            log.info("etcd3: the watch stream reached %s after %.1f s without a member; "
-                     "watches resumed", endpoint, time.monotonic() - since)
+            self._stream_reached(endpoint, time.monotonic())
 
     def _stream_setup_failed(self, error: exceptions.Etcd3Exception) -> None:
-        if isinstance(error, (exceptions.ConnectionFailedError,
-                              exceptions.ConnectionTimeoutError)):
-            # (a WARNING follows when this goes on: see _check_outage)
-            log.debug("etcd3: cannot open the watch stream (%s); retrying", error)
-            with self._lock:
-                self._outage.error = str(error)
-            return
         with self._lock:
-            confirmed = self._core.any_confirmed()
-            self._apply(self._core.fail_all(error))
-        # (watches not confirmed yet raise it from subscribe: no need to log it too)
-        log.log(logging.WARNING if confirmed else logging.DEBUG,
-                "etcd3: cannot open the watch stream (%s); ending every watch", error)
+            self._setup_failed(error)
 
     def _stream_broke(self, state: Any, error: BaseException, was_healthy: bool) -> None:
-        if _errors.is_auth_token_error(error):
+        if needs_new_token(error):
             self._refresh_token(state)
         else:
             self._transport.report_failure(state, error)
-        code, details = _errors.status_of(error)
         with self._lock:
-            self._outage.error = _errors.connection_cause(details)
-            tls_error = _watch_errors.broken_stream_tls_error(error, was_healthy,
-                                                              state.endpoint)
-            if tls_error is not None:
-                # A configuration error, as for unary calls: a watch waiting for its
-                # confirmation gets it at once (confirmed ones keep resuming).
-                self._outage.error = tls_error.message
-                self._apply(self._core.fail_unconfirmed(tls_error))
-        log.log(logging.INFO if was_healthy else logging.DEBUG,
-                "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
-                code, details)
+            self._stream_failed(state, error, was_healthy)
 
     def _refresh_token(self, state: Any) -> None:
         transport = self._transport
@@ -456,29 +426,7 @@ class WatchEngine:
     def _check_outage(self, now: float) -> None:
         """WARN while no member answers the stream; end subscribers past their
         ``unreachable_timeout`` (lock held)."""
-        since = self._outage.since
-        if since is None or not self._core.watches:
-            return
-        down_for = now - since
-        if self._outage.should_warn(now, _UNREACHABLE_WARN_AFTER, _UNREACHABLE_WARN_EVERY):
-            log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
-                        "(%s); still trying, and watches resume where they stopped "
-                        "when one answers", down_for, self._outage_words())
-        expired = self._core.unreachable_expired(now, since)
-        if not expired:
-            return
-        # One line per tick however many end, logged before any of them hears of it.
-        log.warning("etcd3: ending %d watch(es) at their unreachable_timeout: no etcd "
-                    "member answered for %.0f s (%s)", len(expired), down_for,
-                    self._outage_words())
-        for sub in expired:
-            assert sub.unreachable_timeout is not None
-            self._unreachable(sub, now - max(since, sub.since), sub.unreachable_timeout)
-
-    def _unreachable(self, sub: Subscriber, down_for: float, limit: float) -> None:
-        error = _watch_errors.unreachable_error(sub.watch, down_for, limit,
-                                                self._outage_words())
-        self._apply(self._core.end(sub, error))
+        self._check_unreachable(now, _UNREACHABLE_WARN_AFTER, _UNREACHABLE_WARN_EVERY)
 
     # -- the dispatcher thread ------------------------------------------------------------
 

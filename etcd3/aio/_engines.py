@@ -45,6 +45,12 @@ class AioEngines:
 
     def get(self, name: str) -> Optional[AioEngine]:
         """The engine called ``name`` if it was made (in this loop), else None."""
+        try:
+            loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not self._loop:
+            return None
         return self._by_name.get(name)
 
     def ensure(self, name: str, create: Callable[[], E]) -> E:

@@ -29,6 +29,7 @@ from .. import exceptions
 from .._core import retry_rules as _rules
 from .._core.deadline import NEVER, UNSET, Deadline, Timeout
 from .._core.txn_safety import parse_version
+from .._grpc import call_errors as _call_errors
 from .._grpc import errors as _errors
 from .._grpc.call_rules import Attempts, CallRules, Metadata, routed_metadata
 from .._grpc.rpc import Method
@@ -226,6 +227,11 @@ class AioTransport(CallRules):
                     await asyncio.sleep(step.pause)
                 continue
             except asyncio.CancelledError as cancelled:
+                if self._closed and not _cancelling():
+                    # close() closed the channel under the call; nobody cancelled
+                    # this task, so it must not end as if someone had.
+                    raise _call_errors.stamped(exceptions.ClientClosedError(_CLOSED),
+                                               ctx.failed()) from cancelled
                 if not method.repeatable:
                     _note(cancelled, _cancelled_write_note(ctx))
                 raise
@@ -412,6 +418,14 @@ def _cancelled_write_note(ctx: Attempts) -> str:
     what = ctx.method.path.rpartition("/")[2] + (f" [{ctx.context}]" if ctx.context else "")
     return (f"etcd3: {what} was cancelled after it was sent; it may or may not have been "
             "applied (writes are not retried once sent: check before repeating it)")
+
+
+def _cancelling() -> bool:
+    """True when the current task is being cancelled (always True before Python
+    3.11, which cannot tell: a CancelledError is then always passed on)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 def _note(error: BaseException, note: str) -> None:

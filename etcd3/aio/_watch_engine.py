@@ -39,10 +39,10 @@ from .._core.watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Se
 from .._core.watch_core import WatchCore
 from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import ServerWatch, Subscriber, WatchSpec
-from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
 from .._grpc import watch_errors as _watch_errors
 from .._grpc.watch_errors import GrpcWatchErrors
+from .._grpc.watch_stream import WatchStreamRules, needs_new_token
 from ..etcdrpc import rpc_pb2 as pb
 from ..events import WatchResponse
 
@@ -127,7 +127,7 @@ def _being_cancelled(unknown: bool) -> bool:
     return bool(cancelling())
 
 
-class AioWatchEngine:
+class AioWatchEngine(WatchStreamRules):
     """Every watch of one asyncio client (see the module docstring). Use it from its
     event loop only, except :meth:`close`."""
 
@@ -269,10 +269,6 @@ class AioWatchEngine:
         if sub.error is not None:
             raise sub.error
 
-    def _outage_words(self) -> str:
-        secure = any(ep.secure for ep in self._transport.endpoints)
-        return _watch_errors.outage_words(self._outage, secure)
-
     async def _current_revision(self, key: bytes) -> int:
         response = await self._transport.call(
             _rpc.RANGE, pb.RangeRequest(key=key, count_only=True),
@@ -330,7 +326,7 @@ class AioWatchEngine:
             except exceptions.ClientClosedError:
                 return
             except exceptions.Etcd3Exception as setup_error:
-                self._stream_setup_failed(setup_error)
+                self._setup_failed(setup_error)
                 continue
             except Exception:  # e.g. a channel closed meanwhile
                 if self._closed:
@@ -360,7 +356,7 @@ class AioWatchEngine:
                         healthy = True
                         transport.report_success(state)
                         backoff, avoid = 0.0, None
-                        self._stream_up(state.name)
+                        self._stream_reached(state.name, time.monotonic())
                     self._apply(self._core.receive(response))
             except grpc.RpcError as rpc_error:
                 failure = rpc_error
@@ -392,41 +388,13 @@ class AioWatchEngine:
             if failure is not None:
                 await self._stream_broke(state, failure, healthy)
 
-    def _stream_up(self, endpoint: str) -> None:
-        since = self._outage.end()
-        if since is not None:
-            log.info("etcd3: the watch stream reached %s after %.1f s without a member; "
-                     "watches resumed", endpoint, time.monotonic() - since)
-
-    def _stream_setup_failed(self, error: exceptions.Etcd3Exception) -> None:
-        if isinstance(error, (exceptions.ConnectionFailedError,
-                              exceptions.ConnectionTimeoutError)):
-            log.debug("etcd3: cannot open the watch stream (%s); retrying", error)
-            self._outage.error = str(error)
-            return
-        confirmed = self._core.any_confirmed()
-        self._apply(self._core.fail_all(error))
-        log.log(logging.WARNING if confirmed else logging.DEBUG,
-                "etcd3: cannot open the watch stream (%s); ending every watch", error)
-
     async def _stream_broke(self, state: Any, error: BaseException,
                             was_healthy: bool) -> None:
-        code, details = _errors.status_of(error)
-        self._outage.error = _errors.connection_cause(details)
-        tls_error = _watch_errors.broken_stream_tls_error(error, was_healthy,
-                                                          state.endpoint)
-        if tls_error is not None:
-            # A configuration error, as for unary calls: a watch waiting for its
-            # confirmation gets it at once (confirmed ones keep resuming).
-            self._outage.error = tls_error.message
-            self._apply(self._core.fail_unconfirmed(tls_error))
-        log.log(logging.INFO if was_healthy else logging.DEBUG,
-                "etcd3: watch stream to %s broke (%s: %s); resuming", state.name,
-                code, details)
-        if _errors.is_auth_token_error(error):
+        if needs_new_token(error):
             await self._refresh_token(state)
         else:
             self._transport.report_failure(state, error)
+        self._stream_failed(state, error, was_healthy)
 
     async def _refresh_token(self, state: Any) -> None:
         transport = self._transport
@@ -441,7 +409,7 @@ class AioWatchEngine:
         while not self._closed:
             await asyncio.sleep(_WATCHDOG_TICK)
             now = time.monotonic()
-            self._check_outage(now)
+            self._check_unreachable(now, _UNREACHABLE_WARN_AFTER, _UNREACHABLE_WARN_EVERY)
             call = self._call
             silent = self._probe.silent_for(now)
             step = self._probe.tick(now, call is not None)
@@ -453,29 +421,6 @@ class AioWatchEngine:
             elif step == PROBE and self._requests is not None:
                 self._requests.put_nowait(pb.WatchRequest(
                     progress_request=pb.WatchProgressRequest()))
-
-    def _check_outage(self, now: float) -> None:
-        """WARN while no member answers the stream; end subscribers past their
-        ``unreachable_timeout``."""
-        since = self._outage.since
-        if since is None or not self._core.watches:
-            return
-        down_for = now - since
-        if self._outage.should_warn(now, _UNREACHABLE_WARN_AFTER, _UNREACHABLE_WARN_EVERY):
-            log.warning("etcd3: no etcd member has answered the watch stream for %.0f s "
-                        "(%s); still trying, and watches resume where they stopped "
-                        "when one answers", down_for, self._outage_words())
-        expired = self._core.unreachable_expired(now, since)
-        if not expired:
-            return
-        words = self._outage_words()
-        log.warning("etcd3: ending %d watch(es) at their unreachable_timeout: no etcd "
-                    "member answered for %.0f s (%s)", len(expired), down_for, words)
-        for sub in expired:
-            assert sub.unreachable_timeout is not None
-            error = _watch_errors.unreachable_error(
-                sub.watch, now - max(since, sub.since), sub.unreachable_timeout, words)
-            self._apply(self._core.end(sub, error))
 
     # -- the dispatcher -----------------------------------------------------------------
 

@@ -107,10 +107,9 @@ class AioKVMixin(AioServiceBase):
             return self.iter_prefix(key_prefix, page_size=page_size, **options)
         return _pairs(self._prepare_range(*_prefix_bounds(key_prefix, options), **options))
 
-    def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
-                    **options: Any) -> AsyncIterator[ValueMeta]:
-        """Paged iteration of a prefix (provided by the bulk mixin)."""
-        raise NotImplementedError  # pragma: no cover - see etcd3.aio.bulk
+    #: Paged iteration of a prefix: :class:`~etcd3.aio.bulk.AioBulkMixin`'s (a method
+    #: here would hide it: this mixin comes first in the client's bases).
+    iter_prefix: Callable[..., AsyncIterator[ValueMeta]]
 
     async def get_range_response(self, range_start: KeyType, range_end: KeyType, *,
                                  timeout: Timeout = UNSET, **options: Any) -> Any:

@@ -10,6 +10,7 @@ server watch; a broken stream is resumed without losing or repeating events (see
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import Any, Awaitable, Callable, Deque, Optional, Tuple
 
 from .. import codec, exceptions
@@ -38,7 +39,7 @@ class WatchEvents:
 
     def __init__(self, responses: WatchResponses) -> None:
         self._responses = responses
-        self._pending: Deque[Event] = Deque()
+        self._pending: Deque[Event] = collections.deque()
 
     def __aiter__(self) -> WatchEvents:
         return self
@@ -59,6 +60,9 @@ class AioWatchMixin(AioServiceBase):
     _watch_unreachable_timeout: Optional[float] = None
 
     def _watch_engine(self) -> AioWatchEngine:
+        # The pool first: binding it to this loop forgets the engines of older loops
+        # (and, on the first call, any engine made before it).
+        self._transport.pool  # noqa: B018
         return self._engine("watch", lambda: AioWatchEngine(
             self._transport, coalesce=self._watch_coalesce,
             unreachable_timeout=self._watch_unreachable_timeout))
@@ -104,7 +108,9 @@ class AioWatchMixin(AioServiceBase):
         in order, exactly once, across reconnects and failovers. A watch etcd refuses
         raises here, with etcd's reason, and nothing stays registered (nor does
         anything when the awaiting task is cancelled). Callbacks run one at a time on
-        the client's dispatcher task (they may add or cancel watches); when the watch
+        the client's dispatcher task, in the event loop (a plain function must not
+        block; a slow coroutine holds back the other callbacks, never the iterators);
+        they may add or cancel watches. When the watch
         ends in error later the callback is called once with the exception (e.g.
         :class:`~etcd3.exceptions.RevisionCompactedError`). Exceptions it raises are
         logged to the ``etcd3`` logger.

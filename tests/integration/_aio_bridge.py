@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Optional
 
 #: Seconds any one bridged call may block before the test fails (not a timed
 #: assertion: a bound so a hung call fails the test instead of hanging the suite).
-CALL_BOUND = 120.0
+CALL_BOUND = 60.0
 
 
 class _Loop:
@@ -65,6 +65,13 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+async def _read_property(target: Any, name: str) -> Any:
+    value = getattr(target, name)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
 async def _invoke(fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     result = fn(*args, **kwargs)
     if inspect.isawaitable(result):
@@ -73,8 +80,15 @@ async def _invoke(fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
 
 
 def _is_aio_object(value: Any) -> bool:
-    module = getattr(type(value), "__module__", "") or ""
-    return module.startswith("etcd3.aio")
+    """An object of the asyncio client with something to await (a lease, a lock...);
+    plain values (events, results) are passed through as they are."""
+    cls = type(value)
+    if not (getattr(cls, "__module__", "") or "").startswith("etcd3.aio"):
+        return False
+    if hasattr(cls, "__aenter__") or hasattr(cls, "__aiter__"):
+        return True
+    return any(inspect.iscoroutinefunction(getattr(cls, name, None))
+               for name in dir(cls) if not name.startswith("__"))
 
 
 class _Bridged:
@@ -87,19 +101,15 @@ class _Bridged:
     def _wrap(self, value: Any) -> Any:
         if value is self._target:
             return self
-        if isinstance(value, tuple) and any(_needs_wrap(v) for v in value):
-            return tuple(self._wrap(v) for v in value)
-        if hasattr(value, "__anext__"):
-            return BridgedIterator(value, self._loop)
-        if callable(value) and not isinstance(value, type) and _is_async_callable(value):
-            return _BridgedCallable(value, self._loop, self._wrap)
-        if _is_aio_object(value):
-            return _Bridged(value, self._loop)
-        return value
+        return _wrap(value, self._loop)
 
     def __getattr__(self, name: str) -> Any:
+        if isinstance(getattr(type(self._target), name, None), property):
+            # read in the loop: an asyncio client's property may return an awaitable
+            # (``await lease.remaining_ttl``) or need the running loop
+            return self._wrap(self._loop.run(_read_property(self._target, name)))
         value = getattr(self._target, name)
-        if callable(value) and not isinstance(value, type) and not _is_plain(value):
+        if inspect.ismethod(value) and value.__self__ is self._target:
             return _BridgedCallable(value, self._loop, self._wrap)
         return self._wrap(value)
 
@@ -138,6 +148,19 @@ class _Bridged:
         return iter(self._target)
 
 
+def _wrap(value: Any, loop: _Loop) -> Any:
+    """``value`` as the blocking world sees it (see the module docstring)."""
+    if isinstance(value, tuple) and any(_needs_wrap(v) for v in value):
+        return tuple(_wrap(v, loop) for v in value)
+    if hasattr(value, "__anext__"):
+        return BridgedIterator(value, loop)
+    if callable(value) and not isinstance(value, type) and _is_async_callable(value):
+        return _BridgedCallable(value, loop, lambda v: _wrap(v, loop))
+    if _is_aio_object(value):
+        return _Bridged(value, loop)
+    return value
+
+
 def _needs_wrap(value: Any) -> bool:
     return (hasattr(value, "__anext__") or _is_aio_object(value)
             or (callable(value) and _is_async_callable(value)))
@@ -146,15 +169,6 @@ def _needs_wrap(value: Any) -> bool:
 def _is_async_callable(value: Any) -> bool:
     return (inspect.iscoroutinefunction(value)
             or inspect.iscoroutinefunction(type(value).__call__))
-
-
-def _is_plain(value: Any) -> bool:
-    """Callables defined outside etcd3.aio (builders, bound methods of results...)
-    are called directly; the asyncio client's own methods run in the loop."""
-    module = getattr(value, "__module__", "") or ""
-    func = getattr(value, "__func__", value)
-    module = getattr(func, "__module__", module) or ""
-    return not module.startswith("etcd3.aio")
 
 
 class _BridgedCallable:
@@ -167,16 +181,46 @@ class _BridgedCallable:
         self._wrap = wrap
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args = tuple(_unwrap(a) for a in args)
-        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        awaited = _AWAITED_POSITIONS.get(getattr(self._fn, "__name__", ""), ())
+        args = tuple(_unwrap(a, self._loop, i in awaited) for i, a in enumerate(args))
+        kwargs = {k: _unwrap(v, self._loop, k in _AWAITED_KEYWORDS)
+                  for k, v in kwargs.items()}
         return self._wrap(self._loop.run(_invoke(self._fn, args, kwargs)))
 
     def __repr__(self) -> str:
         return f"<bridged {self._fn!r}>"
 
 
-def _unwrap(value: Any) -> Any:
-    return value._target if isinstance(value, _Bridged) else value
+#: Callbacks the asyncio client awaits when they return an awaitable (it calls them
+#: from its own tasks): by method, their positions; anywhere, their keywords. Other
+#: callables (progress reporters, prev_kv...) are called as they are, in the loop.
+_AWAITED_POSITIONS = {"add_watch_callback": (1,), "add_watch_prefix_callback": (1,),
+                      "stm": (0,)}
+_AWAITED_KEYWORDS = frozenset(("callback", "apply", "on_expired", "on_lost"))
+
+
+def _unwrap(value: Any, loop: _Loop, awaited: bool = False) -> Any:
+    """An argument as the asyncio client takes it: a bridged object unwrapped. A
+    plain callback the client awaits (a watch callback, on_expired, an STM
+    function) is made a coroutine function that runs it in a worker thread, as the
+    threaded client calls it from a thread of its own, so it may block or call the
+    (bridged) client itself; what it is given is bridged in turn (an STM...)."""
+    if isinstance(value, _Bridged):
+        return value._target
+    if (awaited and callable(value) and not isinstance(value, type)
+            and not _is_async_callable(value) and not _is_aio_object(value)):
+        return _in_thread(value, loop)
+    return value
+
+
+def _in_thread(fn: Callable[..., Any], loop: _Loop) -> Callable[..., Awaitable[Any]]:
+    async def call_in_thread(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(_wrap(a, loop) for a in args)
+        kwargs = {k: _wrap(v, loop) for k, v in kwargs.items()}
+        return _unwrap(await asyncio.to_thread(fn, *args, **kwargs), loop)
+
+    call_in_thread.__wrapped__ = fn  # type: ignore[attr-defined]
+    return call_in_thread
 
 
 class BridgedIterator(Iterator[Any]):
@@ -199,7 +243,24 @@ class BridgedIterator(Iterator[Any]):
         except StopAsyncIteration:
             self._done = True
             raise StopIteration from None
-        return _Bridged(item, self._loop)._wrap(item)
+        return _wrap(item, self._loop)
+
+    def __enter__(self) -> Any:
+        """``with election.observe() as leaders:``: the async iterator's own
+        ``async with``, when it has one."""
+        enter = getattr(self._source, "__aenter__", None)
+        if enter is None:
+            return self
+        entered = self._loop.run(enter())
+        return self if entered is self._source else _wrap(entered, self._loop)
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        exit_ = getattr(self._source, "__aexit__", None)
+        if exit_ is None:
+            self.close()
+            return None
+        self._done = True
+        return self._loop.run(exit_(*exc_info))
 
     def close(self) -> None:
         if self._done:
@@ -211,7 +272,7 @@ class BridgedIterator(Iterator[Any]):
 
     def __getattr__(self, name: str) -> Any:
         # e.g. a watch's events iterator may carry attributes of its own
-        return _Bridged(self._source, self._loop).__getattr__(name)
+        return getattr(_Bridged(self._source, self._loop), name)
 
 
 class AioBridge(_Bridged):

@@ -16,13 +16,13 @@ BODY_TIMEOUT = 90.0
 
 
 def run(body: Callable[[etcd3.aio.Etcd3Client], Awaitable[T]], *,
-        endpoints: Optional[List[str]] = None, timeout: float = BODY_TIMEOUT,
+        endpoints: Optional[List[str]] = None, limit: float = BODY_TIMEOUT,
         **client_args: Any) -> T:
     """``await body(client)`` in a new event loop, with a client of ``endpoints``
-    (closed afterwards); fails after ``timeout`` seconds."""
+    (closed afterwards); fails after ``limit`` seconds."""
     async def main() -> T:
         async with etcd3.aio.client(endpoints=endpoints, **client_args) as client:
-            return await asyncio.wait_for(body(client), timeout)
+            return await asyncio.wait_for(body(client), limit)
 
     return asyncio.run(main())
 

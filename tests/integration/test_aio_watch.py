@@ -5,6 +5,7 @@ close, and interop with etcdctl. The threaded test_watch.py's scenarios, awaited
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import subprocess
@@ -567,3 +568,40 @@ def test_asyncio_run_without_close_exits(server: EtcdServer) -> None:
     assert proc.stdout.strip() == "LAST"
     assert "Traceback" not in proc.stderr and "Task was destroyed" not in proc.stderr, \
         proc.stderr
+
+
+def test_dropped_client_ends_its_watches(server: EtcdServer) -> None:
+    async def body() -> None:
+        client = etcd3.aio.client(host=server.host, port=server.port)
+        events, _ = await client.watch("/dropped")
+        engine = engine_of(client)
+        tasks = list(engine._tasks)
+        assert len(tasks) == 3 and not any(t.done() for t in tasks)
+        del client
+        gc.collect()  # the client is collected: its engines and channels are released
+        assert await asyncio.wait_for(_drain(events), 5) == []
+        await asyncio.wait_for(asyncio.wait(tasks), 5)
+        assert engine.closed and engine._subs == {}
+
+    asyncio.run(asyncio.wait_for(body(), 30))
+
+
+def test_one_client_watches_in_successive_event_loops(server: EtcdServer) -> None:
+    client = etcd3.aio.client(host=server.host, port=server.port)
+
+    async def once(value: str) -> Tuple[bytes, AioWatchEngine]:
+        events, cancel = await client.watch("/loops")
+        await client.put("/loops", value)
+        (event,) = await take(events, 1)
+        await cancel()
+        return event.value, engine_of(client)
+
+    first, old_engine = asyncio.run(once("1"))
+    second, new_engine = asyncio.run(once("2"))
+    assert (first, second) == (b"1", b"2")
+    assert new_engine is not old_engine and old_engine.closed
+
+    async def close() -> None:
+        await client.close()
+
+    asyncio.run(close())

@@ -41,9 +41,8 @@ def test_empty_key_rejected(connect) -> None:
                 call()
 
 
-@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
-def test_bad_lease_and_ttl() -> None:
-    with etcd3.client(host="127.0.0.1", port=1) as client:
+def test_bad_lease_and_ttl(connect) -> None:
+    with connect(host="127.0.0.1", port=1) as client:
         with pytest.raises(TypeError):
             client.put("/k", "v", lease=1.5)
         with pytest.raises(ValueError):
@@ -89,7 +88,6 @@ def test_server_down_fails_within_timeout(connect) -> None:
             client.put("/k", "v")
 
 
-@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_lease_not_found(etcd_client: etcd3.Etcd3Client) -> None:
     with pytest.raises(exceptions.LeaseNotFoundError):
         etcd_client.put("/k", "v", lease=123456789)

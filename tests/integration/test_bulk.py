@@ -12,6 +12,8 @@ import etcd3
 from etcd3 import exceptions
 from etcd3.testing import EtcdServer
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def _count(server: EtcdServer, prefix: str) -> int:
     """etcdctl's count of keys under ``prefix`` (``--limit 1``: the count is of the whole
@@ -156,6 +158,7 @@ def test_delete_many(etcd_client: etcd3.Etcd3Client) -> None:
                                                   for i in range(200, 300)}
 
 
+@pytest.mark.drivers("threaded")  # its key generator calls the client (test_aio_bulk: async)
 def test_get_many_in_input_order_at_one_revision(etcd_client: etcd3.Etcd3Client) -> None:
     etcd_client.put_many((f"/gm/{i:03d}", f"old{i}") for i in range(100))
     wanted = [f"/gm/{i:03d}" for i in (5, 1, 99, 1)] + ["/gm/missing"]

@@ -13,6 +13,8 @@ from _concurrency_support import etcdctl, readline, wait_for
 from etcd3.election import NotLeaderError
 from etcd3.testing import EtcdServer
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def _leader_value(election: Any) -> Any:
     leader = election.leader()

@@ -24,6 +24,8 @@ CASES = [
     ("locks_and_elections.py", [], "observer saw leaders: ['alice', 'alice v2', 'bob']"),
     ("seed_tour.py", [], "seed tour done."),
     ("aio_seed_tour.py", [], "aio seed tour done."),
+    ("aio_fanout_server.py", [],
+     "100 of 100 subscribers received all 100 events exactly once, in order"),
 ]
 
 

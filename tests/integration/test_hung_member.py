@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import List
+from typing import Any, List
 
 import pytest
 from _concurrency_support import settle
@@ -18,11 +18,12 @@ from etcd3.testing import EtcdCluster, EtcdServer, FaultProxy
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.drivers("threaded", "aio")
 def test_hung_member_is_ejected_within_a_call_deadline_and_no_read_fails(
-        etcd_cluster: EtcdCluster) -> None:
+        etcd_cluster: EtcdCluster, connect: Any) -> None:
     with FaultProxy(etcd_cluster.members[0].endpoint) as proxy:
         endpoints = [proxy.endpoint] + etcd_cluster.endpoints[1:]
-        with etcd3.client(endpoints=endpoints, timeout=5) as client:
+        with connect(endpoints=endpoints, timeout=5) as client:
             client.put("/hung/k", "v")
             hung = client._transport.pool.states[0]
             # Every member is used before the fault (round-robin).

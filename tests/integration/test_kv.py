@@ -162,7 +162,6 @@ def test_bad_sort_options_fail_fast(etcd_client: etcd3.Etcd3Client) -> None:
         etcd_client.get("/x", limit="ten")
 
 
-@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_lease_attached_to_put(etcd_client: etcd3.Etcd3Client) -> None:
     lease = etcd_client.lease(30)
     etcd_client.put("/lease/k", "v", lease=lease)

@@ -14,11 +14,14 @@ from etcd3 import exceptions
 from etcd3.leases import Lease
 from etcd3.testing import EtcdCluster, EtcdServer
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def _keepalive_threads() -> List[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("etcd3-lease")]
 
 
+@pytest.mark.drivers("threaded")  # asserts the threaded Lease class
 def test_grant_inspect_refresh_revoke(etcd_client: Any) -> None:
     lease = etcd_client.lease(10)
     assert isinstance(lease, Lease) and lease.ttl == 10
@@ -54,6 +57,7 @@ def test_context_manager_revokes(etcd_client: Any) -> None:
     assert etcd_client.get("/ctx") == (None, None)
 
 
+@pytest.mark.drivers("threaded")  # counts the threaded keepalive threads
 def test_keepalive_outlives_the_ttl_on_one_stream(etcd_client: Any) -> None:
     leases = [etcd_client.lease(1, keep_alive=True) for _ in range(3)]
     etcd_client.put("/kept", "v", lease=leases[0])

@@ -15,6 +15,8 @@ from _concurrency_support import etcdctl, keys, readline, wait_for
 from etcd3 import exceptions
 from etcd3.testing import EtcdServer
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 # Other processes are plain ``python -c`` interpreters (not multiprocessing), each
 # with its own client, as separate services would be. faulthandler makes a stuck
 # one print every thread's stack and exit instead of hanging the test.

@@ -12,6 +12,8 @@ from etcd3 import exceptions
 from etcd3.maintenance import Alarm, AlarmType
 from etcd3.testing import EtcdServer, find_etcd_binary
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def test_status_describes_the_member(etcd_client: etcd3.Etcd3Client,
                                      etcd_server: EtcdServer) -> None:

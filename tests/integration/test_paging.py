@@ -9,6 +9,8 @@ import pytest
 import etcd3
 from etcd3 import exceptions
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def _pairs(results: Any) -> List[Tuple[bytes, bytes]]:
     return [(meta.key, value) for value, meta in results]
@@ -30,6 +32,7 @@ def test_pages_equal_one_big_range(loaded: etcd3.Etcd3Client, page_size: int) ->
     assert _pairs(loaded.get_prefix(prefix, page_size=page_size)) == whole
 
 
+@pytest.mark.drivers("threaded")  # patches the threaded client's _range
 def test_each_request_fetches_one_page(loaded: etcd3.Etcd3Client,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: List[int] = []

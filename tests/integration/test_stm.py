@@ -10,6 +10,8 @@ import pytest
 from etcd3 import stm as stm_module
 from etcd3.stm import ISOLATIONS, STM
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def _increment(client: Any, isolation: str, rounds: int, attempts: List[int]) -> None:
     def apply(tx: STM) -> None:

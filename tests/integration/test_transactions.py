@@ -44,7 +44,6 @@ def test_version_create_mod_compares(txn_client: etcd3.Etcd3Client) -> None:
     assert not _holds(txn_client, t.mod("/t/key") > meta.mod_revision)
 
 
-@pytest.mark.drivers("threaded")  # aio: once etcd3.aio's leases land
 def test_lease_compare(txn_client: etcd3.Etcd3Client) -> None:
     t = txn_client.transactions
     lease = txn_client.lease(30)

@@ -16,6 +16,8 @@ from etcd3 import exceptions
 from etcd3.etcdrpc import rpc_pb2
 from etcd3.events import DeleteEvent, Event, PutEvent, WatchResponse
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 def take(iterator: Iterator[Any], cancel: Callable[[], None], count: int,
          timeout: float = 10.0) -> List[Any]:
@@ -144,6 +146,7 @@ def test_callbacks_and_cancel(etcd_client: Any) -> None:
     etcd_client.cancel_watch(later_id)
 
 
+@pytest.mark.drivers("threaded")  # inspects the threaded watch engine
 def test_watch_once(etcd_client: Any) -> None:
     with pytest.raises(exceptions.WatchTimedOut):
         etcd_client.watch_once("/once", timeout=0.2)
@@ -155,6 +158,7 @@ def test_watch_once(etcd_client: Any) -> None:
     assert not engine_of(etcd_client)._watches
 
 
+@pytest.mark.drivers("threaded")  # inspects the threaded watch engine
 def test_joiner_gets_only_later_events_and_server_watch_is_shared(etcd_client: Any
                                                                   ) -> None:
     first = Collector()
@@ -174,6 +178,7 @@ def test_joiner_gets_only_later_events_and_server_watch_is_shared(etcd_client: A
     assert not engine._watches
 
 
+@pytest.mark.drivers("threaded")  # inspects the threaded watch engine
 def test_thousand_watchers_shared_and_distinct(etcd_client: Any) -> None:
     count = 1000
     shared = [Collector() for _ in range(count // 2)]
@@ -244,6 +249,7 @@ def test_slow_callback_does_not_stall_iterators(etcd_client: Any) -> None:
     etcd_client.cancel_watch(watch_id)
 
 
+@pytest.mark.drivers("threaded")  # inspects the threaded watch engine
 def test_compacted_start_revision(etcd_client: Any) -> None:
     first = etcd_client.put("/c", "1").header.revision
     last = etcd_client.put("/c", "2").header.revision

@@ -34,7 +34,12 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # nothing listens here once closed
 
 
-def _nothing_registered(client: etcd3.Etcd3Client) -> None:
+def _nothing_registered(client: Any) -> None:
+    aio_client = getattr(client, "aio_client", None)  # the asyncio driver's bridge
+    if aio_client is not None:
+        engine = aio_client._engines._by_name["watch"]
+        assert engine._subs == {} and engine._watches == {} and engine._shared == {}
+        return
     engine = client._watch_engine()
     with engine._lock:
         assert engine._subs == {} and engine._watches == {} and engine._shared == {}
@@ -112,6 +117,7 @@ def test_watch_without_credentials_says_how_to_authenticate(auth_server: EtcdSer
             anon.put("/open/a", "v")
 
 
+@pytest.mark.drivers("threaded", "aio")
 def test_compacted_start_revision_fails_the_iterator_as_in_python_etcd3(
         etcd_client: etcd3.Etcd3Client) -> None:
     # etcd confirms such a watch, then cancels it with compact_revision: python-etcd3
@@ -130,9 +136,11 @@ def test_compacted_start_revision_fails_the_iterator_as_in_python_etcd3(
 # -- item 4: an unreachable cluster is visible -----------------------------------------
 
 
-def test_watch_on_a_closed_port_raises_connection_failed_within_the_timeout() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_watch_on_a_closed_port_raises_connection_failed_within_the_timeout(
+        connect: Any) -> None:
     port = _closed_port()
-    with etcd3.client(host="127.0.0.1", port=port, timeout=1.5) as client:
+    with connect(host="127.0.0.1", port=port, timeout=1.5) as client:
         with pytest.raises(exceptions.ConnectionFailedError) as info:
             client.watch("/k")
         text = str(info.value)
@@ -141,7 +149,8 @@ def test_watch_on_a_closed_port_raises_connection_failed_within_the_timeout() ->
         _nothing_registered(client)
 
 
-def test_watch_without_timeout_ends_at_the_unreachable_limit() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_watch_without_timeout_ends_at_the_unreachable_limit(connect: Any) -> None:
     port = _closed_port()
     outcome: List[BaseException] = []
 
@@ -151,8 +160,8 @@ def test_watch_without_timeout_ends_at_the_unreachable_limit() -> None:
         except BaseException as error:  # reported below
             outcome.append(error)
 
-    with etcd3.client(host="127.0.0.1", port=port, timeout=None,
-                      watch_unreachable_timeout=1) as client:
+    with connect(host="127.0.0.1", port=port, timeout=None,
+                 watch_unreachable_timeout=1) as client:
         thread = threading.Thread(target=watch, daemon=True)
         thread.start()
         thread.join(30)
@@ -163,11 +172,12 @@ def test_watch_without_timeout_ends_at_the_unreachable_limit() -> None:
         _nothing_registered(client)
 
 
-def test_watch_once_on_a_closed_port_ends_at_its_own_timeout() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_watch_once_on_a_closed_port_ends_at_its_own_timeout(connect: Any) -> None:
     # The client has no timeout; watch_once's own bounds the wait for a member too.
     port = _closed_port()
     outcome: List[BaseException] = []
-    with etcd3.client(host="127.0.0.1", port=port, timeout=None) as client:
+    with connect(host="127.0.0.1", port=port, timeout=None) as client:
 
         def wait_once() -> None:
             try:
@@ -270,9 +280,10 @@ def test_killed_server_warns_and_ends_limited_watches(
         cancel()
 
 
-def test_unreachable_timeout_is_validated() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_unreachable_timeout_is_validated(connect: Any) -> None:
     with pytest.raises(ValueError, match="unreachable_timeout"):
-        etcd3.client(watch_unreachable_timeout=0)
-    with etcd3.client(host="127.0.0.1", port=_closed_port(), timeout=1) as client, \
+        connect(watch_unreachable_timeout=0)
+    with connect(host="127.0.0.1", port=_closed_port(), timeout=1) as client, \
             pytest.raises(ValueError, match="unreachable_timeout"):
         client.watch("/k", unreachable_timeout=-1)

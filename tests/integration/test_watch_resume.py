@@ -106,10 +106,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
-def test_server_killed_and_restarted_mid_stream() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_server_killed_and_restarted_mid_stream(connect: Any) -> None:
     with EtcdServer() as server:
-        client = etcd3.client(host=server.host, port=server.port)
-        writer_client = etcd3.client(host=server.host, port=server.port)
+        client = connect(host=server.host, port=server.port)
+        writer_client = connect(host=server.host, port=server.port)
         try:
             by_callback = Seen()
             client.add_watch_prefix_callback("/res/", by_callback)
@@ -135,14 +136,24 @@ def test_server_killed_and_restarted_mid_stream() -> None:
             client.close()
 
 
-def test_cluster_member_under_the_stream_killed_or_frozen() -> None:
+def watch_engine(client: Any) -> Any:
+    """The client's watch engine (threaded, or the asyncio one behind the bridge);
+    only its ``endpoint`` (the member under the stream) is read."""
+    aio_client = getattr(client, "aio_client", None)
+    if aio_client is None:
+        return client._watch_engine()
+    return aio_client._engines._by_name["watch"]
+
+
+@pytest.mark.drivers("threaded", "aio")
+def test_cluster_member_under_the_stream_killed_or_frozen(connect: Any) -> None:
     with EtcdCluster(3) as cluster:
-        client = etcd3.client(endpoints=cluster.endpoints)
-        writer_client = etcd3.client(endpoints=cluster.endpoints)
+        client = connect(endpoints=cluster.endpoints)
+        writer_client = connect(endpoints=cluster.endpoints)
         try:
             seen = Seen()
             client.add_watch_prefix_callback("/res/", seen)
-            engine = client._watch_engine()
+            engine = watch_engine(client)
             victim = next(m for m in cluster.members if m.endpoint == engine.endpoint)
             halfway = threading.Event()
             writer = Writer(writer_client, WRITES, halfway)
@@ -159,7 +170,7 @@ def test_cluster_member_under_the_stream_killed_or_frozen() -> None:
             frozen.pause()
             try:
                 others = [m.endpoint for m in cluster.members if m is not frozen]
-                with etcd3.client(endpoints=others) as other_writer:
+                with connect(endpoints=others) as other_writer:
                     writer = Writer(other_writer, 20, threading.Event())
                     writer.start()
                     writer.join(60)
@@ -204,11 +215,12 @@ def test_resume_after_compaction_fails_only_the_stale_watch() -> None:
             client.close()
 
 
-def test_fragmented_responses_are_reassembled() -> None:
+@pytest.mark.drivers("threaded", "aio")
+def test_fragmented_responses_are_reassembled(connect: Any) -> None:
     # etcd fragments responses above --max-request-bytes + 512 KiB: a replay of
     # 40 x 16 KB events comes in several fragments and must arrive as one response.
     with EtcdServer(extra_args=["--max-request-bytes=20000"]) as server:
-        client = etcd3.client(host=server.host, port=server.port)
+        client = connect(host=server.host, port=server.port)
         try:
             value = b"x" * 16000
             revisions = [client.put(f"/frag/{i:02d}", value).header.revision
@@ -226,10 +238,11 @@ def test_fragmented_responses_are_reassembled() -> None:
             client.close()
 
 
+@pytest.mark.drivers("threaded", "aio")
 @pytest.mark.parametrize("coalesce", [True, False])
-def test_joined_watch_resumes_too(coalesce: bool) -> None:
+def test_joined_watch_resumes_too(coalesce: bool, connect: Any) -> None:
     with EtcdServer() as server:
-        client = etcd3.client(host=server.host, port=server.port)
+        client = connect(host=server.host, port=server.port)
         client._watch_coalesce = coalesce
         try:
             first, second = Seen(), Seen()
