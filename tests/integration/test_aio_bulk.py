@@ -367,6 +367,41 @@ def test_member_killed_or_frozen_mid_put_many_is_accounted_for(cluster: EtcdClus
         cluster.wait_healthy()
 
 
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_get_many_survives_a_member_killed_or_frozen_mid_read(cluster: EtcdCluster,
+                                                             fault: str) -> None:
+    victim = cluster.members[2]
+    keys = [f"/agm{fault}/{i:05d}" for i in range(20_000)]
+
+    async def main() -> None:
+        async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
+            await client.put_many((key, key) for key in keys)
+
+            async def read_repeatedly() -> int:
+                reads = 0
+                for _ in range(10):
+                    got = await client.get_many(keys, window=8)
+                    assert [value for value, _ in got] == [k.encode() for k in keys]
+                    reads += 1
+                return reads
+
+            reader = asyncio.ensure_future(read_repeatedly())
+            await asyncio.sleep(0.2)  # mid-read: a get_many of 20,000 keys is running
+            await asyncio.to_thread(victim.kill if fault == "kill" else victim.pause)
+            # Its transactions are reads: sent again elsewhere, as a Range is (a
+            # frozen member's after their attempt's share of the deadline).
+            assert await reader == 10
+
+    try:
+        asyncio.run(main())
+    finally:
+        if victim.paused:
+            victim.resume()
+        if not victim.running:
+            victim.start()
+        cluster.wait_healthy()
+
+
 def calls_in_flight() -> List[asyncio.Task[Any]]:
     """Tasks of the running loop running an RPC of an etcd3.aio transport."""
     return [task for task in asyncio.all_tasks()
