@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # smoke run, small sizes (< 90 s)
     python benchmarks/run.py --chart         # also write benchmarks/results.png
     python benchmarks/run.py --only bulk,latency
+    python benchmarks/run.py --peers         # bench_peers.py: the peer clients side by side
     python benchmarks/run.py --markdown      # the table as Markdown, for README.md
 
 Each ``bench_*.py`` runs as a child process with ``--json`` (its progress goes to
@@ -28,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from _common import HERE, describe_machine, format_table, machine, markdown_table, parse_hwm_kb
 
 SCRIPTS = ("bench_latency.py", "bench_threads.py", "bench_bulk.py", "bench_get_prefix.py",
-           "bench_codec.py", "bench_watch.py")
+           "bench_codec.py", "bench_watch.py", "bench_aio.py")
 
 #: Smaller sizes for ``--quick``, for scripts without a ``--quick`` flag of their own;
 #: only flags that a script's ``--help`` lists are passed.
@@ -200,7 +201,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as Markdown (for README.md)")
+    parser.add_argument("--peers", action="store_true",
+                        help="run bench_peers.py instead (peer clients side by side)")
     args = parser.parse_args(argv)
+    if args.peers:
+        peers = [sys.executable, os.path.join(HERE, "bench_peers.py")]
+        peers += ["--quick"] * args.quick + ["--markdown"] * args.markdown
+        return subprocess.run(peers, cwd=HERE).returncode
     scripts = list(SCRIPTS)
     if args.only:
         wanted = {w.strip().replace("bench_", "").replace(".py", "")

@@ -100,9 +100,19 @@ def status_of(error: BaseException) -> tuple[Optional[grpc.StatusCode], str]:
     return None, str(error)
 
 
+#: Prefixes of etcd's error texts: "etcdserver: " on the gRPC API; "auth: " where
+#: etcd 3.4 passes its auth store's error through as is (a snapshot stream opened
+#: with an expired token gets "auth: invalid auth token").
+_MESSAGE_PREFIXES = ("etcdserver: ", "auth: ")
+
+
 def etcd_message(details: str) -> str:
-    """etcd's error text without its "etcdserver: " prefix."""
-    return details[len("etcdserver: "):] if details.startswith("etcdserver: ") else details
+    """etcd's error text without its "etcdserver: " (or "auth: ") prefix."""
+    text = details.strip()
+    for prefix in _MESSAGE_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
 
 
 def is_not_sent(error: BaseException) -> bool:

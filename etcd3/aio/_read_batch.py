@@ -48,7 +48,7 @@ from ._transport import AioTransport
 
 log = logging.getLogger("etcd3")
 
-_QUEUED, _SENT = 0, 1
+_QUEUED, _SENT, _ALONE = 0, 1, 2  # _ALONE: taken out of the queue, to go out alone
 #: A queued read's future gets this when the read must be sent on its own.
 _SOLO: Any = object()
 
@@ -155,6 +155,7 @@ class AioReadBatcher:
         while policy.pending and policy.pending[0].queued_at + limit <= now:
             read = policy.pending[0]
             policy.withdraw(read)
+            read.state = _ALONE
             if not read.future.done():
                 read.future.set_result(_SOLO)
         if policy.pending:
@@ -255,6 +256,7 @@ class AioReadBatcher:
             self._expiry.cancel()
             self._expiry = None
         for read in self._policy.pending:
+            read.state = _ALONE
             if not read.future.done():
                 read.future.set_result(_SOLO)
         self._policy.reset()

@@ -25,10 +25,21 @@ nothing registered. Iterators read their own :class:`asyncio.Queue`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Union,
+)
 
 import grpc
 import grpc.aio
@@ -67,6 +78,41 @@ _CLOSED = "this etcd3 client has been closed"
 #: A watch callback: called with each WatchResponse (or the error ending the watch);
 #: a coroutine function is awaited.
 AioCallback = Callable[[Union[WatchResponse, BaseException]], Union[None, Awaitable[None]]]
+
+
+class Inbox:
+    """An iterator subscriber's unbounded inbox, read by one task at a time (a
+    leaner :class:`asyncio.Queue`: deliveries to many subscribers are the hot path).
+    ``get`` is cancellation-safe: an item is taken only when ``get`` returns it."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: Deque[Any] = collections.deque()
+        self._waiter: Optional[asyncio.Future[None]] = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return items.popleft()
 
 
 class AioSubscriber(Subscriber):
@@ -225,7 +271,7 @@ class AioWatchEngine(WatchStreamRules):
         if unreachable_timeout is DEFAULT:
             unreachable_timeout = self.unreachable_timeout
         sub = AioSubscriber(0, callback,  # type: ignore[arg-type]
-                            None if callback else asyncio.Queue(), max_queue,
+                            None if callback else Inbox(), max_queue,
                             unreachable_timeout)
         if self._closed:
             raise exceptions.ClientClosedError(_CLOSED)

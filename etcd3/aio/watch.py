@@ -60,9 +60,6 @@ class AioWatchMixin(AioServiceBase):
     _watch_unreachable_timeout: Optional[float] = None
 
     def _watch_engine(self) -> AioWatchEngine:
-        # The pool first: binding it to this loop forgets the engines of older loops
-        # (and, on the first call, any engine made before it).
-        self._transport.pool  # noqa: B018
         return self._engine("watch", lambda: AioWatchEngine(
             self._transport, coalesce=self._watch_coalesce,
             unreachable_timeout=self._watch_unreachable_timeout))

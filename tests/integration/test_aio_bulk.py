@@ -331,28 +331,74 @@ def cluster() -> Iterator[EtcdCluster]:
         yield started
 
 
-def test_member_killed_mid_put_many_is_accounted_for(cluster: EtcdCluster) -> None:
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_member_killed_or_frozen_mid_put_many_is_accounted_for(cluster: EtcdCluster,
+                                                              fault: str) -> None:
     victim = cluster.members[1]
     survivors = [m.endpoint for m in cluster.members if m is not victim]
+    prefix = f"/a{fault}/"
     total = 150_000
 
     async def main() -> None:
-        async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
-            written, error = await load_until_failure(client, "/akill/", 5_000,
-                                                      victim.kill, total)
+        # A frozen member holds the writes sent to it until their deadline.
+        async with etcd3.aio.client(endpoints=cluster.endpoints,
+                                    timeout=10 if fault == "kill" else 3) as client:
+            written, error = await load_until_failure(
+                client, prefix, 5_000, victim.kill if fault == "kill" else victim.pause,
+                total)
+        if fault == "pause":
+            await asyncio.to_thread(victim.resume)
         # Checked through the members that stayed up.
         async with etcd3.aio.client(endpoints=survivors, timeout=10) as checker:
-            if error is None:  # nothing was in flight to the victim when it died
+            if error is None:  # nothing was in flight to the victim when it failed
                 assert written == total
-                assert len(await stored_keys(checker, "/akill/")) == total
+                assert len(await stored_keys(checker, prefix)) == total
             else:
                 assert written < total
-                await check_store_matches(error, checker, "/akill/")
+                await check_store_matches(error, checker, prefix)
 
     try:
         asyncio.run(main())
     finally:
-        victim.start()
+        if victim.paused:
+            victim.resume()
+        if not victim.running:
+            victim.start()
+        cluster.wait_healthy()
+
+
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_get_many_survives_a_member_killed_or_frozen_mid_read(cluster: EtcdCluster,
+                                                             fault: str) -> None:
+    victim = cluster.members[2]
+    keys = [f"/agm{fault}/{i:05d}" for i in range(20_000)]
+
+    async def main() -> None:
+        async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
+            await client.put_many((key, key) for key in keys)
+
+            async def read_repeatedly() -> int:
+                reads = 0
+                for _ in range(10):
+                    got = await client.get_many(keys, window=8)
+                    assert [value for value, _ in got] == [k.encode() for k in keys]
+                    reads += 1
+                return reads
+
+            reader = asyncio.ensure_future(read_repeatedly())
+            await asyncio.sleep(0.2)  # mid-read: a get_many of 20,000 keys is running
+            await asyncio.to_thread(victim.kill if fault == "kill" else victim.pause)
+            # Its transactions are reads: sent again elsewhere, as a Range is (a
+            # frozen member's after their attempt's share of the deadline).
+            assert await reader == 10
+
+    try:
+        asyncio.run(main())
+    finally:
+        if victim.paused:
+            victim.resume()
+        if not victim.running:
+            victim.start()
         cluster.wait_healthy()
 
 

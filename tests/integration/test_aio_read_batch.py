@@ -251,3 +251,26 @@ def test_bad_limits_are_refused(etcd_server) -> None:
                                max_in_flight=0)
 
     _run(body)
+
+
+def test_a_reader_cancelled_after_leaving_the_queue_just_ends(etcd_server) -> None:
+    """A queued read sent off alone (its wait ran out, or the batcher stopped) and
+    then cancelled before it ran raises CancelledError, and nothing else."""
+    async def body() -> None:
+        async with etcd3.aio.client(endpoints=[etcd_server.endpoint],
+                                    read_batch_in_flight=1) as client:
+            await client.put("/aleft", "v")
+            _allow_batching(client)
+            batcher = _batcher(client)
+            assert batcher.policy.try_send()
+            queued = [asyncio.ensure_future(client.get("/aleft")) for _ in range(3)]
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert len(batcher.policy.pending) == 3
+            batcher._stop()  # what closing does: every queued read goes alone
+            for task in queued:
+                task.cancel()
+            results = await asyncio.gather(*queued, return_exceptions=True)
+            assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+
+    _run(body)

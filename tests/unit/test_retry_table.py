@@ -30,7 +30,7 @@ from etcd3._core.retry_rules import (
     decide,
     retryable,
 )
-from etcd3._grpc.errors import classify, classify_token_fetch
+from etcd3._grpc.errors import classify, classify_token_fetch, translate
 from etcd3.retry import Retry
 
 POLICY = Retry(max_attempts=3, initial_backoff=0.1, multiplier=2.0, jitter=0.0)
@@ -261,10 +261,18 @@ def test_retryable(failure: Failure, repeatable: bool, timed_out: bool,
                     auth_token=True)),
     (grpc.StatusCode.OUT_OF_RANGE, COMPACTED.details, False,
      Failure("OUT_OF_RANGE", COMPACTED.details)),
+    # etcd 3.4 passes its auth store's error through on a snapshot stream.
+    (grpc.StatusCode.UNKNOWN, "auth: invalid auth token", False,
+     Failure("UNKNOWN", "auth: invalid auth token", auth_token=True)),
 ])
 def test_classify(code: grpc.StatusCode, details: str, secure: bool,
                   expected: Failure) -> None:
     assert classify(RpcError(code, details), secure=secure) == expected
+
+
+def test_an_auth_store_error_is_typed_as_etcd_s_own() -> None:
+    error = translate(RpcError(grpc.StatusCode.UNKNOWN, "auth: invalid auth token"))
+    assert isinstance(error, exceptions.InvalidAuthTokenError)
 
 
 def test_classify_token_fetch() -> None:
