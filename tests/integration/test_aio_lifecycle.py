@@ -60,6 +60,18 @@ async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
 # -- event loops --------------------------------------------------------------------
 
 
+def test_etcd_aio_client_fixture_starts_empty(
+        request: pytest.FixtureRequest, etcd_server: EtcdServer) -> None:
+    etcd_server.etcdctl("put", "leftover", "x")
+    client = request.getfixturevalue("etcd_aio_client")
+    assert isinstance(client, etcd3.aio.Etcd3Client)
+
+    async def body() -> Any:
+        return await client.get("leftover")
+
+    assert asyncio.run(body()) == (None, None)
+
+
 def test_fixture_client_across_loops(etcd_aio_client: etcd3.aio.Etcd3Client) -> None:
     async def write() -> int:
         return int((await etcd_aio_client.put("/loops/a", "1")).header.revision)
