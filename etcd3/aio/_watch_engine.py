@@ -126,12 +126,22 @@ class WatchResponses:
     """``async for response in ...``: the responses of one iterator subscriber.
 
     Ends (StopAsyncIteration) when the watch is cancelled or the client closed;
-    raises the error that ends the watch otherwise, once, then ends.
+    raises the error that ends the watch otherwise, once, then ends. ``await
+    aclose()`` cancels the watch (so ``contextlib.aclosing(...)`` works);
+    ``on_close`` is what cancels it.
     """
 
-    def __init__(self, sub: AioSubscriber) -> None:
+    def __init__(self, sub: AioSubscriber,
+                 on_close: Optional[Callable[[], Any]] = None) -> None:
         self._sub = sub
         self._done = False
+        self._on_close = on_close
+
+    async def aclose(self) -> None:
+        """Cancel the watch and end this iterator (idempotent)."""
+        self._done = True
+        if self._on_close is not None:
+            self._on_close()
 
     def __aiter__(self) -> WatchResponses:
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from typing import Any, Awaitable, Callable, Deque, Optional, Tuple
 
 from .. import codec, exceptions
@@ -35,7 +36,8 @@ __all__ = ["AioWatchMixin", "CancelFn", "WatchEvents", "WatchResponses"]
 
 class WatchEvents:
     """``async for event in ...``: the events of a watch, one by one (see
-    :class:`~etcd3.aio._watch_engine.WatchResponses` for how it ends)."""
+    :class:`~etcd3.aio._watch_engine.WatchResponses` for how it ends; ``await
+    aclose()``, e.g. from ``contextlib.aclosing(events)``, cancels the watch)."""
 
     def __init__(self, responses: WatchResponses) -> None:
         self._responses = responses
@@ -43,6 +45,12 @@ class WatchEvents:
 
     def __aiter__(self) -> WatchEvents:
         return self
+
+    async def aclose(self) -> None:
+        """Cancel the watch and end this iterator (idempotent; see
+        :meth:`WatchResponses.aclose`)."""
+        self._pending.clear()
+        await self._responses.aclose()
 
     async def __anext__(self) -> Event:
         while not self._pending:
@@ -168,7 +176,7 @@ class AioWatchMixin(AioServiceBase):
         async def cancel() -> None:
             engine.cancel(sub.id)
 
-        return WatchResponses(sub), cancel
+        return WatchResponses(sub, functools.partial(engine.cancel, sub.id)), cancel
 
     async def watch_response(self, key: KeyType, **kwargs: Any
                              ) -> Tuple[WatchResponses, CancelFn]:

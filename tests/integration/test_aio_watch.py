@@ -607,3 +607,20 @@ def test_one_client_watches_in_successive_event_loops(server: EtcdServer) -> Non
         await client.close()
 
     asyncio.run(close())
+
+
+def test_aclose_of_an_iterator_cancels_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        events, _ = await client.watch_prefix("/ac/")
+        responses, _ = await client.watch_prefix_response("/ac/")
+        await client.put("/ac/a", "1")
+        assert [e.key for e in await take(events, 1)] == [b"/ac/a"]
+        await events.aclose()
+        await events.aclose()  # idempotent
+        assert [e async for e in events] == []
+        assert len(engine_of(client)._subs) == 1
+        await responses.aclose()
+        assert [r async for r in responses] == []
+        nothing_registered(client)
+
+    run(body, endpoints=[server.endpoint])
