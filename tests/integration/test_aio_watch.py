@@ -624,3 +624,19 @@ def test_aclose_of_an_iterator_cancels_its_watch(server: EtcdServer) -> None:
         nothing_registered(client)
 
     run(body, endpoints=[server.endpoint])
+
+
+def test_an_iterator_dropped_unread_ends_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        kept = Seen()
+        await client.add_watch_prefix_callback("/gone/", kept)
+        events, cancel = await client.watch_prefix("/gone/")
+        engine = engine_of(client)
+        assert len(engine._subs) == 2
+        del events, cancel
+        gc.collect()
+        await wait_until(lambda: len(engine._subs) == 1)
+        await client.put("/gone/a", "1")  # the other watch of the spec goes on
+        await kept.wait_for(lambda s: len(s.events) == 1)
+
+    run(body, endpoints=[server.endpoint])
