@@ -37,6 +37,14 @@ def server(etcd_server: EtcdServer) -> Iterator[EtcdServer]:
     yield etcd_server
 
 
+@pytest.fixture(scope="module")
+def quiet_server() -> Iterator[EtcdServer]:
+    """An etcd of this module's own, for tests that count etcd's watchers (other
+    tests' clients may leave watchers on the session's server)."""
+    with EtcdServer(name="aio-watch-quiet") as server:
+        yield server
+
+
 def shape(events: List[Event]) -> List[Tuple[str, bytes, bytes]]:
     return [(type(e).__name__, e.key, e.value) for e in events]
 
@@ -244,7 +252,9 @@ def test_watch_once(server: EtcdServer) -> None:
     run(body, endpoints=[server.endpoint])
 
 
-def test_identical_watches_share_one_server_watch(server: EtcdServer) -> None:
+def test_identical_watches_share_one_server_watch(quiet_server: EtcdServer) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         first = Seen()
         first_id = await client.add_watch_prefix_callback("/s/", first)
@@ -403,7 +413,10 @@ def test_close_during_registration_raises_client_closed(server: EtcdServer) -> N
     asyncio.run(asyncio.wait_for(body(), 30))
 
 
-def test_cancelling_a_task_mid_registration_leaves_nothing(server: EtcdServer) -> None:
+def test_cancelling_a_task_mid_registration_leaves_nothing(quiet_server: EtcdServer
+                                                          ) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         engine = engine_of(client)
         # Cancelled at every step of the registration: before the stream opens,
