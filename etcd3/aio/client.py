@@ -50,9 +50,18 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
                   AioBulkMixin, AioRawStubsMixin):
     """An asyncio etcd v3 client with endpoint failover, retries and token refresh.
 
-    Takes :class:`etcd3.Etcd3Client`'s arguments (see there). Use it from one event
-    loop at a time; connections are made on the first call, in the running loop.
-    ``async with etcd3.aio.client() as client:`` closes it at the end, as does
+    Takes :class:`etcd3.Etcd3Client`'s arguments (see there), and
+    ``write_batch_in_flight`` (None, the default: off): when that many single-key
+    writes (``put``, ``delete`` of one key) are on the wire, further concurrent ones
+    queue and go together in one Txn once a call finishes (write coalescing, see
+    :mod:`etcd3.aio._write_batch`). Each caller still gets its own response and
+    errors; a lone writer is never delayed. Coalesced writes share one revision:
+    leave it off if your code uses a write's revision as a unique sequence number.
+    Turn it on when many tasks write different keys at once (heartbeats, statuses,
+    counters) and throughput matters more than each write's own revision.
+
+    Use it from one event loop at a time; connections are made on the first call,
+    in the running loop. ``async with etcd3.aio.client() as client:`` closes it at the end, as does
     ``await client.close()``. A client dropped without either is released when it
     is garbage-collected (its tasks are cancelled, its channels closed), and an
     ``asyncio.run()`` that ends with it open ends promptly.
@@ -78,6 +87,7 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
         endpoint_sync_interval: Optional[float] = None,
         read_batch_in_flight: int = 2,
+        write_batch_in_flight: Optional[int] = None,
         watch_unreachable_timeout: Optional[float] = None,
     ) -> None:
         check_credentials(user, password)
@@ -92,6 +102,12 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         self._watch_unreachable_timeout = checked_unreachable_timeout(
             watch_unreachable_timeout)
         self._read_batch_in_flight = read_batch_in_flight
+        if write_batch_in_flight is not None and (
+                isinstance(write_batch_in_flight, bool)
+                or not isinstance(write_batch_in_flight, int)
+                or write_batch_in_flight < 1):
+            raise ValueError("write_batch_in_flight must be None or an int >= 1")
+        self._write_batch_in_flight = write_batch_in_flight
         self.retry = retry if retry is not None else Retry()
         self._engines = AioEngines()
         self._transport = AioTransport(

@@ -32,8 +32,10 @@ from ..results import KVMetadata
 from ..transactions import BaseCompare, Transactions, shape_txn_responses
 from ._base import UNSET, AioServiceBase, Timeout
 from ._read_batch import AioReadBatcher
+from ._write_batch import AioWriteBatcher
 
 _READ_BATCHER = "read_batch"
+_WRITE_BATCHER = "write_batch"
 
 
 class AioKVMixin(AioServiceBase):
@@ -41,6 +43,7 @@ class AioKVMixin(AioServiceBase):
 
     transactions = Transactions()
     _read_batch_in_flight: int
+    _write_batch_in_flight: Optional[int]
 
     # -- reads --------------------------------------------------------------------------
 
@@ -150,10 +153,19 @@ class AioKVMixin(AioServiceBase):
         :raises LeaseNotFoundError: the lease does not exist.
         """
         data = key_bytes(key)
+        if self._write_batch_in_flight is not None:
+            batcher = self._engine(_WRITE_BATCHER, self._new_write_batcher)
+            return await batcher.put(data, codec.to_bytes(value, "value"),
+                                     lease_to_id(lease), prev_kv, timeout=timeout,
+                                     context=f"key {data!r}")
         request = codec.encode_put_request(data, codec.to_bytes(value, "value"),
                                            lease_to_id(lease), prev_kv)
         return await self._transport.call(_rpc.PUT, request, timeout=timeout,
                                           context=f"key {data!r}")
+
+    def _new_write_batcher(self) -> AioWriteBatcher:
+        assert self._write_batch_in_flight is not None
+        return AioWriteBatcher(self._transport, max_in_flight=self._write_batch_in_flight)
 
     async def put_if_not_exists(self, key: KeyType, value: KeyType,
                                 lease: Any = None) -> bool:
@@ -178,9 +190,15 @@ class AioKVMixin(AioServiceBase):
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
         data = key_bytes(key)
-        request = codec.encode_delete_range_request(data, None, prev_kv)
-        response = await self._transport.call(_rpc.DELETE_RANGE, request, timeout=timeout,
-                                              context=f"key {data!r}")
+        if self._write_batch_in_flight is not None:
+            batcher = self._engine(_WRITE_BATCHER, self._new_write_batcher)
+            response = await batcher.delete(data, prev_kv, timeout=timeout,
+                                            context=f"key {data!r}")
+        else:
+            request = codec.encode_delete_range_request(data, None, prev_kv)
+            response = await self._transport.call(_rpc.DELETE_RANGE, request,
+                                                  timeout=timeout,
+                                                  context=f"key {data!r}")
         if return_response:
             return response
         return response.deleted >= 1

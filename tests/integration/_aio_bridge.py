@@ -150,8 +150,8 @@ class _Bridged:
 
 def _wrap(value: Any, loop: _Loop) -> Any:
     """``value`` as the blocking world sees it (see the module docstring)."""
-    if isinstance(value, tuple) and any(_needs_wrap(v) for v in value):
-        return tuple(_wrap(v, loop) for v in value)
+    if isinstance(value, (tuple, list)) and any(_needs_wrap(v) for v in value):
+        return type(value)(_wrap(v, loop) for v in value)
     if hasattr(value, "__anext__"):
         return BridgedIterator(value, loop)
     if callable(value) and not isinstance(value, type) and _is_async_callable(value):

@@ -254,3 +254,35 @@ def test_keepalive_survives_a_restart_with_auth_enabled() -> None:
                 await lease.revoke()
 
         run(body())
+
+
+def test_cancelled_async_with_stays_cancelled_when_the_revoke_fails(
+        etcd_server: EtcdServer) -> None:
+    async def body() -> None:
+        async with aio_client(etcd_server, timeout=1) as client:
+            entered = asyncio.Event()
+            leases: List[Lease] = []
+
+            async def worker() -> None:
+                async with await client.lease(2, keep_alive=True) as lease:
+                    leases.append(lease)
+                    entered.set()
+                    await asyncio.sleep(30)
+
+            task = asyncio.ensure_future(worker())
+            await entered.wait()
+            etcd_server.pause()
+            try:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            finally:
+                etcd_server.resume()
+            assert not leases[0].kept_alive  # no longer renewed: it expires
+
+            async def gone() -> bool:
+                return await leases[0].remaining_ttl == -1
+
+            await wait_until(gone, timeout=15)
+
+    run(body())
