@@ -52,6 +52,7 @@ from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import ServerWatch, Subscriber, WatchSpec
 from .._grpc import rpc as _rpc
 from .._grpc import watch_errors as _watch_errors
+from .._grpc import watch_stream as _stream
 from .._grpc.watch_errors import GrpcWatchErrors
 from .._grpc.watch_stream import WatchStreamRules, needs_new_token
 from ..etcdrpc import rpc_pb2 as pb
@@ -59,15 +60,10 @@ from ..events import WatchResponse
 
 log = logging.getLogger("etcd3")
 
-_BACKOFF_START = 0.01
-_BACKOFF_FACTOR = 1.5
-_BACKOFF_CAP = 1.0
-_WATCHDOG_TICK = 1.0
-_SILENCE_BEFORE_PROBE = 3.0
-_PROBE_TIMEOUT = 3.0
+_WATCHDOG_TICK = _stream.WATCHDOG_TICK
 #: Seconds without a working stream before a WARNING, and between later ones.
-_UNREACHABLE_WARN_AFTER = 10.0
-_UNREACHABLE_WARN_EVERY = 60.0
+_UNREACHABLE_WARN_AFTER = _stream.UNREACHABLE_WARN_AFTER
+_UNREACHABLE_WARN_EVERY = _stream.UNREACHABLE_WARN_EVERY
 #: "The engine's default" for a subscriber's unreachable_timeout.
 DEFAULT: Any = object()
 
@@ -116,7 +112,7 @@ class Inbox:
 
 
 class AioSubscriber(Subscriber):
-    """A subscriber whose inbox is an :class:`asyncio.Queue` (iterators) or whose
+    """A subscriber whose inbox is an :class:`Inbox` (iterators) or whose
     callback may be a coroutine function."""
 
     __slots__ = ()
@@ -126,12 +122,22 @@ class WatchResponses:
     """``async for response in ...``: the responses of one iterator subscriber.
 
     Ends (StopAsyncIteration) when the watch is cancelled or the client closed;
-    raises the error that ends the watch otherwise, once, then ends.
+    raises the error that ends the watch otherwise, once, then ends. ``await
+    aclose()`` cancels the watch (so ``contextlib.aclosing(...)`` works);
+    ``on_close`` is what cancels it.
     """
 
-    def __init__(self, sub: AioSubscriber) -> None:
+    def __init__(self, sub: AioSubscriber,
+                 on_close: Optional[Callable[[], Any]] = None) -> None:
         self._sub = sub
         self._done = False
+        self._on_close = on_close
+
+    async def aclose(self) -> None:
+        """Cancel the watch and end this iterator (idempotent)."""
+        self._done = True
+        if self._on_close is not None:
+            self._on_close()
 
     def __aiter__(self) -> WatchResponses:
         return self
@@ -191,7 +197,7 @@ class AioWatchEngine(WatchStreamRules):
         self._dropped: Any = None  # a call this engine cancelled on purpose
         self._token_rejected = False
         self._stalled = False  # set by the watchdog: the member stopped answering
-        self._probe = SilenceProbe(_SILENCE_BEFORE_PROBE, _PROBE_TIMEOUT)
+        self._probe = SilenceProbe(_stream.SILENCE_BEFORE_PROBE, _stream.PROBE_TIMEOUT)
         self._outage = Outage()
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
@@ -362,7 +368,7 @@ class AioWatchEngine(WatchStreamRules):
                 await asyncio.sleep(backoff)
                 if self._closed:
                     return
-            backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
+            backoff = _stream.next_backoff(backoff)
             requests: asyncio.Queue[Any] = asyncio.Queue()
             try:
                 target = transport.pool.pick(avoid)

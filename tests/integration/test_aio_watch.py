@@ -37,6 +37,14 @@ def server(etcd_server: EtcdServer) -> Iterator[EtcdServer]:
     yield etcd_server
 
 
+@pytest.fixture(scope="module")
+def quiet_server() -> Iterator[EtcdServer]:
+    """An etcd of this module's own, for tests that count etcd's watchers (other
+    tests' clients may leave watchers on the session's server)."""
+    with EtcdServer(name="aio-watch-quiet") as server:
+        yield server
+
+
 def shape(events: List[Event]) -> List[Tuple[str, bytes, bytes]]:
     return [(type(e).__name__, e.key, e.value) for e in events]
 
@@ -244,7 +252,9 @@ def test_watch_once(server: EtcdServer) -> None:
     run(body, endpoints=[server.endpoint])
 
 
-def test_identical_watches_share_one_server_watch(server: EtcdServer) -> None:
+def test_identical_watches_share_one_server_watch(quiet_server: EtcdServer) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         first = Seen()
         first_id = await client.add_watch_prefix_callback("/s/", first)
@@ -403,7 +413,10 @@ def test_close_during_registration_raises_client_closed(server: EtcdServer) -> N
     asyncio.run(asyncio.wait_for(body(), 30))
 
 
-def test_cancelling_a_task_mid_registration_leaves_nothing(server: EtcdServer) -> None:
+def test_cancelling_a_task_mid_registration_leaves_nothing(quiet_server: EtcdServer
+                                                          ) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         engine = engine_of(client)
         # Cancelled at every step of the registration: before the stream opens,
@@ -607,3 +620,36 @@ def test_one_client_watches_in_successive_event_loops(server: EtcdServer) -> Non
         await client.close()
 
     asyncio.run(close())
+
+
+def test_aclose_of_an_iterator_cancels_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        events, _ = await client.watch_prefix("/ac/")
+        responses, _ = await client.watch_prefix_response("/ac/")
+        await client.put("/ac/a", "1")
+        assert [e.key for e in await take(events, 1)] == [b"/ac/a"]
+        await events.aclose()
+        await events.aclose()  # idempotent
+        assert [e async for e in events] == []
+        assert len(engine_of(client)._subs) == 1
+        await responses.aclose()
+        assert [r async for r in responses] == []
+        nothing_registered(client)
+
+    run(body, endpoints=[server.endpoint])
+
+
+def test_an_iterator_dropped_unread_ends_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        kept = Seen()
+        await client.add_watch_prefix_callback("/gone/", kept)
+        events, cancel = await client.watch_prefix("/gone/")
+        engine = engine_of(client)
+        assert len(engine._subs) == 2
+        del events, cancel
+        gc.collect()
+        await wait_until(lambda: len(engine._subs) == 1)
+        await client.put("/gone/a", "1")  # the other watch of the spec goes on
+        await kept.wait_for(lambda s: len(s.events) == 1)
+
+    run(body, endpoints=[server.endpoint])
