@@ -25,7 +25,7 @@ import pytest
 
 import etcd3.aio
 from etcd3 import exceptions
-from etcd3.aio.bulk import AioBulkMixin
+from etcd3._core.txn_safety import parse_version, txn_unsafe_version
 from etcd3.testing import EtcdCluster, EtcdServer
 
 Body = Callable[[etcd3.aio.Etcd3Client], Awaitable[Any]]
@@ -52,9 +52,7 @@ def value_of(server: EtcdServer, key: str) -> str:
 
 def iter_prefix(client: etcd3.aio.Etcd3Client, prefix: str, **options: Any
                 ) -> AsyncIterator[Tuple[bytes, Any]]:
-    # The bulk mixin's paged read, called directly: the KV mixin's placeholder comes
-    # first in the client's bases (see /work/handoff/admin.requests).
-    return AioBulkMixin.iter_prefix(client, prefix, **options)
+    return client.iter_prefix(prefix, **options)
 
 
 async def stored_keys(client: etcd3.aio.Etcd3Client, prefix: str) -> Set[bytes]:
@@ -244,8 +242,11 @@ def test_paged_reads_are_one_consistent_snapshot(etcd_server: EtcdServer) -> Non
                      async for value, meta in iter_prefix(client, "/apg/",
                                                           page_size=page_size)]
             assert paged == whole
-        ranged = [meta.key async for _, meta in AioBulkMixin.iter_range(
-            client, "/apg/00100", "/apg/00200", page_size=30)]
+            via_get_prefix = [(meta.key, value) async for value, meta
+                              in client.get_prefix("/apg/", page_size=page_size)]
+            assert via_get_prefix == whole
+        ranged = [meta.key async for _, meta in client.iter_range(
+            "/apg/00100", "/apg/00200", page_size=30)]
         assert ranged == [f"/apg/{i:05d}".encode() for i in range(100, 200)]
 
         base = (await client.get_prefix_response("/apg/", count_only=True)).header.revision
@@ -370,8 +371,13 @@ def test_member_killed_or_frozen_mid_put_many_is_accounted_for(cluster: EtcdClus
 @pytest.mark.parametrize("fault", ["kill", "pause"])
 def test_get_many_survives_a_member_killed_or_frozen_mid_read(cluster: EtcdCluster,
                                                              fault: str) -> None:
-    victim = cluster.members[2]
+    # A follower: losing the leader is the retry rules' business (reads wait for an
+    # election), not get_many's.
+    leader = cluster.leader()
+    victim = next(member for member in cluster.members if member is not leader)
     keys = [f"/agm{fault}/{i:05d}" for i in range(20_000)]
+    version = parse_version(cluster.version)
+    unsafe_version = version is not None and txn_unsafe_version(version)
 
     async def main() -> None:
         async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
@@ -390,7 +396,15 @@ def test_get_many_survives_a_member_killed_or_frozen_mid_read(cluster: EtcdClust
             await asyncio.to_thread(victim.kill if fault == "kill" else victim.pause)
             # Its transactions are reads: sent again elsewhere, as a Range is (a
             # frozen member's after their attempt's share of the deadline).
-            assert await reader == 10
+            try:
+                assert await reader == 10
+            except exceptions.ConnectionTimeoutError as error:
+                # Except on etcd 3.5.0-3.5.4, where a read-only Txn is never cancelled
+                # (the server may crash): one that a frozen member holds is left
+                # running, and the transport does not send it again (see
+                # /work/handoff/admin.requests); nothing else may fail.
+                assert fault == "pause" and unsafe_version
+                assert "is left to finish on the server" in str(error)
 
     try:
         asyncio.run(main())
