@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 import uuid
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
 import etcd3
 from etcd3 import exceptions
-from etcd3.testing import EtcdServer
+from etcd3.retry import Retry
+from etcd3.testing import EtcdCluster, EtcdServer
 
 UNCERTAIN = "may or may not have been applied"
 
@@ -219,3 +221,59 @@ def test_close_fails_queued_writes(etcd_server: EtcdServer) -> None:
     assert not_sent
     assert all(isinstance(r, exceptions.ClientClosedError) or
                not isinstance(r, BaseException) for r in results), results
+
+
+def test_member_killed_mid_burst_loses_and_doubles_nothing() -> None:
+    prefix = _prefix()
+    written: List[bytes] = []
+    uncertain: List[Any] = []
+    other: List[BaseException] = []
+    stop = threading.Event()
+    with EtcdCluster(size=3) as cluster:
+        client = etcd3.client(endpoints=cluster.endpoints, timeout=12,
+                              retry=Retry(attempt_timeout=1.0), write_batch_in_flight=2)
+
+        def writer(n: int) -> None:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                key = f"{prefix}{n}/{i}".encode()
+                try:
+                    client.put(key, b"x")
+                except (exceptions.ConnectionFailedError,
+                        exceptions.ConnectionTimeoutError) as error:
+                    uncertain.append((key, error))
+                    continue
+                except Exception as error:
+                    other.append(error)
+                    continue
+                written.append(key)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(32)]
+        with client:
+            for t in threads:
+                t.start()
+            time.sleep(1.0)
+            leader = cluster.leader()
+            leader.kill()
+            time.sleep(2.5)
+            leader.start()
+            cluster.wait_healthy()
+            time.sleep(1.0)
+            stop.set()
+            for t in threads:
+                t.join(60)
+            assert client._write_batcher is not None
+            assert client._write_batcher.policy.batches > 0
+        assert not other, other[:3]
+        assert len(written) > 200
+        for _key, error in uncertain:
+            assert UNCERTAIN in str(error) or "not sent" in str(error), error
+            assert "Txn" not in str(error), error
+        with etcd3.client(endpoints=cluster.endpoints, timeout=10) as checker:
+            found: Dict[bytes, int] = {
+                meta.key: meta.version for _, meta in checker.get_prefix(prefix)}
+        missing = [key for key in written if found.get(key) != 1]
+        assert not missing, missing[:5]
+        assert all(found.get(key, 0) <= 1 for key, _ in uncertain)
+        assert len(found) <= len(written) + len(uncertain)
