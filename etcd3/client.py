@@ -15,12 +15,14 @@ from ._client_config import (
     check_credentials,
     resolve_endpoints,
 )
+from ._core.write_batch_policy import checked_in_flight
 from ._grpc import rpc as _rpc
 from ._sync import lifecycle as _lifecycle
 from ._sync.lifecycle import Engines
 from ._sync.read_batch import ReadBatcher
 from ._sync.token import TokenProvider
 from ._sync.transport import Transport
+from ._sync.write_batch import WriteBatcher
 from .auth import AuthMixin
 from .bulk import BulkMixin
 from .cluster import ClusterMixin
@@ -84,6 +86,14 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         concurrent ones are queued and sent together as one read-only transaction
         (linearizable as before; see ``etcd3/_sync/read_batch.py``); a lone reader is never
         delayed, and a large value effectively turns batching off.
+    :param write_batch_in_flight: None (the default): off. Otherwise single-key
+        writes (``put``, ``delete`` of one key) on the wire at once before further
+        concurrent ones are queued and sent together as one transaction without
+        compares (see ``etcd3/_sync/write_batch.py``). Each caller still gets its own
+        response and errors, a lone writer is never delayed, writes to one key keep
+        their order. Coalesced writes share one revision: leave it off if your code
+        uses a write's revision as a unique sequence number. Turn it on when many
+        threads write different keys at once and throughput matters more.
     :param endpoint_sync_interval: every this many seconds, replace the endpoint list
         with the cluster's member list (None: never, the default). Not run in a
         forked child.
@@ -130,6 +140,7 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         channels_per_endpoint: int = DEFAULT_CHANNELS_PER_ENDPOINT,
         endpoint_sync_interval: Optional[float] = None,
         read_batch_in_flight: int = 2,
+        write_batch_in_flight: Optional[int] = None,
         watch_unreachable_timeout: Optional[float] = None,
     ) -> None:
         check_credentials(user, password)
@@ -150,6 +161,9 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         )
         self._read_batcher = ReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
                                          max_in_flight=read_batch_in_flight)
+        write_in_flight = checked_in_flight(write_batch_in_flight)
+        self._write_batcher = (None if write_in_flight is None else
+                               WriteBatcher(self._transport, max_in_flight=write_in_flight))
         self._engines = Engines()
         # Nothing the engines or the transport hold refers back to this object, so a
         # client dropped without close() is collected and released (see _lifecycle).
@@ -205,6 +219,8 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         if self._transport.closed:
             return
         _lifecycle.forget(self._finalizer)
+        if self._write_batcher is not None:
+            self._write_batcher.close()
         try:
             self._engines.close()
         finally:

@@ -16,6 +16,7 @@ from ._core.ops import (
 from ._grpc import rpc as _rpc
 from ._sync.base import UNSET, ServiceBase, Timeout
 from ._sync.read_batch import ReadBatcher
+from ._sync.write_batch import WriteBatcher
 from .etcdrpc import rpc_pb2 as pb
 from .results import KVMetadata
 from .transactions import BaseCompare, Transactions, shape_txn_responses
@@ -33,6 +34,7 @@ class KVMixin(ServiceBase):
 
     transactions = Transactions()
     _read_batcher: ReadBatcher
+    _write_batcher: Optional[WriteBatcher] = None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -125,6 +127,10 @@ class KVMixin(ServiceBase):
         """
         # ops.put_fields' checks, called here without building its tuple: the hot path.
         data = key_bytes(key)
+        if self._write_batcher is not None:
+            return self._write_batcher.put(data, codec.to_bytes(value, "value"),
+                                           lease_to_id(lease), prev_kv, timeout=timeout,
+                                           context=f"key {data!r}")
         request = codec.encode_put_request(data, codec.to_bytes(value, "value"),
                                            lease_to_id(lease), prev_kv)
         return self._call(_rpc.PUT, request, timeout=timeout, context=f"key {data!r}")
@@ -150,9 +156,13 @@ class KVMixin(ServiceBase):
         """Delete ``key``; True if it existed (or the DeleteRangeResponse when
         ``return_response``)."""
         data = key_bytes(key)
-        request = codec.encode_delete_range_request(data, None, prev_kv)
-        response = self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
-                              context=f"key {data!r}")
+        if self._write_batcher is not None:
+            response = self._write_batcher.delete(data, prev_kv, timeout=timeout,
+                                                  context=f"key {data!r}")
+        else:
+            request = codec.encode_delete_range_request(data, None, prev_kv)
+            response = self._call(_rpc.DELETE_RANGE, request, timeout=timeout,
+                                  context=f"key {data!r}")
         if return_response:
             return response
         return response.deleted >= 1

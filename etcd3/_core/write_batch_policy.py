@@ -34,6 +34,19 @@ DEFAULT_MAX_OPS = 128
 DEFAULT_MAX_BYTES = 1 << 20
 
 
+def checked_in_flight(value: Optional[int]) -> Optional[int]:
+    """The client option ``write_batch_in_flight``, checked: None (coalescing off) or
+    an int >= 1.
+
+    :raises ValueError: anything else.
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ValueError(f"write_batch_in_flight must be None or an int >= 1, "
+                         f"not {value!r}")
+    return value
+
+
 class WriteLike(Protocol):
     """What the policy reads of a write: the key it writes and its size in bytes."""
 

@@ -41,8 +41,8 @@ from .. import codec, exceptions
 from .._core.deadline import NEVER, Deadline, Timeout
 from .._core.write_batch_policy import DEFAULT_MAX_BYTES, DEFAULT_MAX_OPS, WriteBatchPolicy
 from .._grpc import rpc as _rpc
+from .._grpc import write_batch as _batch
 from .._grpc.call_rules import Attempts
-from .._grpc.error_causes import may_have_applied
 from .._grpc.rpc import Method
 from ._transport import AioTransport, _cancelled_write_note, _note
 
@@ -55,11 +55,6 @@ _QUEUED, _SENT, _GO, _ALONE, _DONE, _UNSENT = range(6)
 #: the slot the policy took for it, _ALONE (a refused batch re-runs) without one.
 _GO_SIGNAL: Any = object()
 _ALONE_SIGNAL: Any = object()
-
-#: The context the batch's Txn is sent with; a final error's wording for it is
-#: reworded for each caller's own Put/DeleteRange (see _for_caller).
-_MARK = "coalesced writes"
-_TXN_WHAT = f"Txn [{_MARK}]"
 
 
 class _Write:
@@ -77,10 +72,6 @@ class _Write:
         self.context = context
         self.future = future
         self.state = _QUEUED
-
-    @property
-    def what(self) -> str:
-        return f"{self.method.path.rpartition('/')[2]} [{self.context}]"
 
 
 class AioWriteBatcher:
@@ -118,8 +109,7 @@ class AioWriteBatcher:
         :raises Etcd3Exception: as the unbatched Put would.
         """
         request = codec.encode_put_request(key, value, lease, prev_kv)
-        return await self._write(_rpc.PUT, request,
-                                 (codec.OP_PUT, (key, value, lease, prev_kv)),
+        return await self._write(_rpc.PUT, request, _batch.put_op(key, value, lease, prev_kv),
                                  key, len(key) + len(value), timeout, context)
 
     async def delete(self, key: bytes, prev_kv: bool, *, timeout: Timeout,
@@ -129,8 +119,7 @@ class AioWriteBatcher:
         :raises Etcd3Exception: as the unbatched DeleteRange would.
         """
         request = codec.encode_delete_range_request(key, None, prev_kv)
-        return await self._write(_rpc.DELETE_RANGE, request,
-                                 (codec.OP_DELETE_RANGE, (key, None, prev_kv)),
+        return await self._write(_rpc.DELETE_RANGE, request, _batch.delete_op(key, prev_kv),
                                  key, len(key), timeout, context)
 
     async def _write(self, method: Method, request: bytes, op: Any, key: bytes,
@@ -172,9 +161,7 @@ class AioWriteBatcher:
         write.state = _DONE
         remaining = write.deadline.remaining()
         if remaining is not None and remaining <= 0:
-            raise exceptions.ConnectionTimeoutError(
-                f"{write.what} did not complete within the deadline: it waited for a "
-                "write slot and was not sent")
+            raise _batch.expired_queued(write.method, write.context)
         return await self._transport.call(write.method, write.request, timeout=remaining,
                                           context=write.context)
 
@@ -215,7 +202,7 @@ class AioWriteBatcher:
             alone = await self._answer(batch)
         except asyncio.CancelledError:  # the client is closing (or the loop ends)
             for write in batch:
-                _fail(write, _closed_error(write), _DONE)
+                _fail(write, _batch.closed_in_flight(write.method, write.context), _DONE)
                 policy.done(write.key)
             raise
         finally:
@@ -236,12 +223,12 @@ class AioWriteBatcher:
         timeout = Deadline.earliest(w.deadline for w in batch).remaining()
         if timeout is not None and timeout <= 0:
             return True  # nothing sent: each meets its own deadline alone
-        request = codec.encode_txn_request([], [w.op for w in batch])
+        request = _batch.encode_batch(w.op for w in batch)
         try:
             response = await self._transport.call(_rpc.TXN, request, timeout=timeout,
-                                                  context=_MARK)
+                                                  context=_batch.BATCH_CONTEXT)
         except exceptions.Etcd3Exception as error:
-            if not may_have_applied(error):
+            if _batch.refused(error):
                 if isinstance(error, exceptions.TooManyOpsError):
                     policy.too_many_ops(len(batch))
                 elif isinstance(error, exceptions.RequestTooLargeError):
@@ -250,14 +237,11 @@ class AioWriteBatcher:
                           "one by one", len(batch), error)
                 return True
             for write in batch:
-                _fail(write, _for_caller(error, write), _DONE)
+                _fail(write, _batch.for_caller(error, write.method, write.context), _DONE)
                 policy.done(write.key)
             return False
-        header = response.header
-        for write, op in zip(batch, response.responses):
-            result = (op.response_put if write.method is _rpc.PUT
-                      else op.response_delete_range)
-            result.header = header
+        for write, result in zip(batch, _batch.responses(response,
+                                                         [w.method for w in batch])):
             write.state = _DONE
             if not write.future.done():
                 write.future.set_result(result)
@@ -270,9 +254,7 @@ class AioWriteBatcher:
         self._closed = True
         policy = self._policy
         for write in policy.pending:
-            _fail(write, exceptions.ClientClosedError(
-                f"this etcd3 client was closed before {write.what} was sent "
-                "(it was not applied)"), _UNSENT)
+            _fail(write, _batch.closed_queued(write.method, write.context), _UNSENT)
         policy.pending = []
         policy.queued = {}
         for task in list(self._tasks):
@@ -309,25 +291,3 @@ def _fail(write: _Write, error: BaseException, state: int) -> None:
 def _consume(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _closed_error(write: _Write) -> exceptions.ClientClosedError:
-    return exceptions.ClientClosedError(
-        f"this etcd3 client was closed while {write.what} was in flight; it may or may "
-        "not have been applied (writes are not retried once sent: check before "
-        "repeating it)")
-
-
-def _for_caller(error: exceptions.Etcd3Exception, write: _Write
-                ) -> exceptions.Etcd3Exception:
-    """``error`` (the batch's Txn's) as the same call alone would have got it: same
-    type, attributes and cause, worded for ``write``'s method and key."""
-    text = str(error).replace(_TXN_WHAT, write.what).replace(
-        f"[{_MARK}]", f"[{write.context}]")
-    cls = type(error)
-    reworded: exceptions.Etcd3Exception = cls.__new__(cls)
-    reworded.__dict__.update(error.__dict__)
-    reworded.args = (text,)
-    reworded.message = text
-    reworded.__cause__ = error.__cause__
-    return reworded

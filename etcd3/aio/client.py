@@ -19,6 +19,7 @@ from .._client_config import (
     resolve_endpoints,
 )
 from .._core.watch_options import checked_unreachable_timeout
+from .._core.write_batch_policy import checked_in_flight
 from .._grpc import rpc as _rpc
 from ..pool import Endpoint, EndpointSpec
 from ..retry import Retry
@@ -102,12 +103,7 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         self._watch_unreachable_timeout = checked_unreachable_timeout(
             watch_unreachable_timeout)
         self._read_batch_in_flight = read_batch_in_flight
-        if write_batch_in_flight is not None and (
-                isinstance(write_batch_in_flight, bool)
-                or not isinstance(write_batch_in_flight, int)
-                or write_batch_in_flight < 1):
-            raise ValueError("write_batch_in_flight must be None or an int >= 1")
-        self._write_batch_in_flight = write_batch_in_flight
+        self._write_batch_in_flight = checked_in_flight(write_batch_in_flight)
         self.retry = retry if retry is not None else Retry()
         self._engines = AioEngines()
         self._transport = AioTransport(
