@@ -75,10 +75,21 @@ class AioKVMixin(AioServiceBase):
         return AioReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
                               max_in_flight=self._read_batch_in_flight)
 
+    def _get_one(self, key: KeyType, timeout: Timeout, options: Dict[str, Any]
+                 ) -> Awaitable[Any]:
+        """The Range of one key, checked and encoded now, sent through the read
+        batcher when awaited (the hot path: no coroutine in between)."""
+        data = key_bytes(key)
+        fields = (range_fields(data, None, **options) if options
+                  else (data, None) + NO_RANGE_OPTIONS)
+        batcher = self._engine(_READ_BATCHER, self._new_read_batcher)
+        return batcher.call(codec.encode_range_request(*fields), fields, timeout=timeout,
+                            context=f"key {data!r}")
+
     async def get_response(self, key: KeyType, *, timeout: Timeout = UNSET,
                            **options: Any) -> Any:
         """The raw Range response for one key (see :meth:`etcd3.Etcd3Client.get_response`)."""
-        return await self._range(key_bytes(key), None, timeout, **options)
+        return await self._get_one(key, timeout, options)
 
     async def get(self, key: KeyType, **options: Any
                   ) -> Union[Tuple[bytes, KVMetadata], Tuple[None, None]]:
@@ -86,7 +97,7 @@ class AioKVMixin(AioServiceBase):
 
         :raises TypeError: ``key`` is not str/bytes. :raises ValueError: empty key.
         """
-        response = await self.get_response(key, **options)
+        response = await self._get_one(key, options.pop("timeout", UNSET), options)
         if not response.kvs:
             return None, None
         kv = response.kvs[0]
