@@ -179,6 +179,32 @@ def _being_cancelled(unknown: bool) -> bool:
     return bool(cancelling())
 
 
+#: Python 3.11+ tells a task that was cancelled from a coroutine that raised
+#: CancelledError on its own (Task.cancelling).
+_TELLS_CANCELLING = hasattr(asyncio.Task, "cancelling")
+
+
+class CallbackCancelled(Exception):
+    """A coroutine callback ended with CancelledError of its own (logged)."""
+
+
+async def _await_apart(awaitable: Awaitable[Any]) -> None:
+    """Await a callback's coroutine as a task of its own, so that a CancelledError
+    it raises is told from the dispatcher's own cancellation (before Python 3.11).
+
+    :raises CallbackCancelled: the callback was cancelled, not the dispatcher.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.cancelled():
+        raise CallbackCancelled("the callback raised CancelledError")
+    task.result()
+
+
 class AioWatchEngine(WatchStreamRules):
     """Every watch of one asyncio client (see the module docstring). Use it from its
     event loop only, except :meth:`close`."""
@@ -487,10 +513,16 @@ class AioWatchEngine(WatchStreamRules):
                     try:
                         result = sub.callback(payload)
                         if inspect.isawaitable(result):
-                            await result
+                            if _TELLS_CANCELLING:
+                                await result
+                            else:
+                                await _await_apart(result)
                     except asyncio.CancelledError:
                         if self._closed or _being_cancelled(unknown=True):
                             raise
+                        log.error("etcd3: watch callback %r was cancelled; delivery "
+                                  "continues", sub.callback)
+                    except CallbackCancelled:
                         log.error("etcd3: watch callback %r was cancelled; delivery "
                                   "continues", sub.callback)
                     except Exception:

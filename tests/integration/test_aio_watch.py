@@ -653,3 +653,48 @@ def test_an_iterator_dropped_unread_ends_its_watch(server: EtcdServer) -> None:
         await kept.wait_for(lambda s: len(s.events) == 1)
 
     run(body, endpoints=[server.endpoint])
+
+
+def test_a_callback_cancelled_on_its_own_does_not_stop_the_others(
+        server: EtcdServer, caplog: pytest.LogCaptureFixture) -> None:
+    async def body(client: Client) -> None:
+        seen = Seen()
+
+        async def gives_up(response: Any) -> None:
+            await seen(response)
+            raise asyncio.CancelledError()  # e.g. it awaited something cancelled
+
+        await client.add_watch_callback("/cc", gives_up)
+        await client.put("/cc", "1")
+        await client.put("/cc", "2")
+        await seen.wait_for(lambda s: len(s.events) == 2)  # the dispatcher lives on
+
+    with caplog.at_level(logging.ERROR, logger="etcd3"):
+        run(body, endpoints=[server.endpoint])
+    assert any("was cancelled; delivery continues" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_asyncio_timeout_around_watch_calls(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # type: ignore[attr-defined]
+                await client.watch_once("/to")  # nothing changes it
+        events, cancel = await client.watch("/to")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # type: ignore[attr-defined]
+                await events.__anext__()
+        await client.put("/to", "1")  # the iterator is intact after the timeout
+        assert [e.value for e in await take(events, 1)] == [b"1"]
+        await cancel()
+        nothing_registered(client)
+
+    if sys.version_info >= (3, 11):
+        run(body, endpoints=[server.endpoint])
+    else:  # asyncio.timeout() is new in 3.11; wait_for is the same cancellation
+        async def with_wait_for(client: Client) -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.watch_once("/to"), 0.2)
+            nothing_registered(client)
+
+        run(with_wait_for, endpoints=[server.endpoint])
