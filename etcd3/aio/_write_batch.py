@@ -205,6 +205,11 @@ class AioWriteBatcher:
                 _fail(write, _batch.closed_in_flight(write.method, write.context), _DONE)
                 policy.done(write.key)
             raise
+        except Exception as error:  # a defect: the outcome is unknown, tell each caller
+            # (no await since the batch was settled: its keys are still ours)
+            for write in batch:
+                _fail(write, error, _DONE)
+                policy.done(write.key)
         finally:
             policy.release()
         if alone:
@@ -223,7 +228,10 @@ class AioWriteBatcher:
         timeout = Deadline.earliest(w.deadline for w in batch).remaining()
         if timeout is not None and timeout <= 0:
             return True  # nothing sent: each meets its own deadline alone
-        request = _batch.encode_batch(w.op for w in batch)
+        try:
+            request = _batch.encode_batch(w.op for w in batch)
+        except (TypeError, ValueError):  # not sent: each write meets its own error alone
+            return True
         try:
             response = await self._transport.call(_rpc.TXN, request, timeout=timeout,
                                                   context=_batch.BATCH_CONTEXT)
