@@ -3,7 +3,9 @@ concurrent single-key puts and deletes of one event loop share one Txn.
 
 The rules are those of the sans-I/O
 :class:`~etcd3._core.write_batch_policy.WriteBatchPolicy` (slots, per-key order,
-etcd's limits); this module sends, hands out results and errors:
+etcd's limits) and of :mod:`etcd3._grpc.write_batch` (what a batch's outcome means
+for each write), shared with the threaded :mod:`etcd3._sync.write_batch`; this
+module sends, hands out results and errors:
 
 * A write that may go at once goes out as the plain Put/DeleteRange, on the normal
   call path (:meth:`~etcd3.aio._transport.AioTransport.call`): a lone writer is
