@@ -143,6 +143,12 @@ def main() -> None:
                           notes=("process CPU time / calls; reads unbatched; stub "
                                  "sending require-leader metadata as this client does: "
                                  f"{cpu(op, n, 'grpc.aio stub + hasleader'):.0f} us")))
+    for n in (8, 64):
+        bench.add(row(f"client CPU per get, {n} in flight, batched (vs threaded, {n} threads)",
+                      cpu("get", n, "aio"), cpu("get", n, "threaded"), "us/call",
+                      higher_is_better=False,
+                      notes=("process CPU time / calls; on a busy machine 64 threads get "
+                             "more CPU time from the OS than one event loop")))
     for subscribers in sizes:
         bench.add(row(f"watch fan-out, {subscribers} subscribers (vs aetcd)",
                       _median(watch.get((subscribers, "aio"), [])),

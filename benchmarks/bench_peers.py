@@ -38,7 +38,7 @@ CLIENTS: Dict[str, Tuple[str, bool, str]] = {
     "etcd3 threads (this)": ("threaded", True, ""),
     "aetcd": ("aetcd", False, "aetcd"),
     "etcd-client-py": ("etcd-client-py", False, "etcd-client-py"),
-    "python-etcd3 0.12": ("python-etcd3", False, "etcd3"),
+    "python-etcd3": ("python-etcd3", False, "etcd3"),
     "etcd-sdk-python": ("etcd-sdk-python", False, "etcd-sdk-python"),
 }
 

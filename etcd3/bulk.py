@@ -179,7 +179,7 @@ class BulkMixin(ServiceBase):
                             max_txn_bytes=DEFAULT_MAX_TXN_BYTES, unique_keys=False)
         outcome = _pipeline.run(self._transport, chunk_iter, encode, on_done,
                                 window=window, timeout=timeout, what="get_many",
-                                first_alone=not pinned)
+                                first_alone=not pinned, read_only=True)
         error = outcome.read_error()
         if error is not None:
             raise error

@@ -193,6 +193,8 @@ class Observer:
                 yield from leaders  # values proclaimed before the leader's key went
             except exceptions.RevisionCompactedError:
                 continue  # start over from the current state
+            except exceptions.ClientClosedError:
+                return  # closing the client stops the observer, wherever it was
             finally:
                 self._stop_watch()
 

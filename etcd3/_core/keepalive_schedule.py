@@ -141,14 +141,15 @@ class KeepAliveSchedule:
         self.failures += 1
         self.reopen_at = now + min(RESEND_INTERVAL, backoff(self.failures + 1))
 
-    def next_wakeup(self, now: float, streaming: bool) -> float:
+    def next_wakeup(self, now: float, streaming: bool, opening: bool = False) -> float:
         """Seconds until the next keepalive, expiry or reopening is due (at most
-        :data:`MAX_TICK`); ``streaming``: a stream is open."""
+        :data:`MAX_TICK`); ``streaming``: a stream is open; ``opening``: a stream is
+        being opened meanwhile (only expiries are due until it is open)."""
         wake = now + MAX_TICK
         for entry in self.entries.values():
             wake = min(wake, entry.deadline)
             if streaming:
                 wake = min(wake, entry.next_send)
-        if not streaming and self.entries:
+        if not streaming and not opening and self.entries:
             wake = min(wake, self.reopen_at)
         return max(wake - now, 0.0)

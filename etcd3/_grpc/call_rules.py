@@ -77,6 +77,15 @@ class Attempts:
 _NO_ATTEMPT = _rules.History()
 
 
+class LeftRunning(Exception):
+    """Internal: an attempt sent without a gRPC deadline got no answer within its
+    time and is left running (see :meth:`CallRules._left_running_timed_out`)."""
+
+    def __init__(self, call: Any) -> None:
+        super().__init__("left running")
+        self.call = call
+
+
 class CallRules:
     """The driver-independent half of a transport (see the module docstring)."""
 
@@ -229,6 +238,32 @@ class CallRules:
             f"{ctx.state.name}; a read-only transaction to etcd "
             f"{_version_text(ctx.state.version)} is left to finish on the server, "
             "since cancelling it can crash etcd 3.5.0-3.5.4)"), ctx.failed())
+
+    def _left_running_timed_out(self, ctx: Attempts, call: Any) -> float:
+        """An attempt sent without a gRPC deadline (see :meth:`_without_deadline`)
+        got no answer within its time; ``call`` stays running on the server. When
+        the rules allow another attempt (a repeatable call, such as ``get_many``'s
+        read-only Txns, with time left) its endpoint is ejected as a hung one would
+        be and the pause before the next attempt is returned.
+
+        :raises ConnectionTimeoutError: no other attempt: the call ends here.
+        """
+        state = ctx.state
+        assert state is not None
+        error = self._left_running_error(ctx, call)
+        failure = _rules.Failure(_rules.DEADLINE_EXCEEDED, "left running on the server")
+        decision = _rules.decide(ctx.kind(self), failure, ctx.failed(), ctx.deadline,
+                                 self.retry, time.monotonic())
+        if not isinstance(decision, _rules.RetryAfter):
+            raise error
+        ctx.history = decision.history
+        if decision.eject:
+            self.pool.mark_failed(state)
+        ctx.avoid = state if decision.avoid_last else None
+        log.info("etcd3: a read-only transaction on %s got no answer within its attempt "
+                 "budget; it is left running there and sent to another endpoint",
+                 state.name)
+        return decision.pause
 
     def read_txn_safe(self, state: EndpointState) -> bool:
         """True when ``state``'s server is known not to panic on a read-only Txn whose

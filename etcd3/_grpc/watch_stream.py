@@ -23,6 +23,25 @@ from . import watch_errors as _watch_errors
 
 log = logging.getLogger("etcd3")
 
+#: Reopening a broken stream: the first pause, its growth, its cap (seconds).
+BACKOFF_START = 0.01
+BACKOFF_FACTOR = 1.5
+BACKOFF_CAP = 1.0
+#: How often the watchdog looks at the stream (seconds).
+WATCHDOG_TICK = 1.0
+#: A stream silent this long gets a progress request; unanswered this long, its
+#: member counts as gone (see :class:`~etcd3._core.watch_liveness.SilenceProbe`).
+SILENCE_BEFORE_PROBE = 3.0
+PROBE_TIMEOUT = 3.0
+#: Seconds without a working stream before a WARNING, and between later ones.
+UNREACHABLE_WARN_AFTER = 10.0
+UNREACHABLE_WARN_EVERY = 60.0
+
+
+def next_backoff(backoff: float) -> float:
+    """The pause before the next attempt to open the stream, after ``backoff``."""
+    return min(BACKOFF_CAP, backoff * BACKOFF_FACTOR or BACKOFF_START)
+
 
 def needs_new_token(error: BaseException) -> bool:
     """True when a broken stream should get a new auth token before it reopens (else

@@ -14,12 +14,13 @@ from typing import Any, Callable, Deque, Iterator, Tuple
 from .. import exceptions as exc
 from .._core.bulk_plan import Chunk, InputError, Ledger, Outcome
 from .._grpc import rpc as _rpc
-from .._grpc.bulk_methods import TXN_UNDECODED
+from .._grpc.bulk_methods import TXN_READ_ONLY, TXN_UNDECODED
 
 
 def run(transport: Any, chunk_iter: Iterator[Chunk], encode: Callable[[Chunk], bytes],
         on_done: Callable[[Chunk, Any], None], *, window: int, timeout: Any,
-        what: str, first_alone: bool = False, decode: bool = True) -> Outcome:
+        what: str, first_alone: bool = False, decode: bool = True,
+        read_only: bool = False) -> Outcome:
     """Send every chunk as one Txn, at most ``window`` in flight; settle in input order.
 
     Transactions in flight together may be applied in any order, so a chunk that
@@ -30,8 +31,10 @@ def run(transport: Any, chunk_iter: Iterator[Chunk], encode: Callable[[Chunk], b
     are still waited for, so the outcome accounts for every item sent. With
     ``first_alone`` the first chunk completes before the next is sent. Without
     ``decode``, ``on_done`` gets the reply's wire bytes (nothing in it is needed).
+    ``read_only``: every op of every chunk is a range, so a failed transaction may be
+    sent again (as a read is).
     """
-    method = _rpc.TXN if decode else TXN_UNDECODED
+    method = TXN_READ_ONLY if read_only else _rpc.TXN if decode else TXN_UNDECODED
     ledger = Ledger(on_done)
     pending: Deque[Tuple[Chunk, Any]] = deque()
 

@@ -46,7 +46,7 @@ from .._core import retry_rules as _rules
 from .._core.deadline import NEVER, UNSET, Deadline, Timeout
 from .._core.txn_safety import parse_version
 from .._grpc import errors as _errors
-from .._grpc.call_rules import Attempts, CallRules, Metadata, routed_metadata
+from .._grpc.call_rules import Attempts, CallRules, LeftRunning, Metadata, routed_metadata
 from .._grpc.rpc import Method
 from ..pool import ChannelPool, EndpointState
 from ..retry import Retry
@@ -219,6 +219,12 @@ class Transport(CallRules):
                 elif step.pause:
                     time.sleep(step.pause)
                 continue
+            except LeftRunning as left:
+                gate.leave()
+                pause = self._left_running_timed_out(ctx, left.call)
+                if pause:
+                    time.sleep(pause)
+                continue
             except BaseException:
                 gate.leave()
                 raise
@@ -228,14 +234,16 @@ class Transport(CallRules):
             return result
 
     def _call_left_running(self, ctx: Attempts, fn: Any, wait: Optional[float]) -> Any:
-        """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
-        timeout the call is left running (never cancelled) and the caller gets a
-        :class:`~etcd3.exceptions.ConnectionTimeoutError`."""
+        """One attempt sent without a gRPC deadline, waited for up to ``wait`` s.
+
+        :raises LeftRunning: no answer in time: the call is left running (never
+            cancelled; see :meth:`_left_running_timed_out`).
+        """
         call = fn.future(ctx.request, timeout=None, metadata=ctx.metadata)
         try:
             return call.result(timeout=wait)
         except grpc.FutureTimeoutError:
-            raise self._left_running_error(ctx, call) from None
+            raise LeftRunning(call) from None
 
     # -- server versions --------------------------------------------------------------
 

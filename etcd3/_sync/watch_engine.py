@@ -44,6 +44,7 @@ from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import Callback, ServerWatch, Subscriber, WatchSpec
 from .._grpc import rpc as _rpc
 from .._grpc import watch_errors as _watch_errors
+from .._grpc import watch_stream as _stream
 from .._grpc.watch_errors import GrpcWatchErrors
 from .._grpc.watch_stream import WatchStreamRules, needs_new_token
 from ..etcdrpc import rpc_pb2 as pb
@@ -52,15 +53,10 @@ from . import forksafe as _forksafe
 
 log = logging.getLogger("etcd3")
 
-_BACKOFF_START = 0.01
-_BACKOFF_FACTOR = 1.5
-_BACKOFF_CAP = 1.0
-_WATCHDOG_TICK = 1.0
-_SILENCE_BEFORE_PROBE = 3.0
-_PROBE_TIMEOUT = 3.0
+_WATCHDOG_TICK = _stream.WATCHDOG_TICK
 #: Seconds without a working stream before a WARNING, and between later ones.
-_UNREACHABLE_WARN_AFTER = 10.0
-_UNREACHABLE_WARN_EVERY = 60.0
+_UNREACHABLE_WARN_AFTER = _stream.UNREACHABLE_WARN_AFTER
+_UNREACHABLE_WARN_EVERY = _stream.UNREACHABLE_WARN_EVERY
 #: "The engine's default" for a subscriber's unreachable_timeout.
 _DEFAULT: Any = object()
 
@@ -110,7 +106,7 @@ class WatchEngine(WatchStreamRules):
         self._call: Any = None
         self._token_rejected = False
         self._stalled = False  # set by the watchdog: the member stopped answering
-        self._probe = SilenceProbe(_SILENCE_BEFORE_PROBE, _PROBE_TIMEOUT)
+        self._probe = SilenceProbe(_stream.SILENCE_BEFORE_PROBE, _stream.PROBE_TIMEOUT)
         # When the stream was last without an answering member, the endpoints tried
         # since, gRPC's words for the last failure (reader writes, watchdog and
         # subscribe read).
@@ -289,7 +285,7 @@ class WatchEngine(WatchStreamRules):
                 self._outage.begin(time.monotonic())
             if self._closed.wait(backoff):
                 return
-            backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
+            backoff = _stream.next_backoff(backoff)
             requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
             gate = _forksafe.GATE
             gate.enter_nowait()

@@ -28,7 +28,7 @@ from typing import (
 from .. import exceptions as exc
 from .._core.bulk_plan import Chunk, Chunker, InputError, Ledger, Outcome, chunks
 from .._grpc import rpc as _rpc
-from .._grpc.bulk_methods import TXN_UNDECODED
+from .._grpc.bulk_methods import TXN_READ_ONLY, TXN_UNDECODED
 
 log = logging.getLogger("etcd3")
 
@@ -93,14 +93,15 @@ async def achunks(entries: Entries, *, ops_per_txn: int, max_txn_bytes: int,
 async def run(transport: Any, chunk_source: AsyncIterator[Chunk],
               encode: Callable[[Chunk], bytes], on_done: Callable[[Chunk, Any], None], *,
               window: int, timeout: Any, what: str, first_alone: bool = False,
-              decode: bool = True) -> Outcome:
+              decode: bool = True, read_only: bool = False) -> Outcome:
     """Send every chunk as one Txn, at most ``window`` in flight; settle in input order
     (see :func:`etcd3._sync.pipeline.run`: same rules, tasks instead of futures).
+    ``read_only``: every op is a range, so a failed transaction may be sent again.
 
     :raises asyncio.CancelledError: the caller was cancelled (after the transactions
         in flight were cancelled and ended).
     """
-    method = _rpc.TXN if decode else TXN_UNDECODED
+    method = TXN_READ_ONLY if read_only else _rpc.TXN if decode else TXN_UNDECODED
     ledger = Ledger(on_done)
     pending: Deque[Tuple[Chunk, asyncio.Task[Any]]] = deque()
 

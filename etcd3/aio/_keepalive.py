@@ -81,6 +81,9 @@ class AioKeepAliveEngine:
         self._schedule = KeepAliveSchedule()
         self._wake = asyncio.Event()
         self._task: Optional[asyncio.Task[None]] = None
+        #: Opening a stream (it may authenticate first, retrying for the client
+        #: timeout): a task of its own, so that expiries are reported meanwhile.
+        self._opening: Optional[asyncio.Task[None]] = None
         self._stream: Optional[_Stream] = None
         self._stopped = False
         self._avoid: Optional[EndpointState] = None
@@ -141,7 +144,7 @@ class AioKeepAliveEngine:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
-        for task in [self._task, *self._callbacks]:
+        for task in [self._task, self._opening, *self._callbacks]:
             if task is not None:
                 task.cancel()
 
@@ -166,8 +169,10 @@ class AioKeepAliveEngine:
     async def aclose(self) -> None:
         """Stop the tasks and the stream and wait for them to end. Idempotent."""
         reader = self._stream.reader if self._stream is not None else None
+        opening = self._opening
         self._stop()
-        tasks = [t for t in (self._task, reader, *self._callbacks) if t is not None]
+        tasks = [t for t in (self._task, opening, reader, *self._callbacks)
+                 if t is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -196,14 +201,16 @@ class AioKeepAliveEngine:
                 if not schedule.entries and not expired:
                     await self._sleep(None)
                     continue
-                if self._stream is None and schedule.should_open(now):
-                    await self._open_stream()
-                now = time.monotonic()
+                if (self._stream is None and self._opening is None
+                        and schedule.should_open(now)):
+                    self._opening = self._loop.create_task(
+                        self._open_stream(), name="etcd3-lease-keepalive-open")
                 stream = self._stream
                 if stream is not None:
                     for lease_id in schedule.due(now, stream.health):
                         stream.requests.put_nowait(lease_id)
-                pause = schedule.next_wakeup(now, stream is not None)
+                pause = schedule.next_wakeup(now, stream is not None,
+                                             opening=self._opening is not None)
                 for entry in expired:
                     self._report(entry, "no keepalive reply within its TTL")
                 if pause > 0:
@@ -218,6 +225,8 @@ class AioKeepAliveEngine:
             stream, self._stream = self._stream, None
             if stream is not None:
                 stream.close()
+            if self._opening is not None:
+                self._opening.cancel()
 
     def _stalled(self, stream: _Stream, now: float) -> bool:
         if not self._schedule.stalled(stream.health, now):
@@ -236,6 +245,13 @@ class AioKeepAliveEngine:
         self._schedule.stream_lost(now, self._transport.retry.backoff)
 
     async def _open_stream(self) -> None:
+        try:
+            await self._open()
+        finally:
+            self._opening = None
+            self._wake.set()
+
+    async def _open(self) -> None:
         requests: asyncio.Queue[Optional[int]] = asyncio.Queue()
         try:
             call, state = await self._transport.open_stream(
@@ -263,9 +279,9 @@ class AioKeepAliveEngine:
             async for response in stream.call:
                 self._on_response(stream, response)
         except asyncio.CancelledError:
-            if not stream.broken:
+            if not stream.broken or _cancelling():
                 raise  # this task itself was cancelled (the loop ends)
-            return  # the call was cancelled by _Stream.close
+            return  # only the call was cancelled, by _Stream.close
         except Exception as exc:  # grpc.RpcError, or a closed channel
             error = exc
         if self._stopped or stream.broken:
@@ -314,6 +330,14 @@ class AioKeepAliveEngine:
             task = self._loop.create_task(_awaited(result, entry.lease_id))
             self._callbacks.add(task)
             task.add_done_callback(self._callbacks.discard)
+
+
+def _cancelling() -> bool:
+    """True when the running task itself is being cancelled (Python 3.11+ can tell;
+    before, a cancelled call and a cancelled task look alike)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 async def _awaited(result: Any, lease_id: int) -> None:

@@ -31,7 +31,7 @@ from .._core.deadline import NEVER, UNSET, Deadline, Timeout
 from .._core.txn_safety import parse_version
 from .._grpc import call_errors as _call_errors
 from .._grpc import errors as _errors
-from .._grpc.call_rules import Attempts, CallRules, Metadata, routed_metadata
+from .._grpc.call_rules import Attempts, CallRules, LeftRunning, Metadata, routed_metadata
 from .._grpc.rpc import Method
 from ..etcdrpc import rpc_pb2
 from ..pool import Endpoint, EndpointState
@@ -226,6 +226,11 @@ class AioTransport(CallRules):
                 elif step.pause:
                     await asyncio.sleep(step.pause)
                 continue
+            except LeftRunning as left:
+                pause = self._left_running_timed_out(ctx, left.call)
+                if pause:
+                    await asyncio.sleep(pause)
+                continue
             except asyncio.CancelledError as cancelled:
                 if self._closed and not _cancelling():
                     # close() closed the channel under the call; nobody cancelled
@@ -256,8 +261,11 @@ class AioTransport(CallRules):
     async def _call_left_running(self, ctx: Attempts, fn: Any,
                                  wait: Optional[float]) -> Any:
         """One attempt sent without a gRPC deadline, waited for up to ``wait`` s; on
-        timeout (or cancellation of the caller) the call is left running, never
-        cancelled (see :mod:`etcd3._sync.transport`)."""
+        cancellation of the caller the call is left running, never cancelled (see
+        :mod:`etcd3._sync.transport`).
+
+        :raises LeftRunning: no answer in time: the call is left running.
+        """
         call = asyncio.ensure_future(fn(ctx.request, timeout=None,
                                         metadata=_aio_metadata(ctx.metadata)))
         try:
@@ -266,7 +274,7 @@ class AioTransport(CallRules):
             self._leave_running(call)
             raise
         if not done:
-            raise self._left_running_error(ctx, call)
+            raise LeftRunning(call)
         return call.result()
 
     def _left_running_error(self, ctx: Attempts, call: Any) -> exceptions.Etcd3Exception:

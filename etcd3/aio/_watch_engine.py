@@ -25,10 +25,21 @@ nothing registered. Iterators read their own :class:`asyncio.Queue`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Union,
+)
 
 import grpc
 import grpc.aio
@@ -41,6 +52,7 @@ from .._core.watch_liveness import PROBE, RECONNECT, Outage, SilenceProbe
 from .._core.watch_state import ServerWatch, Subscriber, WatchSpec
 from .._grpc import rpc as _rpc
 from .._grpc import watch_errors as _watch_errors
+from .._grpc import watch_stream as _stream
 from .._grpc.watch_errors import GrpcWatchErrors
 from .._grpc.watch_stream import WatchStreamRules, needs_new_token
 from ..etcdrpc import rpc_pb2 as pb
@@ -48,15 +60,10 @@ from ..events import WatchResponse
 
 log = logging.getLogger("etcd3")
 
-_BACKOFF_START = 0.01
-_BACKOFF_FACTOR = 1.5
-_BACKOFF_CAP = 1.0
-_WATCHDOG_TICK = 1.0
-_SILENCE_BEFORE_PROBE = 3.0
-_PROBE_TIMEOUT = 3.0
+_WATCHDOG_TICK = _stream.WATCHDOG_TICK
 #: Seconds without a working stream before a WARNING, and between later ones.
-_UNREACHABLE_WARN_AFTER = 10.0
-_UNREACHABLE_WARN_EVERY = 60.0
+_UNREACHABLE_WARN_AFTER = _stream.UNREACHABLE_WARN_AFTER
+_UNREACHABLE_WARN_EVERY = _stream.UNREACHABLE_WARN_EVERY
 #: "The engine's default" for a subscriber's unreachable_timeout.
 DEFAULT: Any = object()
 
@@ -69,8 +76,43 @@ _CLOSED = "this etcd3 client has been closed"
 AioCallback = Callable[[Union[WatchResponse, BaseException]], Union[None, Awaitable[None]]]
 
 
+class Inbox:
+    """An iterator subscriber's unbounded inbox, read by one task at a time (a
+    leaner :class:`asyncio.Queue`: deliveries to many subscribers are the hot path).
+    ``get`` is cancellation-safe: an item is taken only when ``get`` returns it."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: Deque[Any] = collections.deque()
+        self._waiter: Optional[asyncio.Future[None]] = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return items.popleft()
+
+
 class AioSubscriber(Subscriber):
-    """A subscriber whose inbox is an :class:`asyncio.Queue` (iterators) or whose
+    """A subscriber whose inbox is an :class:`Inbox` (iterators) or whose
     callback may be a coroutine function."""
 
     __slots__ = ()
@@ -80,12 +122,22 @@ class WatchResponses:
     """``async for response in ...``: the responses of one iterator subscriber.
 
     Ends (StopAsyncIteration) when the watch is cancelled or the client closed;
-    raises the error that ends the watch otherwise, once, then ends.
+    raises the error that ends the watch otherwise, once, then ends. ``await
+    aclose()`` cancels the watch (so ``contextlib.aclosing(...)`` works);
+    ``on_close`` is what cancels it.
     """
 
-    def __init__(self, sub: AioSubscriber) -> None:
+    def __init__(self, sub: AioSubscriber,
+                 on_close: Optional[Callable[[], Any]] = None) -> None:
         self._sub = sub
         self._done = False
+        self._on_close = on_close
+
+    async def aclose(self) -> None:
+        """Cancel the watch and end this iterator (idempotent)."""
+        self._done = True
+        if self._on_close is not None:
+            self._on_close()
 
     def __aiter__(self) -> WatchResponses:
         return self
@@ -127,6 +179,32 @@ def _being_cancelled(unknown: bool) -> bool:
     return bool(cancelling())
 
 
+#: Python 3.11+ tells a task that was cancelled from a coroutine that raised
+#: CancelledError on its own (Task.cancelling).
+_TELLS_CANCELLING = hasattr(asyncio.Task, "cancelling")
+
+
+class CallbackCancelled(Exception):
+    """A coroutine callback ended with CancelledError of its own (logged)."""
+
+
+async def _await_apart(awaitable: Awaitable[Any]) -> None:
+    """Await a callback's coroutine as a task of its own, so that a CancelledError
+    it raises is told from the dispatcher's own cancellation (before Python 3.11).
+
+    :raises CallbackCancelled: the callback was cancelled, not the dispatcher.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.cancelled():
+        raise CallbackCancelled("the callback raised CancelledError")
+    task.result()
+
+
 class AioWatchEngine(WatchStreamRules):
     """Every watch of one asyncio client (see the module docstring). Use it from its
     event loop only, except :meth:`close`."""
@@ -145,7 +223,7 @@ class AioWatchEngine(WatchStreamRules):
         self._dropped: Any = None  # a call this engine cancelled on purpose
         self._token_rejected = False
         self._stalled = False  # set by the watchdog: the member stopped answering
-        self._probe = SilenceProbe(_SILENCE_BEFORE_PROBE, _PROBE_TIMEOUT)
+        self._probe = SilenceProbe(_stream.SILENCE_BEFORE_PROBE, _stream.PROBE_TIMEOUT)
         self._outage = Outage()
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
@@ -225,7 +303,7 @@ class AioWatchEngine(WatchStreamRules):
         if unreachable_timeout is DEFAULT:
             unreachable_timeout = self.unreachable_timeout
         sub = AioSubscriber(0, callback,  # type: ignore[arg-type]
-                            None if callback else asyncio.Queue(), max_queue,
+                            None if callback else Inbox(), max_queue,
                             unreachable_timeout)
         if self._closed:
             raise exceptions.ClientClosedError(_CLOSED)
@@ -316,7 +394,7 @@ class AioWatchEngine(WatchStreamRules):
                 await asyncio.sleep(backoff)
                 if self._closed:
                     return
-            backoff = min(_BACKOFF_CAP, backoff * _BACKOFF_FACTOR or _BACKOFF_START)
+            backoff = _stream.next_backoff(backoff)
             requests: asyncio.Queue[Any] = asyncio.Queue()
             try:
                 target = transport.pool.pick(avoid)
@@ -435,10 +513,16 @@ class AioWatchEngine(WatchStreamRules):
                     try:
                         result = sub.callback(payload)
                         if inspect.isawaitable(result):
-                            await result
+                            if _TELLS_CANCELLING:
+                                await result
+                            else:
+                                await _await_apart(result)
                     except asyncio.CancelledError:
                         if self._closed or _being_cancelled(unknown=True):
                             raise
+                        log.error("etcd3: watch callback %r was cancelled; delivery "
+                                  "continues", sub.callback)
+                    except CallbackCancelled:
                         log.error("etcd3: watch callback %r was cancelled; delivery "
                                   "continues", sub.callback)
                     except Exception:

@@ -8,6 +8,7 @@ the server, so here they are awaitables: ``await lease.remaining_ttl``. ``id``,
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, List, Optional
 
 import grpc
@@ -21,6 +22,8 @@ from ._base import UNSET, AioServiceBase, Timeout
 from ._keepalive import AioKeepAliveEngine
 
 __all__ = ["AioLeaseMixin", "Lease"]
+
+log = logging.getLogger("etcd3")
 
 
 class Lease(LeaseHandle["AioLeaseMixin"]):
@@ -85,11 +88,22 @@ class Lease(LeaseHandle["AioLeaseMixin"]):
     async def __aenter__(self) -> Lease:
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        """Revoke the lease (one already gone is fine).
+
+        :raises Etcd3Exception: the revoke failed and the block raised nothing
+            (otherwise the block's exception, a cancellation included, propagates
+            and the failure is logged: the lease expires after its TTL).
+        """
         try:
             await self.revoke()
         except exceptions.LeaseNotFoundError:
             pass
+        except Exception as error:
+            if exc_type is None:
+                raise
+            log.warning("etcd3: revoking lease %x failed (%s); it expires after its "
+                        "TTL", self.id, error)
 
 
 class AioLeaseMixin(AioServiceBase):

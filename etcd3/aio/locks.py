@@ -136,8 +136,20 @@ class Lock(LockState, cc.AioLeaseHolder):
             raise self._timed_out_error()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await cc.shielded(self.release())
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        """Release the lock (even when the task was cancelled meanwhile).
+
+        :raises Etcd3Exception: the release failed and the block itself raised
+            nothing (otherwise the block's exception, a cancellation included,
+            propagates and the failure is logged: the lease expires after ``ttl``).
+        """
+        try:
+            await cc.shielded(self.release())
+        except Exception as error:
+            if exc_type is None:
+                raise
+            cc.log.warning("etcd3: releasing %s failed (%s); it is freed when its "
+                           "lease expires", self._what, error)
 
 
 class AioLockMixin(AioServiceBase):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import weakref
 from typing import Any, Awaitable, Callable, Deque, Optional, Tuple
 
 from .. import codec, exceptions
@@ -35,7 +37,8 @@ __all__ = ["AioWatchMixin", "CancelFn", "WatchEvents", "WatchResponses"]
 
 class WatchEvents:
     """``async for event in ...``: the events of a watch, one by one (see
-    :class:`~etcd3.aio._watch_engine.WatchResponses` for how it ends)."""
+    :class:`~etcd3.aio._watch_engine.WatchResponses` for how it ends; ``await
+    aclose()``, e.g. from ``contextlib.aclosing(events)``, cancels the watch)."""
 
     def __init__(self, responses: WatchResponses) -> None:
         self._responses = responses
@@ -43,6 +46,12 @@ class WatchEvents:
 
     def __aiter__(self) -> WatchEvents:
         return self
+
+    async def aclose(self) -> None:
+        """Cancel the watch and end this iterator (idempotent; see
+        :meth:`WatchResponses.aclose`)."""
+        self._pending.clear()
+        await self._responses.aclose()
 
     async def __anext__(self) -> Event:
         while not self._pending:
@@ -60,9 +69,6 @@ class AioWatchMixin(AioServiceBase):
     _watch_unreachable_timeout: Optional[float] = None
 
     def _watch_engine(self) -> AioWatchEngine:
-        # The pool first: binding it to this loop forgets the engines of older loops
-        # (and, on the first call, any engine made before it).
-        self._transport.pool  # noqa: B018
         return self._engine("watch", lambda: AioWatchEngine(
             self._transport, coalesce=self._watch_coalesce,
             unreachable_timeout=self._watch_unreachable_timeout))
@@ -171,7 +177,12 @@ class AioWatchMixin(AioServiceBase):
         async def cancel() -> None:
             engine.cancel(sub.id)
 
-        return WatchResponses(sub), cancel
+        responses = WatchResponses(sub, functools.partial(engine.cancel, sub.id))
+        # An iterator nobody can read any more must not keep its watch (and a growing
+        # inbox) for the client's life: cancel it, later, on the loop.
+        weakref.finalize(responses, _cancel_soon, asyncio.get_running_loop(), engine,
+                         sub.id)
+        return responses, cancel
 
     async def watch_response(self, key: KeyType, **kwargs: Any
                              ) -> Tuple[WatchResponses, CancelFn]:
@@ -272,3 +283,15 @@ class AioWatchMixin(AioServiceBase):
                     return item
         finally:
             engine.cancel(sub.id)
+
+
+def _cancel_soon(loop: asyncio.AbstractEventLoop, engine: AioWatchEngine,
+                 sub_id: int) -> None:
+    """Cancel subscriber ``sub_id`` on ``loop`` at its next turn (called by a
+    finalizer: from any thread, at any point of the loop's own code)."""
+    if loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(engine.cancel, sub_id)
+    except RuntimeError:  # the loop closed meanwhile
+        pass

@@ -5,9 +5,17 @@ bodies run unchanged against the asyncio one.
 of the wrapped client is called IN that loop: a coroutine's result is awaited and
 returned, an async iterator becomes a lazy blocking iterator (each ``next()`` awaits
 one item), an async context manager a plain one, an object of :mod:`etcd3.aio`
-(a lease, a lock, a watch's cancel function...) is wrapped in turn. Everything else
-(``client.transactions``, results, exceptions) is passed through as it is: an
-exception raised by the asyncio client reaches the test unchanged.
+(a lease, a lock, a watch's cancel function...) is wrapped in turn, and a property
+is read in the loop (awaited when it gives an awaitable: ``lease.remaining_ttl``).
+Everything else (``client.transactions``, results, events, exceptions) is passed
+through as it is: an exception raised by the asyncio client reaches the test
+unchanged.
+
+Callbacks: those the asyncio client awaits (watch callbacks, ``on_expired``,
+``on_lost``, STM functions) run in worker threads, as the threaded client runs
+them outside the caller's thread, so they may block or call the bridged client;
+what they are given is bridged. Other callables (progress reporters, key
+generators) are called in the loop, as given: they must not call the bridge.
 
 The bridge translates calls; it never retries, catches, or reorders anything, so a
 test that passes through it exercises the asyncio client's own behaviour.
@@ -150,8 +158,8 @@ class _Bridged:
 
 def _wrap(value: Any, loop: _Loop) -> Any:
     """``value`` as the blocking world sees it (see the module docstring)."""
-    if isinstance(value, tuple) and any(_needs_wrap(v) for v in value):
-        return tuple(_wrap(v, loop) for v in value)
+    if isinstance(value, (tuple, list)) and any(_needs_wrap(v) for v in value):
+        return type(value)(_wrap(v, loop) for v in value)
     if hasattr(value, "__anext__"):
         return BridgedIterator(value, loop)
     if callable(value) and not isinstance(value, type) and _is_async_callable(value):

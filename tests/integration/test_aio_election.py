@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 from typing import Any, List
 
 import pytest
@@ -275,3 +277,29 @@ def test_asyncio_observer_sees_etcdctl_leader(etcd_server: EtcdServer) -> None:
                 proc.communicate()
 
     run(body())
+
+
+_FORGETFUL_CANDIDATES = """
+import asyncio, sys, etcd3.aio
+async def main():
+    client = etcd3.aio.client(host=sys.argv[1], port=int(sys.argv[2]))
+    leader = client.election("forgotten", ttl=5)
+    assert await leader.campaign("first")
+    waiting = asyncio.ensure_future(client.election("forgotten", ttl=5).campaign("next"))
+    observer = leader.observe()
+    assert (await observer.__anext__())[0] == b"first"
+    following = asyncio.ensure_future(observer.__anext__())
+    await asyncio.sleep(0.5)
+    print("leaving", flush=True)
+asyncio.run(main())
+print("exited", flush=True)
+"""
+
+
+def test_exit_without_close_is_prompt(etcd_server: EtcdServer) -> None:
+    proc = subprocess.run([sys.executable, "-c", _FORGETFUL_CANDIDATES, etcd_server.host,
+                           str(etcd_server.port)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["leaving", "exited"]
+    assert "Traceback" not in proc.stderr and "was destroyed" not in proc.stderr

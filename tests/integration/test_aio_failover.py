@@ -45,6 +45,7 @@ class Workload:
         self.read_failures: List[BaseException] = []
         self.reads = 0
         self.written: List[bytes] = []
+        self.put_revisions: List[int] = []
         self.uncertain: List[Tuple[bytes, BaseException]] = []
         self.tasks: List[asyncio.Task[None]] = []
 
@@ -62,7 +63,8 @@ class Workload:
                     self.reads += 1
                     continue
                 if kind == "put":
-                    await self.client.put(key, b"x")
+                    response = await self.client.put(key, b"x")
+                    self.put_revisions.append(response.header.revision)
                 else:
                     ok, _ = await self.client.transaction(
                         compare=[t.version(key) == 0], success=[t.put(key, b"t")],
@@ -124,13 +126,23 @@ def _chaos(cluster: EtcdCluster) -> None:
     time.sleep(1.0)
 
 
-def test_members_killed_and_frozen_under_load(cluster: EtcdCluster) -> None:
+@pytest.mark.parametrize("write_batch_in_flight", [None, 1], ids=["plain", "coalesced"])
+def test_members_killed_and_frozen_under_load(cluster: EtcdCluster,
+                                              write_batch_in_flight: Any) -> None:
+    """With ``write_batch_in_flight=1`` concurrent puts share Txns: a batch lost
+    with its member must fail each of its writes as possibly applied, never
+    acknowledge one that is not there, nor apply one twice."""
+    cluster.wait_healthy()
+
     async def body() -> Workload:
-        async with _client(cluster) as client:
-            async with Workload(client, "/chaos/") as load:
+        async with _client(cluster, write_batch_in_flight=write_batch_in_flight) as client:
+            async with Workload(client, f"/chaos/{write_batch_in_flight}/") as load:
                 await asyncio.to_thread(_chaos, cluster)
                 counts = (load.reads, len(load.written))
             assert counts[0] > 100 and counts[1] > 50, counts
+            if write_batch_in_flight is not None:  # puts were coalesced: one Txn,
+                revisions = load.put_revisions  # one revision for several puts
+                assert len(set(revisions)) < len(revisions), len(revisions)
             # The same client uses every member again.
             states = client._transport.pool.states
             for _ in range(100):

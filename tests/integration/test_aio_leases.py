@@ -205,7 +205,7 @@ def test_exit_without_close_is_prompt(etcd_client: Any, etcd_server: EtcdServer)
     assert etcd_client.get("/forgotten")[0] == b"v"  # the lease expires later
 
 
-def test_keepalive_survives_killing_its_member() -> None:
+def test_keepalive_survives_freezing_then_killing_its_member() -> None:
     with EtcdCluster(3) as cluster:
         async def body() -> None:
             async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
@@ -215,6 +215,20 @@ def test_keepalive_survives_killing_its_member() -> None:
                 engine = client._keepalive
                 assert engine is not None
                 await wait_until(lambda: engine.stream_endpoint is not None)
+
+                # SIGSTOP: the stream stalls (no error, no reply) and must move
+                frozen_endpoint = engine.stream_endpoint
+                frozen = next(m for m in cluster.members if m.endpoint == frozen_endpoint)
+                await asyncio.to_thread(frozen.pause)
+                try:
+                    await asyncio.sleep(7)  # more than twice the TTL
+                    assert reported == [] and not lease.expired
+                    assert engine.stream_endpoint not in (None, frozen_endpoint)
+                    assert await lease.remaining_ttl > 0
+                finally:
+                    frozen.resume()
+
+                # SIGKILL of the member the stream moved to, made leader first
                 stream_endpoint = engine.stream_endpoint
                 member = next(m for m in cluster.members if m.endpoint == stream_endpoint)
                 leader = await asyncio.to_thread(cluster.leader)
@@ -254,3 +268,35 @@ def test_keepalive_survives_a_restart_with_auth_enabled() -> None:
                 await lease.revoke()
 
         run(body())
+
+
+def test_cancelled_async_with_stays_cancelled_when_the_revoke_fails(
+        etcd_server: EtcdServer) -> None:
+    async def body() -> None:
+        async with aio_client(etcd_server, timeout=1) as client:
+            entered = asyncio.Event()
+            leases: List[Lease] = []
+
+            async def worker() -> None:
+                async with await client.lease(2, keep_alive=True) as lease:
+                    leases.append(lease)
+                    entered.set()
+                    await asyncio.sleep(30)
+
+            task = asyncio.ensure_future(worker())
+            await entered.wait()
+            etcd_server.pause()
+            try:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            finally:
+                etcd_server.resume()
+            assert not leases[0].kept_alive  # no longer renewed: it expires
+
+            async def gone() -> bool:
+                return await leases[0].remaining_ttl == -1
+
+            await wait_until(gone, timeout=15)
+
+    run(body())

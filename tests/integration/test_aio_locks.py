@@ -512,3 +512,33 @@ def test_holder_keeps_the_lock_when_its_stream_member_dies() -> None:
                 assert await other.release()
 
         run(body())
+
+
+def test_cancelled_body_stays_cancelled_when_the_release_fails(
+        etcd_server: EtcdServer) -> None:
+    async def body() -> None:
+        async with aio_client(etcd_server, timeout=1) as client:
+            entered = asyncio.Event()
+
+            async def worker() -> None:
+                async with client.lock("unreleasable", ttl=2):
+                    entered.set()
+                    await asyncio.sleep(30)
+
+            task = asyncio.ensure_future(worker())
+            await entered.wait()
+            etcd_server.pause()
+            try:
+                task.cancel()
+                # the release times out, but the cancellation is what propagates
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            finally:
+                etcd_server.resume()
+
+            async def expired() -> bool:  # no longer kept alive: gone after its TTL
+                return await keys(client, "/locks/unreleasable/") == []
+
+            await wait_until(expired, timeout=15)
+
+    run(body())

@@ -37,6 +37,14 @@ def server(etcd_server: EtcdServer) -> Iterator[EtcdServer]:
     yield etcd_server
 
 
+@pytest.fixture(scope="module")
+def quiet_server() -> Iterator[EtcdServer]:
+    """An etcd of this module's own, for tests that count etcd's watchers (other
+    tests' clients may leave watchers on the session's server)."""
+    with EtcdServer(name="aio-watch-quiet") as server:
+        yield server
+
+
 def shape(events: List[Event]) -> List[Tuple[str, bytes, bytes]]:
     return [(type(e).__name__, e.key, e.value) for e in events]
 
@@ -244,7 +252,9 @@ def test_watch_once(server: EtcdServer) -> None:
     run(body, endpoints=[server.endpoint])
 
 
-def test_identical_watches_share_one_server_watch(server: EtcdServer) -> None:
+def test_identical_watches_share_one_server_watch(quiet_server: EtcdServer) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         first = Seen()
         first_id = await client.add_watch_prefix_callback("/s/", first)
@@ -374,7 +384,9 @@ def test_close_ends_iterators_and_tasks(server: EtcdServer) -> None:
         await asyncio.sleep(0.05)
         await client.close()
         assert await asyncio.wait_for(asyncio.gather(*consumers), 5) == [[], []]
-        assert asyncio.all_tasks() - before == set()
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("etcd3-")]
+        # (gRPC's own task for the cancelled stream ends as its channel closes)
+        await wait_until(lambda: asyncio.all_tasks() - before == set(), timeout=5)
         with pytest.raises(exceptions.ClientClosedError):
             await client.watch("/closing")
         with pytest.raises(exceptions.ClientClosedError):
@@ -401,7 +413,10 @@ def test_close_during_registration_raises_client_closed(server: EtcdServer) -> N
     asyncio.run(asyncio.wait_for(body(), 30))
 
 
-def test_cancelling_a_task_mid_registration_leaves_nothing(server: EtcdServer) -> None:
+def test_cancelling_a_task_mid_registration_leaves_nothing(quiet_server: EtcdServer
+                                                          ) -> None:
+    server = quiet_server
+
     async def body(client: Client) -> None:
         engine = engine_of(client)
         # Cancelled at every step of the registration: before the stream opens,
@@ -605,3 +620,81 @@ def test_one_client_watches_in_successive_event_loops(server: EtcdServer) -> Non
         await client.close()
 
     asyncio.run(close())
+
+
+def test_aclose_of_an_iterator_cancels_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        events, _ = await client.watch_prefix("/ac/")
+        responses, _ = await client.watch_prefix_response("/ac/")
+        await client.put("/ac/a", "1")
+        assert [e.key for e in await take(events, 1)] == [b"/ac/a"]
+        await events.aclose()
+        await events.aclose()  # idempotent
+        assert [e async for e in events] == []
+        assert len(engine_of(client)._subs) == 1
+        await responses.aclose()
+        assert [r async for r in responses] == []
+        nothing_registered(client)
+
+    run(body, endpoints=[server.endpoint])
+
+
+def test_an_iterator_dropped_unread_ends_its_watch(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        kept = Seen()
+        await client.add_watch_prefix_callback("/gone/", kept)
+        events, cancel = await client.watch_prefix("/gone/")
+        engine = engine_of(client)
+        assert len(engine._subs) == 2
+        del events, cancel
+        gc.collect()
+        await wait_until(lambda: len(engine._subs) == 1)
+        await client.put("/gone/a", "1")  # the other watch of the spec goes on
+        await kept.wait_for(lambda s: len(s.events) == 1)
+
+    run(body, endpoints=[server.endpoint])
+
+
+def test_a_callback_cancelled_on_its_own_does_not_stop_the_others(
+        server: EtcdServer, caplog: pytest.LogCaptureFixture) -> None:
+    async def body(client: Client) -> None:
+        seen = Seen()
+
+        async def gives_up(response: Any) -> None:
+            await seen(response)
+            raise asyncio.CancelledError()  # e.g. it awaited something cancelled
+
+        await client.add_watch_callback("/cc", gives_up)
+        await client.put("/cc", "1")
+        await client.put("/cc", "2")
+        await seen.wait_for(lambda s: len(s.events) == 2)  # the dispatcher lives on
+
+    with caplog.at_level(logging.ERROR, logger="etcd3"):
+        run(body, endpoints=[server.endpoint])
+    assert any("was cancelled; delivery continues" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_asyncio_timeout_around_watch_calls(server: EtcdServer) -> None:
+    async def body(client: Client) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # type: ignore[attr-defined]
+                await client.watch_once("/to")  # nothing changes it
+        events, cancel = await client.watch("/to")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):  # type: ignore[attr-defined]
+                await events.__anext__()
+        await client.put("/to", "1")  # the iterator is intact after the timeout
+        assert [e.value for e in await take(events, 1)] == [b"1"]
+        await cancel()
+        nothing_registered(client)
+
+    if sys.version_info >= (3, 11):
+        run(body, endpoints=[server.endpoint])
+    else:  # asyncio.timeout() is new in 3.11; wait_for is the same cancellation
+        async def with_wait_for(client: Client) -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.watch_once("/to"), 0.2)
+            nothing_registered(client)
+
+        run(with_wait_for, endpoints=[server.endpoint])

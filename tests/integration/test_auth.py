@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import grpc
 import pytest
@@ -20,6 +20,8 @@ from etcd3.auth import Perm, Perms, permission_range
 from etcd3.etcdrpc import rpc_pb2 as pb
 from etcd3.testing import EtcdServer
 
+pytestmark = pytest.mark.drivers("threaded", "aio")
+
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[EtcdServer]:
@@ -29,8 +31,18 @@ def auth_server() -> Iterator[EtcdServer]:
 
 
 @pytest.fixture
-def root(auth_server: EtcdServer) -> Iterator[etcd3.Etcd3Client]:
-    client = client_for(auth_server)
+def login(connect: Any) -> Any:
+    """``login(server, user, password)``: :func:`client_for`, for the test's driver."""
+    def make(server: EtcdServer, user: str = "root", password: str = ROOT_PASSWORD,
+             **kwargs: Any) -> Any:
+        return connect(host=server.host, port=server.port, user=user,
+                       password=password, **kwargs)
+    return make
+
+
+@pytest.fixture
+def root(auth_server: EtcdServer, login: Any) -> Iterator[etcd3.Etcd3Client]:
+    client = login(auth_server)
     yield client
     for user in client.users():
         if user.name != "root":
@@ -141,14 +153,14 @@ def test_revokes_are_idempotent(root: etcd3.Etcd3Client) -> None:
 
 
 def test_prefix_grant_is_enforced_and_revoking_takes_effect(
-        auth_server: EtcdServer, root: etcd3.Etcd3Client) -> None:
+        auth_server: EtcdServer, root: etcd3.Etcd3Client, login: Any) -> None:
     root.add_user("carol", "carol-pw")
     root.add_role("carol-role").grant(Perms.rw, "/carol/", prefix=True)
     root.add_role("carol-ro").grant(Perms.r, "/shared/", prefix=True)
     root.grant_role("carol", "carol-role")
     root.grant_role("carol", "carol-ro")
     root.put("/shared/x", "hello")
-    with client_for(auth_server, "carol", "carol-pw") as carol:
+    with login(auth_server, "carol", "carol-pw") as carol:
         carol.put("/carol/a", "1")
         assert carol.get("/carol/a")[0] == b"1"
         assert [v for v, _ in carol.get_prefix("/carol/")] == [b"1"]
@@ -168,18 +180,18 @@ def test_prefix_grant_is_enforced_and_revoking_takes_effect(
 
 
 def test_wrong_password_is_reported_and_never_shown(
-        auth_server: EtcdServer, root: etcd3.Etcd3Client,
+        auth_server: EtcdServer, root: etcd3.Etcd3Client, login: Any,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "dave-Secret-Value-42"
     root.add_user("dave", secret)
-    with client_for(auth_server, "dave", "not-" + secret) as wrong:
+    with login(auth_server, "dave", "not-" + secret) as wrong:
         assert secret not in repr(wrong)
         with pytest.raises(exceptions.AuthenticationFailedError) as info:
             wrong.get("/k")
     text = f"{info.value} {info.value!r} {info.value.__cause__!r}"
     assert "dave" in text and secret not in text
-    with client_for(auth_server, "dave", secret) as dave:
+    with login(auth_server, "dave", secret) as dave:
         assert "dave" in repr(dave) and secret not in repr(dave)
         assert secret not in repr(dave._transport.token_provider)
         with pytest.raises(exceptions.PermissionDeniedError):
@@ -187,6 +199,7 @@ def test_wrong_password_is_reported_and_never_shown(
     assert secret not in caplog.text
 
 
+@pytest.mark.drivers("threaded")  # the threaded raw stubs
 def test_raw_stubs_carry_the_token(root: etcd3.Etcd3Client) -> None:
     root.put("/raw", "1")
     assert root.metadata is not None and root.metadata[0][0] == "token"
@@ -198,12 +211,14 @@ def test_raw_stubs_carry_the_token(root: etcd3.Etcd3Client) -> None:
     assert "user name is empty" in info.value.details()
 
 
-def test_unauthenticated_client_gets_an_auth_error(auth_server: EtcdServer) -> None:
-    with etcd3.client(host=auth_server.host, port=auth_server.port) as anonymous, \
+def test_unauthenticated_client_gets_an_auth_error(auth_server: EtcdServer,
+                                                  connect: Any) -> None:
+    with connect(host=auth_server.host, port=auth_server.port) as anonymous, \
             pytest.raises(exceptions.AuthError):
         anonymous.get("/k")
 
 
+@pytest.mark.drivers("threaded")  # reads the threaded token cache
 @pytest.mark.parametrize("timeout", [0.3, 1])
 def test_constructing_an_authenticated_client_does_no_io(timeout: float) -> None:
     with socket.socket() as sock:
@@ -223,16 +238,16 @@ def test_constructing_an_authenticated_client_does_no_io(timeout: float) -> None
 
 
 def test_changing_own_password_keeps_the_client_working(
-        auth_server: EtcdServer, root: etcd3.Etcd3Client) -> None:
+        auth_server: EtcdServer, root: etcd3.Etcd3Client, login: Any) -> None:
     root.add_user("admin2", "old-pw")
     root.grant_role("admin2", "root")
-    with client_for(auth_server, "admin2", "old-pw") as admin:
+    with login(auth_server, "admin2", "old-pw") as admin:
         admin.put("/pw/a", "1")
         admin.change_password("admin2", "new-pw")
         # Changing a password invalidates the user's tokens: the client must
         # re-authenticate, with the new password.
         admin.put("/pw/b", "2")
         assert admin.get("/pw/a")[0] == b"1"
-    with client_for(auth_server, "admin2", "old-pw") as stale, \
+    with login(auth_server, "admin2", "old-pw") as stale, \
             pytest.raises(exceptions.AuthenticationFailedError):
         stale.get("/pw/a")

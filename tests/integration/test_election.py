@@ -156,3 +156,31 @@ def test_etcdctl_observes_python_proclamations(etcd_server: EtcdServer,
         proc.kill()
         proc.communicate()
         election.resign()
+
+
+def test_observe_ends_when_the_client_closes_after_a_resign(etcd_server: EtcdServer) -> None:
+    # The close may land while the observer re-reads an empty election or while it
+    # waits for a first candidate: either way the iteration ends.
+    import etcd3
+
+    for attempt in range(3):
+        client = etcd3.client(endpoints=[etcd_server.endpoint])
+        election = client.election(f"closing-{attempt}", ttl=5)
+        assert election.campaign("x")
+        observer = election.observe()
+        assert next(observer)[0] == b"x"
+        outcome: List[Any] = []
+
+        def read(observer: Any = observer, outcome: List[Any] = outcome) -> None:
+            try:
+                outcome.append(list(observer))
+            except Exception as error:  # the failure this test is about
+                outcome.append(error)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.05 * attempt)
+        election.resign()
+        client.close()
+        reader.join(10)
+        assert outcome == [[]]

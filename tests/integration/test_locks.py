@@ -232,6 +232,7 @@ def test_waiters_are_served_in_fifo_order(etcd_client: Any) -> None:
     assert order == ["B", "C", "D"]
 
 
+@pytest.mark.drivers("threaded")  # its workers are threaded-client processes
 def test_processes_increment_a_counter_exactly(etcd_server: EtcdServer,
                                                etcd_client: Any) -> None:
     etcd_client.put("/counter", "0")

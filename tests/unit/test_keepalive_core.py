@@ -127,3 +127,11 @@ def test_next_wakeup_is_the_earliest_due_time_capped_at_a_tick() -> None:
     schedule.reopen_at = 0.3
     assert schedule.next_wakeup(0.0, streaming=False) == 0.3
     assert schedule.next_wakeup(1.0, streaming=False) == 0.0
+
+
+def test_while_a_stream_opens_only_expiries_are_due() -> None:
+    schedule = KeepAliveSchedule()
+    schedule.add(1, ttl=3, now=0.0)
+    schedule.reopen_at = 0.0  # due, but an opening is under way: no spinning
+    assert schedule.next_wakeup(0.0, streaming=False, opening=True) == MAX_TICK
+    assert schedule.next_wakeup(2.9, streaming=False, opening=True) == pytest.approx(0.1)
