@@ -196,6 +196,9 @@ class WriteBatcher:
         except exceptions.Etcd3Exception as error:  # not sent (e.g. closed)
             self._settle(batch, None, error)
             return
+        except (TypeError, ValueError):  # not sent: each write meets its own error alone
+            self._settle(batch, None, None)
+            return
         future.add_done_callback(lambda done: self._completed(batch, done))
 
     def _completed(self, batch: List[_Write], future: concurrent.futures.Future[Any]

@@ -3,7 +3,9 @@ concurrent single-key puts and deletes of one event loop share one Txn.
 
 The rules are those of the sans-I/O
 :class:`~etcd3._core.write_batch_policy.WriteBatchPolicy` (slots, per-key order,
-etcd's limits); this module sends, hands out results and errors:
+etcd's limits) and of :mod:`etcd3._grpc.write_batch` (what a batch's outcome means
+for each write), shared with the threaded :mod:`etcd3._sync.write_batch`; this
+module sends, hands out results and errors:
 
 * A write that may go at once goes out as the plain Put/DeleteRange, on the normal
   call path (:meth:`~etcd3.aio._transport.AioTransport.call`): a lone writer is
@@ -205,6 +207,11 @@ class AioWriteBatcher:
                 _fail(write, _batch.closed_in_flight(write.method, write.context), _DONE)
                 policy.done(write.key)
             raise
+        except Exception as error:  # a defect: the outcome is unknown, tell each caller
+            # (no await since the batch was settled: its keys are still ours)
+            for write in batch:
+                _fail(write, error, _DONE)
+                policy.done(write.key)
         finally:
             policy.release()
         if alone:
@@ -223,7 +230,10 @@ class AioWriteBatcher:
         timeout = Deadline.earliest(w.deadline for w in batch).remaining()
         if timeout is not None and timeout <= 0:
             return True  # nothing sent: each meets its own deadline alone
-        request = _batch.encode_batch(w.op for w in batch)
+        try:
+            request = _batch.encode_batch(w.op for w in batch)
+        except (TypeError, ValueError):  # not sent: each write meets its own error alone
+            return True
         try:
             response = await self._transport.call(_rpc.TXN, request, timeout=timeout,
                                                   context=_batch.BATCH_CONTEXT)
