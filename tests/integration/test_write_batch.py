@@ -292,3 +292,15 @@ def test_member_killed_mid_burst_loses_and_doubles_nothing() -> None:
         assert not missing, missing[:5]
         assert all(found.get(key, 0) <= 1 for key, _ in uncertain)
         assert len(found) <= len(written) + len(uncertain)
+
+
+def test_a_lone_writer_is_never_queued(etcd_server: EtcdServer) -> None:
+    prefix = _prefix()
+    with _client(etcd_server, 1) as client:
+        assert client._write_batcher is not None
+        policy = client._write_batcher.policy
+        for i in range(50):
+            client.put(f"{prefix}{i}", "v")
+            assert client.delete(f"{prefix}{i}") is True
+            assert not policy.pending
+        assert policy.sent_alone == 100 and policy.batches == 0
