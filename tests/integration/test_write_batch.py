@@ -157,36 +157,51 @@ def test_bursts_split_by_ops_and_size(etcd_server: EtcdServer) -> None:
 
 def test_unknown_outcome_gives_each_caller_a_lone_writes_error() -> None:
     with EtcdServer(name="twb-frozen") as server, _client(server, 1, timeout=10) as client:
+        assert client._write_batcher is not None
+        policy = client._write_batcher.policy
         client.put("warm", "up")
         server.pause()
+        results: List[Any] = []
         try:
             with pytest.raises(exceptions.ConnectionTimeoutError) as lone:
                 client.put("lone", "v", timeout=1.0)
-            first = threading.Thread(target=_timing_out, args=(client, "first"))
+            # "first" holds the only slot until it times out; the five others queue
+            # behind it meanwhile and then leave as one batch, which times out too.
+            first = threading.Thread(target=_timing_out, args=(client, "first", 2.0))
             first.start()
-            assert client._write_batcher is not None
-            for _ in range(1000):  # until the first put holds the slot
-                if client._write_batcher.policy.in_flight:
+            for _ in range(2000):
+                if policy.in_flight:
                     break
-                threading.Event().wait(0.001)
-            results = _together([lambda i=i: client.put(f"k{i}", "v", timeout=3.0)
-                                 for i in range(5)])
+                time.sleep(0.001)
+            rest = threading.Thread(target=lambda: results.extend(_together(
+                [lambda i=i: client.put(f"k{i}", "v", timeout=4.5) for i in range(5)])))
+            rest.start()
+            for _ in range(2000):
+                if len(policy.pending) == 5:
+                    break
+                time.sleep(0.001)
+            assert first.is_alive() and len(policy.pending) == 5
             first.join()
+            rest.join()
         finally:
             server.resume()
-        expected = str(lone.value).split(" on ")[0].replace("lone", "{}")
+        assert UNCERTAIN in str(lone.value)
+        # Each caller: a lone Put's error for its key (the deadline, or gRPC's ping
+        # timeout ending the stream first, whichever a lone write would meet).
         for i, error in enumerate(results):
-            assert type(error) is type(lone.value), error
-            assert str(error).startswith(expected.format(f"k{i}")), error
+            assert isinstance(error, (exceptions.ConnectionTimeoutError,
+                                      exceptions.ConnectionFailedError)), error
+            assert str(error).startswith(f"Put [key b'k{i}'] "), error
             assert UNCERTAIN in str(error) and "Txn" not in str(error)
+            assert error.attempts >= 1 and error.endpoints_tried
         for i in range(5):
             _, meta = client.get(f"k{i}")
             assert meta is None or meta.version == 1
 
 
-def _timing_out(client: etcd3.Etcd3Client, key: str) -> None:
+def _timing_out(client: etcd3.Etcd3Client, key: str, timeout: float) -> None:
     with pytest.raises(exceptions.ConnectionTimeoutError):
-        client.put(key, "v", timeout=0.5)
+        client.put(key, "v", timeout=timeout)
 
 
 def test_close_fails_queued_writes(etcd_server: EtcdServer) -> None:
@@ -277,3 +292,15 @@ def test_member_killed_mid_burst_loses_and_doubles_nothing() -> None:
         assert not missing, missing[:5]
         assert all(found.get(key, 0) <= 1 for key, _ in uncertain)
         assert len(found) <= len(written) + len(uncertain)
+
+
+def test_a_lone_writer_is_never_queued(etcd_server: EtcdServer) -> None:
+    prefix = _prefix()
+    with _client(etcd_server, 1) as client:
+        assert client._write_batcher is not None
+        policy = client._write_batcher.policy
+        for i in range(50):
+            client.put(f"{prefix}{i}", "v")
+            assert client.delete(f"{prefix}{i}") is True
+            assert not policy.pending
+        assert policy.sent_alone == 100 and policy.batches == 0
