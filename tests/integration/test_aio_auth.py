@@ -197,7 +197,9 @@ def test_enable_auth_without_root_user_says_what_to_do() -> None:
             assert await client._refuses_anonymous_calls(None) is False
             await client.enable_auth()
             status = await early.auth_status()
-            assert status.enabled is True and status.auth_revision > 0
+            assert status.enabled is True
+            if not (await early.status()).version.startswith("3.4."):
+                assert status.auth_revision > 0  # etcd 3.4's AuthStatus has no revision
             assert (await early.get("/early"))[0] == b"1"
             assert await client._refuses_anonymous_calls(None) is True
             with pytest.raises(exceptions.AuthError):
