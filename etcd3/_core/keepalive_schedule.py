@@ -12,6 +12,7 @@ and feeds the replies to :meth:`KeepAliveSchedule.answered`.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Dict, List, Optional
 
 #: Re-send cadence of an unanswered keepalive (Go's 500 ms loop).
@@ -153,3 +154,15 @@ class KeepAliveSchedule:
         if not streaming and not opening and self.entries:
             wake = min(wake, self.reopen_at)
         return max(wake - now, 0.0)
+
+
+class LeaseOwner:
+    """Who keeps a lease alive: the lease object, held weakly (a dropped Lease, or
+    lock, must not keep its client alive through a driver's engine), and the
+    callback to tell when it is lost."""
+
+    __slots__ = ("lease_ref", "on_expired")
+
+    def __init__(self, lease: Any, on_expired: Optional[Callable[[Any], Any]]) -> None:
+        self.lease_ref = weakref.ref(lease)
+        self.on_expired = on_expired

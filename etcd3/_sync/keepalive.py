@@ -18,7 +18,12 @@ import weakref
 from typing import Any, Callable, Iterator, List, Optional
 
 from .. import exceptions
-from .._core.keepalive_schedule import KeepAliveSchedule, LeaseEntry, StreamHealth
+from .._core.keepalive_schedule import (
+    KeepAliveSchedule,
+    LeaseEntry,
+    LeaseOwner,
+    StreamHealth,
+)
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
 from ..etcdrpc import rpc_pb2 as pb
@@ -30,15 +35,6 @@ log = logging.getLogger("etcd3")
 ExpiredCallback = Callable[[Any], None]
 
 
-class _Owner:
-    # The lease is held weakly: a Lease refers to its client, and the scheduler
-    # thread must not keep a dropped client alive (see etcd3._sync.lifecycle). A lease
-    # object the user dropped is still kept alive, by id, until the client goes.
-    __slots__ = ("lease_ref", "on_expired")
-
-    def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback]) -> None:
-        self.lease_ref = weakref.ref(lease)
-        self.on_expired = on_expired
 
 
 class _Stream:
@@ -97,7 +93,7 @@ class KeepAliveEngine:
             if self._stopped or self._transport.closed:
                 raise exceptions.ClientClosedError("this etcd3 client has been closed")
             self._schedule.add(int(lease.id), int(lease.ttl), time.monotonic(),
-                               _Owner(lease, on_expired))
+                               LeaseOwner(lease, on_expired))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="etcd3-lease-keepalive")
@@ -281,7 +277,7 @@ class KeepAliveEngine:
     @staticmethod
     def _report(entry: LeaseEntry, reason: str) -> None:
         log.warning("etcd3: lease %x could not be kept alive: %s", entry.lease_id, reason)
-        owner: _Owner = entry.owner
+        owner: LeaseOwner = entry.owner
         lease = owner.lease_ref()
         if lease is None:
             return

@@ -19,7 +19,12 @@ import weakref
 from typing import Any, AsyncIterator, Callable, Optional, Set
 
 from .. import exceptions
-from .._core.keepalive_schedule import KeepAliveSchedule, LeaseEntry, StreamHealth
+from .._core.keepalive_schedule import (
+    KeepAliveSchedule,
+    LeaseEntry,
+    LeaseOwner,
+    StreamHealth,
+)
 from .._grpc import errors as _errors
 from .._grpc import rpc as _rpc
 from ..etcdrpc import rpc_pb2 as pb
@@ -31,14 +36,6 @@ log = logging.getLogger("etcd3")
 ExpiredCallback = Callable[[Any], Any]
 
 
-class _Owner:
-    # Weakly, as in the threaded engine: a dropped Lease (or lock) must not keep its
-    # client alive through the engine's task.
-    __slots__ = ("lease_ref", "on_expired")
-
-    def __init__(self, lease: Any, on_expired: Optional[ExpiredCallback]) -> None:
-        self.lease_ref = weakref.ref(lease)
-        self.on_expired = on_expired
 
 
 class _Stream:
@@ -100,7 +97,7 @@ class AioKeepAliveEngine:
         if self._stopped or self._transport.closed:
             raise exceptions.ClientClosedError("this etcd3 client has been closed")
         self._schedule.add(int(lease.id), int(lease.ttl), time.monotonic(),
-                           _Owner(lease, on_expired))
+                           LeaseOwner(lease, on_expired))
         if self._task is None:
             self._task = self._loop.create_task(self._run(),
                                                 name="etcd3-lease-keepalive")
@@ -311,7 +308,7 @@ class AioKeepAliveEngine:
 
     def _report(self, entry: LeaseEntry, reason: str) -> None:
         log.warning("etcd3: lease %x could not be kept alive: %s", entry.lease_id, reason)
-        owner: _Owner = entry.owner
+        owner: LeaseOwner = entry.owner
         lease = owner.lease_ref()
         if lease is None:
             return
