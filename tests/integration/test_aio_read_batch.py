@@ -98,15 +98,20 @@ def test_options_such_as_revision_ride_along_in_a_batch(etcd_server) -> None:
                     return await client.get("/aopts/k", keys_only=True)
                 return await client.get("/aopts/k", serializable=True)
 
-            results = await asyncio.gather(*(read(n) for n in range(60)))
-            for n, (value, meta) in enumerate(results):
-                if n % 3 == 0:
-                    assert value == b"old" and meta.mod_revision == first
-                elif n % 3 == 1:
-                    assert value == b"" and meta.key == b"/aopts/k"
-                else:
-                    assert value == b"new"
-            assert max(batches) > 1, batches
+            # A slow first answer on a loaded machine sends queued reads alone (a
+            # read waits only so long for a slot): a few bursts, bounded.
+            for _ in range(5):
+                results = await asyncio.gather(*(read(n) for n in range(60)))
+                for n, (value, meta) in enumerate(results):
+                    if n % 3 == 0:
+                        assert value == b"old" and meta.mod_revision == first
+                    elif n % 3 == 1:
+                        assert value == b"" and meta.key == b"/aopts/k"
+                    else:
+                        assert value == b"new"
+                if batches and max(batches) > 1:
+                    break
+            assert batches and max(batches) > 1, batches
 
     _run(body)
 
@@ -133,7 +138,7 @@ def test_a_failing_batch_re_runs_its_reads_alone(etcd_server) -> None:
             for _ in range(5):
                 results = await asyncio.gather(*(read(n) for n in range(40)))
                 assert results.count("compacted") == 10 and results.count("ok") == 30
-            assert max(batches) > 1, batches
+            assert batches and max(batches) > 1, batches
 
     _run(body)
 
