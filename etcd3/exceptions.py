@@ -194,6 +194,12 @@ class ForkedWatchError(Etcd3Exception):
     watch again in the child (the client itself works there)."""
 
 
+class UnsupportedByProxyError(Etcd3Exception):
+    """etcd's gRPC proxy (``etcd grpc-proxy start``) stands between this client and
+    etcd and cannot do what was asked (say, a stream-wide watch progress request).
+    Send it to a member directly, or use the alternative the message names."""
+
+
 class CodecError(Etcd3Exception, ValueError):
     """Bytes received from the server could not be decoded (truncated or malformed)."""
 

@@ -400,7 +400,26 @@ class ChannelPool:
         failed = [False]
         guard = threading.Lock()
 
-        def done(call: Any) -> None:
+        def done(ok: bool) -> None:
+            with guard:
+                failed[0] = failed[0] or not ok
+                pending[0] -= 1
+                if pending[0]:
+                    return
+            self._probe_finished(state, not failed[0])
+
+        for channel in state.channels:
+            self._probe_channel(channel, done)
+
+    def check(self, state: EndpointState, done: Callable[[bool], None]) -> None:
+        """Probe one channel of ``state`` as a health probe does, without blocking;
+        ``done(ok)`` is told the outcome (on a gRPC thread). For liveness checks that
+        cannot use the stream they watch (etcd's gRPC proxy ignores progress requests).
+        """
+        self._probe_channel(state.channels[0], done)
+
+    def _probe_channel(self, channel: grpc.Channel, done: Callable[[bool], None]) -> None:
+        def finished(call: Any) -> None:
             try:
                 call.result()
                 ok = True
@@ -410,23 +429,17 @@ class ChannelPool:
                 ok = call.code() not in _PROBE_FAILURES
             except Exception:
                 ok = False
-            with guard:
-                failed[0] = failed[0] or not ok
-                pending[0] -= 1
-                if pending[0]:
-                    return
-            self._probe_finished(state, not failed[0])
+            done(ok)
 
-        for channel in state.channels:
-            try:
-                probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
-                                            response_deserializer=_identity)
-                call = probe.future(_PROBE_REQUEST, timeout=self.probe_timeout,
-                                    metadata=(REQUIRE_LEADER,), wait_for_ready=True)
-            except Exception:  # the channel was closed meanwhile
-                self._probe_finished(state, False)
-                return
-            call.add_done_callback(done)
+        try:
+            probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
+                                        response_deserializer=_identity)
+            call = probe.future(_PROBE_REQUEST, timeout=self.probe_timeout,
+                                metadata=(REQUIRE_LEADER,), wait_for_ready=True)
+        except Exception:  # the channel was closed meanwhile
+            done(False)
+            return
+        call.add_done_callback(finished)
 
     def _probe_finished(self, state: EndpointState, ok: bool) -> None:
         with self._lock:

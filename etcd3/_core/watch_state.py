@@ -75,12 +75,14 @@ class ServerWatch:
     or that the watch ended; the core only says when to raise it.
     """
 
-    __slots__ = ("id", "spec", "next_rev", "subscribers", "joining", "confirmed", "ready",
-                 "fragments", "stream_gen", "auth_retried", "_callback_targets",
-                 "_queue_targets", "_bounded_callbacks", "_bounded_queues")
+    __slots__ = ("id", "server_id", "spec", "next_rev", "subscribers", "joining",
+                 "confirmed", "ready", "fragments", "stream_gen", "auth_retried",
+                 "_callback_targets", "_queue_targets", "_bounded_callbacks", "_bounded_queues")
 
     def __init__(self, watch_id: int, spec: WatchSpec, start_revision: int) -> None:
         self.id = watch_id
+        #: The id the server uses on the current stream (the proxy numbers its own).
+        self.server_id = watch_id
         self.spec = spec
         self.next_rev = start_revision  # 0: "from now", until the creation response
         self.subscribers: List[Subscriber] = []
