@@ -406,6 +406,7 @@ class WatchEngine(WatchStreamRules):
 
     def _run_watchdog(self) -> None:
         while not self._closed.wait(_WATCHDOG_TICK):
+            check_proxy = None
             with self._lock:
                 self._check_outage(time.monotonic())
                 call = self._call
@@ -418,13 +419,17 @@ class WatchEngine(WatchStreamRules):
                     self._stalled = True
                     call.cancel()
                 elif step == PROBE and self._core.ids_assigned_by_server:
-                    # etcd's gRPC proxy ignores progress requests: ask the proxy itself.
-                    self._transport.pool.check(self._stream_state,
-                                               functools.partial(self._proxy_answered, call))
+                    # etcd's gRPC proxy ignores progress requests: ask the proxy itself
+                    # (below: the answer may come at once, on this thread).
+                    check_proxy = (self._stream_state, call)
                 elif step == PROBE:
                     assert self._requests is not None
                     self._requests.put(pb.WatchRequest(
                         progress_request=pb.WatchProgressRequest()))
+            if check_proxy is not None:
+                state, call = check_proxy
+                self._transport.pool.check(state, functools.partial(self._proxy_answered,
+                                                                    call))
 
     def _proxy_answered(self, call: Any, ok: bool) -> None:
         """The probe of the proxy the stream ``call`` goes through answered (``ok``)."""
