@@ -376,7 +376,7 @@ class _Feed:
 
     def _notify(self, updates: List[CacheUpdate]) -> None:
         with self._notify_lock:
-            for handle in list(self.handles):
+            for handle in self.hub.handles_of(self):
                 for listener in handle._listeners:
                     for update in updates:
                         try:
@@ -455,6 +455,11 @@ class CacheHub:
             if self._feeds.get((feed.start, feed.end)) is feed:
                 del self._feeds[(feed.start, feed.end)]
         feed.close(wait=False)
+
+    def handles_of(self, feed: _Feed) -> List[PrefixCache]:
+        """The open caches reading ``feed`` (a copy: the set changes under the lock)."""
+        with self._lock:
+            return list(feed.handles)
 
     def feeds(self) -> List[_Feed]:
         with self._lock:
@@ -699,7 +704,7 @@ class CacheMixin(ServiceBase):
         if hub is None:
             return []
         assert isinstance(hub, CacheHub)
-        return [handle for feed in hub.feeds() for handle in list(feed.handles)]
+        return [handle for feed in hub.feeds() for handle in hub.handles_of(feed)]
 
 
 __all__ = ["CacheMixin", "CacheUpdate", "PrefixCache", "Snapshot", "DEFAULT_PAGE_SIZE"]
