@@ -40,15 +40,15 @@ from typing import (
 )
 
 from . import codec, exceptions
+from ._core import cache_feed as _rules
+from ._core.cache_feed import DEFAULT_PAGE_SIZE
 from ._core.deadline import Deadline
-from ._core.ops import key_bytes, optional_count, range_fields
+from ._core.ops import key_bytes, optional_count
 from ._core.prefix_cache import (
-    ABSENT,
     CacheStore,
     CacheUpdate,
-    ReadView,
+    CacheView,
     Snapshot,
-    key_of,
     unchanged_since,
 )
 from ._core.watch_options import watch_spec
@@ -65,30 +65,8 @@ log = logging.getLogger("etcd3")
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
-Listener = Callable[[CacheUpdate], None]
-
-#: Keys per Range request while a cache lists its range.
-DEFAULT_PAGE_SIZE = 1000
-#: Seconds between re-list attempts grow up to this.
-_MAX_BACKOFF = 5.0
-#: How often an idle feed checks whether every cache using it was dropped.
-_IDLE_CHECK = 2.0
-#: wait_for_revision asks etcd whether the range changed after this long, then
-#: every _PROGRESS_EVERY seconds (the revision may be of a key outside the range).
-_PROGRESS_AFTER = 0.05
-_PROGRESS_EVERY = 0.5
-#: Errors a re-list does not retry: the cache fails (wait_ready raises them).
-_FATAL = (exceptions.AuthError,)
 
 _ENGINE = "cache"
-
-
-def _describe(start: bytes, end: bytes) -> str:
-    if start == b"\0" and end == b"\0":
-        return "every key"
-    if end == codec.prefix_range_end(start):
-        return f"prefix {start!r}"
-    return f"range [{start!r}, {end!r})"
 
 
 class _Feed:
@@ -100,7 +78,7 @@ class _Feed:
         self.start = start
         self.end = end
         self.page_size = page_size
-        self.what = _describe(start, end)
+        self.what = _rules.describe(start, end)
         self.store = CacheStore()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # applied, loaded, closed
@@ -124,6 +102,9 @@ class _Feed:
 
     # -- what readers ask -------------------------------------------------------------
 
+    def is_ready(self) -> bool:
+        return self.ready.is_set()
+
     def stale_since(self) -> Optional[float]:
         since = self._stale_since
         if since is not None:
@@ -140,9 +121,7 @@ class _Feed:
     def wait_ready(self, timeout: Optional[float]) -> None:
         if not self.ready.wait(timeout):
             self._check_open()
-            raise exceptions.CacheTimedOut(
-                f"the cache of {self.what} was not loaded within {timeout} s"
-                + self._late_reason())
+            raise _rules.not_ready_error(self.what, timeout, self._late_reason())
         self._check_open()
 
     def wait_for_revision(self, revision: int, timeout: Optional[float]) -> int:
@@ -151,7 +130,7 @@ class _Feed:
             return store.revision
         deadline = Deadline.after(timeout)
         started = time.monotonic()
-        next_probe = started + _PROGRESS_AFTER
+        next_probe = started + _rules.PROGRESS_AFTER
         while True:
             with self._changed:
                 while store.revision < revision and not self.closed:
@@ -170,12 +149,11 @@ class _Feed:
                 return reached
             self._check_open()
             if deadline.expired:
-                raise exceptions.CacheTimedOut(
-                    f"the cache of {self.what} did not reach revision {revision} within "
-                    f"{timeout} s (it is at {reached})" + self._late_reason())
+                raise _rules.behind_error(self.what, revision, timeout, reached,
+                                          self._late_reason())
             # The revision may be of a key outside the range: ask etcd whether the
             # range changed since the cache's revision.
-            next_probe = time.monotonic() + _PROGRESS_EVERY
+            next_probe = time.monotonic() + _rules.PROGRESS_EVERY
             if self.ready.is_set() and self.store.loaded:
                 self._confirm_quiet()
 
@@ -189,14 +167,14 @@ class _Feed:
         transport = self.hub.transport
         context = f"cache of {self.what}"
         try:
-            counted = transport.call(_rpc.RANGE, codec.encode_range_request(*range_fields(
-                self.start, self.end, count_only=True)), context=context)
+            counted = transport.call(_rpc.RANGE, _rules.count_request(self.start, self.end),
+                                     context=context)
             now = int(counted.header.revision)
             if now <= cached:
                 return
-            modified = transport.call(_rpc.RANGE, codec.encode_range_request(*range_fields(
-                self.start, self.end, revision=now, keys_only=True,
-                min_mod_revision=cached + 1)), context=context)
+            modified = transport.call(
+                _rpc.RANGE, _rules.modified_request(self.start, self.end, now, cached),
+                context=context)
         except exceptions.Etcd3Exception as error:
             log.debug("etcd3: the cache of %s could not ask etcd for its revision (%s)",
                       self.what, error)
@@ -211,20 +189,14 @@ class _Feed:
         if self.fatal is not None:
             raise self.fatal
         if self.forked:
-            raise exceptions.ForkedWatchError(
-                f"the cache of {self.what} was opened before os.fork(), in the parent "
-                "process; it no longer follows etcd here. Open it again in the child")
+            raise _rules.forked_error(self.what)
         if self.closed:
-            raise exceptions.CacheClosedError(f"the cache of {self.what} is closed")
+            raise _rules.closed_error(self.what)
 
     def _late_reason(self) -> str:
         since = self.stale_since()
-        words = ""
-        if since is not None:
-            words = f"; no up-to-date watch for {time.monotonic() - since:.1f} s"
-        if self.error is not None:
-            words += f"; last error: {self.error}"
-        return words
+        return _rules.late_reason(None if since is None else time.monotonic() - since,
+                                  self.error)
 
     # -- the list-and-watch thread ----------------------------------------------------
 
@@ -234,7 +206,7 @@ class _Feed:
             dropped = False
             with self._changed:
                 while not self.closed and not self._need_list and not dropped:
-                    self._changed.wait(_IDLE_CHECK)
+                    self._changed.wait(_rules.IDLE_CHECK)
                     dropped = not self.handles
                 if self.closed:
                     return
@@ -258,13 +230,13 @@ class _Feed:
                 if self.closed:
                     return
                 self._failed(error)
-                if isinstance(error, _FATAL):
+                if _rules.is_fatal(error):
                     return
-                backoff = min(max(backoff * 2, 0.1), _MAX_BACKOFF)
+                backoff = _rules.next_backoff(backoff)
             except Exception as bug:  # never let the thread die silently
                 log.exception("etcd3: the cache of %s failed to load; retrying", self.what)
                 self._failed(bug)
-                backoff = _MAX_BACKOFF
+                backoff = _rules.MAX_BACKOFF
 
     def _sleep(self, seconds: float) -> bool:
         """Wait ``seconds``; True when the feed was closed meanwhile."""
@@ -276,7 +248,7 @@ class _Feed:
     def _failed(self, error: BaseException) -> None:
         with self._changed:
             self.error = error
-            if isinstance(error, _FATAL):
+            if _rules.is_fatal(error):
                 self.fatal = error
                 self.ready.set()  # wait_ready raises it
             else:
@@ -285,23 +257,22 @@ class _Feed:
                 self._stale_since = time.monotonic()
             self._changed.notify_all()
         log.info("etcd3: the cache of %s could not be loaded (%s)%s", self.what, error,
-                 "" if isinstance(error, _FATAL) else "; retrying")
+                 "" if _rules.is_fatal(error) else "; retrying")
 
     def _list(self) -> Tuple[List[KeyValue], int]:
         """Every key-value of the range at one revision (paged), and that revision."""
         transport = self.hub.transport
-        start, revision = self.start, 0
+        start: Optional[bytes] = self.start
+        revision = 0
         kvs: List[KeyValue] = []
-        while True:
-            request = codec.encode_range_request(*range_fields(
-                start, self.end, limit=self.page_size, revision=revision or None))
-            response = transport.call(_rpc.RANGE, request, context=f"cache of {self.what}")
+        while start is not None and not self.closed:
+            response = transport.call(
+                _rpc.RANGE, _rules.page_request(start, self.end, self.page_size, revision),
+                context=f"cache of {self.what}")
             revision = revision or int(response.header.revision)
-            page = response.kvs
-            kvs.extend(page)
-            if not page or not response.more or self.closed:
-                return kvs, revision
-            start = page[-1].key + b"\0"
+            kvs.extend(response.kvs)
+            start = _rules.next_page_start(response)
+        return kvs, revision
 
     def _list_and_watch(self, cause: Optional[BaseException]) -> None:
         self._cancel_watch()
@@ -316,14 +287,9 @@ class _Feed:
             self._changed.notify_all()
         del kvs
         if update is not None:
-            if isinstance(cause, exceptions.RevisionCompactedError):
-                log.warning("etcd3: the cache of %s could not resume its watch at revision "
-                            "%d (compacted); re-listed it at revision %d: %d keys, %d "
-                            "changed", self.what, old_revision + 1, revision,
-                            len(self.store.map), len(update.events))
-            else:
-                log.warning("etcd3: the cache of %s re-listed at revision %d after its "
-                            "watch ended (%s)", self.what, revision, cause)
+            message, args = _rules.resync_log(self.what, cause, old_revision, revision,
+                                              len(self.store.map), len(update.events))
+            log.warning(message, *args)
             self._notify([update])
         spec = watch_spec(self.start, self.end)
         engine = self.hub.watch_engine
@@ -479,18 +445,7 @@ class CacheHub:
             feed.abandon_after_fork()
 
 
-class _FrozenStore:
-    """What a closed cache reads: its contents when it was closed."""
-
-    __slots__ = ("map", "revision", "loaded")
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.map = snap._map
-        self.revision = snap.revision
-        self.loaded = True
-
-
-class PrefixCache(ReadView):
+class PrefixCache(CacheView):
     """A local copy of a key range that follows etcd (from
     :meth:`CacheMixin.cache_prefix` / :meth:`CacheMixin.cache_range`).
 
@@ -502,74 +457,13 @@ class PrefixCache(ReadView):
     ``close()`` stops following within seconds. It holds its client open.
     """
 
+    _feed: _Feed
+
     def __init__(self, client: Any, hub: CacheHub, start: bytes, end: bytes,
                  page_size: int) -> None:
         self._client = client  # keeps the client (and its watch stream) alive
         self._hub = hub
-        self._listeners: Tuple[Listener, ...] = ()
-        self._closed = False
-        self._frozen: Optional[Snapshot] = None  # the contents when it was closed
-        self._feed = hub.open(self, start, end, page_size)
-        self._store: Union[CacheStore, _FrozenStore] = self._feed.store
-        #: The first key of the range, and the end (exclusive; ``b"\0"``: no end).
-        self.range_start = start
-        self.range_end = end
-
-    # -- reads (no I/O, no lock) ------------------------------------------------------
-
-    def get(self, key: KeyType) -> Union[ValueMeta, Tuple[None, None]]:
-        """``(value, metadata)`` of ``key`` (metadata as the client's ``get``), or
-        ``(None, None)`` when it is not in the range now.
-
-        :raises TypeError: ``key`` not str or bytes.
-        """
-        kv = self._store.map.get(key if type(key) is bytes else key_of(key))
-        if kv is None:
-            return ABSENT
-        return kv.value, kv
-
-    def __contains__(self, key: object) -> bool:
-        if type(key) is not bytes:
-            if not isinstance(key, str):
-                return False
-            key = key.encode()
-        return key in self._store.map
-
-    def __len__(self) -> int:
-        return len(self._store.map)
-
-    def _view(self) -> Snapshot:
-        if self._frozen is not None:
-            return self._frozen
-        return self._feed.snapshot()
-
-    def snapshot(self) -> Snapshot:
-        """An immutable :class:`~etcd3._core.prefix_cache.Snapshot` of the cache at
-        one :attr:`revision`, with the same read API. Cheap: nothing is copied until
-        the cache changes next (then the cache copies its map once)."""
-        return self._view()
-
-    @property
-    def revision(self) -> int:
-        """The etcd revision the cache is at (0 before it loaded); never decreases."""
-        return self._store.revision
-
-    @property
-    def ready(self) -> bool:
-        """True once the range was loaded."""
-        return self._feed.ready.is_set() and self._store.loaded
-
-    @property
-    def stale_since(self) -> Optional[float]:
-        """None while the cache follows etcd; otherwise the :func:`time.monotonic`
-        time since which it may be behind (its watch has no member answering, it is
-        re-listing or not loaded yet, or it was closed or inherited over a fork)."""
-        return self._feed.stale_since()
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close` (or once the client is closed)."""
-        return self._closed or self._feed.closed
+        self._attach(hub.open(self, start, end, page_size), start, end)
 
     # -- waits ------------------------------------------------------------------------
 
@@ -595,48 +489,19 @@ class PrefixCache(ReadView):
         """
         return self._feed.wait_for_revision(optional_count(revision, "revision"), timeout)
 
-    # -- listeners --------------------------------------------------------------------
-
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(update)`` with a :class:`~etcd3._core.prefix_cache.CacheUpdate`
-        after each revision is applied (``update.events``: its events), and after a
-        re-list (``update.resync`` True, ``events``: what changed). Listeners run one
-        at a time on a client thread (usually the watch dispatcher, so a slow one
-        delays the client's watch callbacks); what they raise is logged.
-
-        :raises TypeError: ``listener`` is not callable.
-        """
-        if not callable(listener):
-            raise TypeError("listener must be callable")
-        self._listeners = self._listeners + (listener,)
-
-    def remove_listener(self, listener: Listener) -> None:
-        """Stop calling ``listener`` (no-op if it was not added)."""
-        self._listeners = tuple(fn for fn in self._listeners if fn != listener)
-
     # -- the end ----------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop following etcd (the server watch ends with the range's last cache).
         The contents stay readable, frozen. Idempotent."""
-        if self._closed:
-            return
-        self._frozen = snap = self._feed.snapshot()
-        self._store = _FrozenStore(snap)
-        self._closed = True
-        self._listeners = ()
-        self._hub.release(self._feed, self)
+        if self._freeze():
+            self._hub.release(self._feed, self)
 
     def __enter__(self) -> PrefixCache:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else ("ready" if self.ready else "loading")
-        return (f"<etcd3 cache of {self._feed.what} {state} revision={self.revision} "
-                f"keys={len(self)}>")
 
 
 class CacheMixin(ServiceBase):
@@ -667,9 +532,8 @@ class CacheMixin(ServiceBase):
         :raises ValueError: ``page_size`` < 1.
         :raises ClientClosedError: the client is closed.
         """
-        start = codec.to_bytes(prefix, "prefix")
-        return self._open_cache(start or b"\0", codec.prefix_range_end(start), wait,
-                                timeout, page_size)
+        start, end = _rules.prefix_bounds(prefix)
+        return self._open_cache(start, end, wait, timeout, page_size)
 
     def cache_range(self, range_start: KeyType, range_end: KeyType, *, wait: bool = True,
                     timeout: Timeout = UNSET,
@@ -685,9 +549,8 @@ class CacheMixin(ServiceBase):
 
     def _open_cache(self, start: bytes, end: bytes, wait: bool, timeout: Timeout,
                     page_size: int) -> PrefixCache:
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise ValueError(f"page_size must be an int >= 1, not {page_size!r}")
-        cache = PrefixCache(self, self._cache_hub(), start, end, page_size)
+        cache = PrefixCache(self, self._cache_hub(), start, end,
+                            _rules.checked_page_size(page_size))
         if wait:
             limit = self._transport.timeout if timeout is UNSET else timeout
             try:

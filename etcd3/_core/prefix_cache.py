@@ -27,11 +27,13 @@ from __future__ import annotations
 import bisect
 from typing import (
     Any,
+    Callable,
     Dict,
     Iterable,
     Iterator,
     List,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Union,
@@ -324,6 +326,145 @@ class CacheStore:
         return True
 
 
+class FrozenStore:
+    """What a closed cache reads: its contents when it was closed."""
+
+    __slots__ = ("map", "revision", "loaded")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.map = snap._map
+        self.revision = snap.revision
+        self.loaded = True
+
+
+class Feed(Protocol):
+    """What a cache handle reads from its driver's feed."""
+
+    what: str
+    closed: bool
+    store: CacheStore
+
+    def snapshot(self) -> Snapshot:
+        """The current contents (see :meth:`CacheStore.snapshot`)."""
+
+    def stale_since(self) -> Optional[float]:
+        """Since when the contents may be behind etcd (None: following)."""
+
+    def is_ready(self) -> bool:
+        """True once the range was loaded (or the feed failed or closed)."""
+
+
+Listener = Callable[[CacheUpdate], Any]
+
+
+class CacheView(ReadView):
+    """The read API of a cache (``get``, ``in``, ``len``, ``items``, ``get_prefix``,
+    ``snapshot``, ``revision``, listeners), shared by the threaded and the asyncio
+    cache; they add the waits and the closing. Reads do no I/O and take no lock."""
+
+    _feed: Feed
+    _store: Union[CacheStore, FrozenStore]
+
+    def _attach(self, feed: Feed, start: bytes, end: bytes) -> None:
+        self._feed = feed
+        self._store = feed.store
+        #: The first key of the range, and its end (exclusive; ``b"\0"``: no end).
+        self.range_start = start
+        self.range_end = end
+
+    _frozen: Optional[Snapshot] = None  # the contents when it was closed
+    _closed = False
+    _listeners: Tuple[Listener, ...] = ()
+
+    def get(self, key: KeyType) -> Union[ValueMeta, Absent]:
+        """``(value, metadata)`` of ``key`` (metadata as the client's ``get``), or
+        ``(None, None)`` when it is not in the range now.
+
+        :raises TypeError: ``key`` not str or bytes.
+        """
+        kv = self._store.map.get(key if type(key) is bytes else key_of(key))
+        if kv is None:
+            return ABSENT
+        return kv.value, kv
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not bytes:
+            if not isinstance(key, str):
+                return False
+            key = key.encode()
+        return key in self._store.map
+
+    def __len__(self) -> int:
+        return len(self._store.map)
+
+    def _view(self) -> Snapshot:
+        if self._frozen is not None:
+            return self._frozen
+        return self._feed.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        """An immutable :class:`Snapshot` of the cache at one :attr:`revision`, with
+        the same read API. Cheap: nothing is copied until the cache changes next
+        (then the cache copies its map once)."""
+        return self._view()
+
+    @property
+    def revision(self) -> int:
+        """The etcd revision the cache is at (0 before it loaded); never decreases."""
+        return self._store.revision
+
+    @property
+    def ready(self) -> bool:
+        """True once the range was loaded."""
+        return self._store.loaded and self._feed.is_ready()
+
+    @property
+    def stale_since(self) -> Optional[float]:
+        """None while the cache follows etcd; otherwise the :func:`time.monotonic`
+        time since which it may be behind (its watch has no member answering, it is
+        re-listing or not loaded yet, or it was closed or inherited over a fork)."""
+        return self._feed.stale_since()
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()`` (or once the client is closed)."""
+        return self._closed or self._feed.closed
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(update)`` with a :class:`CacheUpdate` after each revision is
+        applied (``update.events``: its events), and after a re-list
+        (``update.resync`` True, ``events``: what changed). Listeners run one at a
+        time, on the client's watch dispatcher (a re-list: the cache's own thread or
+        task), so a slow one delays the client's watch callbacks; what they raise is
+        logged.
+
+        :raises TypeError: ``listener`` is not callable.
+        """
+        if not callable(listener):
+            raise TypeError("listener must be callable")
+        self._listeners = self._listeners + (listener,)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (no-op if it was not added)."""
+        self._listeners = tuple(fn for fn in self._listeners if fn != listener)
+
+    def _freeze(self) -> bool:
+        """Stop following: keep the contents as they are now. False if it already
+        was closed."""
+        if self._closed:
+            return False
+        self._frozen = snap = self._feed.snapshot()
+        self._store = FrozenStore(snap)
+        self._closed = True
+        self._listeners = ()
+        return True
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("ready" if self.ready else "loading")
+        return (f"<etcd3 cache of {self._feed.what} {state} revision={self.revision} "
+                f"keys={len(self)}>")
+
+
 def unchanged_since(cached: int, count_now: int, modified_now: Sequence[Any]) -> bool:
     """Whether a range held ``cached`` keys at the cache's revision C and nothing in
     it changed up to a later revision P, given at P its key ``count_now`` and the keys
@@ -349,5 +490,6 @@ def diff(old: Dict[bytes, KeyValue], new: Dict[bytes, KeyValue],
     return events
 
 
-__all__ = ["ABSENT", "CacheStore", "CacheUpdate", "ReadView", "Snapshot", "diff",
+__all__ = ["ABSENT", "CacheStore", "CacheUpdate", "CacheView", "Feed", "FrozenStore",
+           "ReadView", "Snapshot", "diff",
            "entry_of", "key_of", "unchanged_since", "updates_by_revision"]
