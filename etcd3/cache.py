@@ -39,7 +39,7 @@ from typing import (
     Union,
 )
 
-from . import codec, exceptions
+from . import _progress, codec, exceptions
 from ._core import cache_feed as _rules
 from ._core.cache_feed import DEFAULT_PAGE_SIZE
 from ._core.deadline import Deadline
@@ -69,12 +69,20 @@ ValueMeta = Tuple[bytes, KVMetadata]
 _ENGINE = "cache"
 
 
+def _checked_progress(progress: Any) -> Any:
+    """:raises TypeError: not a callable, True or None."""
+    _progress.progress_reporter(progress, "", ())
+    return progress
+
+
 class _Feed:
     """One cached range of one client: its store, its list-and-watch thread and the
     caches (handles) reading it. Holds nothing that refers to the client."""
 
-    def __init__(self, hub: CacheHub, start: bytes, end: bytes, page_size: int) -> None:
+    def __init__(self, hub: CacheHub, start: bytes, end: bytes, page_size: int,
+                 progress: Any = None) -> None:
         self.hub = hub
+        self.progress = progress
         self.start = start
         self.end = end
         self.page_size = page_size
@@ -265,6 +273,8 @@ class _Feed:
         start: Optional[bytes] = self.start
         revision = 0
         kvs: List[KeyValue] = []
+        report, finish = _progress.progress_reporter(
+            self.progress if not self.store.loaded else None, f"cache of {self.what}", ())
         while start is not None and not self.closed:
             response = transport.call(
                 _rpc.RANGE, _rules.page_request(start, self.end, self.page_size, revision),
@@ -272,6 +282,8 @@ class _Feed:
             revision = revision or int(response.header.revision)
             kvs.extend(response.kvs)
             start = _rules.next_page_start(response)
+            report(len(kvs))
+        finish()
         return kvs, revision
 
     def _list_and_watch(self, cause: Optional[BaseException]) -> None:
@@ -396,7 +408,8 @@ class CacheHub:
         self._feeds: Dict[Tuple[bytes, bytes], _Feed] = {}
         self._closed = False
 
-    def open(self, handle: PrefixCache, start: bytes, end: bytes, page_size: int) -> _Feed:
+    def open(self, handle: PrefixCache, start: bytes, end: bytes, page_size: int,
+             progress: Any = None) -> _Feed:
         """The feed of ``[start, end)`` (started on first use), with ``handle`` on it."""
         with self._lock:
             if self._closed:
@@ -404,7 +417,8 @@ class CacheHub:
             feed = self._feeds.get((start, end))
             fresh = feed is None or feed.closed
             if fresh:
-                feed = self._feeds[(start, end)] = _Feed(self, start, end, page_size)
+                feed = self._feeds[(start, end)] = _Feed(self, start, end, page_size,
+                                                          progress)
             assert feed is not None
             feed.handles.add(handle)
         if fresh:
@@ -460,10 +474,10 @@ class PrefixCache(CacheView):
     _feed: _Feed
 
     def __init__(self, client: Any, hub: CacheHub, start: bytes, end: bytes,
-                 page_size: int) -> None:
+                 page_size: int, progress: Any = None) -> None:
         self._client = client  # keeps the client (and its watch stream) alive
         self._hub = hub
-        self._attach(hub.open(self, start, end, page_size), start, end)
+        self._attach(hub.open(self, start, end, page_size, progress), start, end)
 
     # -- waits ------------------------------------------------------------------------
 
@@ -517,7 +531,7 @@ class CacheMixin(ServiceBase):
         return self._engine(_ENGINE, lambda: CacheHub(transport, engine))
 
     def cache_prefix(self, prefix: KeyType, *, wait: bool = True, timeout: Timeout = UNSET,
-                     page_size: int = DEFAULT_PAGE_SIZE) -> PrefixCache:
+                     page_size: int = DEFAULT_PAGE_SIZE, progress: Any = None) -> PrefixCache:
         """A :class:`PrefixCache` of every key starting with ``prefix``: listed at one
         revision (``page_size`` keys per request), then kept up to date by a watch.
 
@@ -526,18 +540,22 @@ class CacheMixin(ServiceBase):
 
         :param wait: wait until it is loaded (else see :meth:`PrefixCache.wait_ready`).
         :param timeout: how long to wait (default: the client's timeout; None: no limit).
+        :param progress: while the range is first loaded, a callable taking the
+            number of keys loaded so far (called after each page), or True for a
+            counter on stderr when it is a terminal. The first cache of a range
+            decides.
         :raises CacheTimedOut: not loaded within ``timeout`` (the cache is closed).
         :raises AuthError: etcd refused to let this user read or watch the range.
-        :raises TypeError: ``prefix`` not str or bytes.
+        :raises TypeError: ``prefix`` not str or bytes, or a bad ``progress``.
         :raises ValueError: ``page_size`` < 1.
         :raises ClientClosedError: the client is closed.
         """
         start, end = _rules.prefix_bounds(prefix)
-        return self._open_cache(start, end, wait, timeout, page_size)
+        return self._open_cache(start, end, wait, timeout, page_size, progress)
 
     def cache_range(self, range_start: KeyType, range_end: KeyType, *, wait: bool = True,
                     timeout: Timeout = UNSET,
-                    page_size: int = DEFAULT_PAGE_SIZE) -> PrefixCache:
+                    page_size: int = DEFAULT_PAGE_SIZE, progress: Any = None) -> PrefixCache:
         """:meth:`cache_prefix` for the keys in ``[range_start, range_end)``
         (``range_end`` ``b"\\0"``: every key from ``range_start`` on).
 
@@ -545,12 +563,13 @@ class CacheMixin(ServiceBase):
         """
         return self._open_cache(key_bytes(range_start, "range_start"),
                                 codec.to_bytes(range_end, "range_end"), wait, timeout,
-                                page_size)
+                                page_size, progress)
 
     def _open_cache(self, start: bytes, end: bytes, wait: bool, timeout: Timeout,
-                    page_size: int) -> PrefixCache:
+                    page_size: int, progress: Any) -> PrefixCache:
         cache = PrefixCache(self, self._cache_hub(), start, end,
-                            _rules.checked_page_size(page_size))
+                            _rules.checked_page_size(page_size),
+                            _checked_progress(progress))
         if wait:
             limit = self._transport.timeout if timeout is UNSET else timeout
             try:

@@ -18,7 +18,7 @@ import time
 import weakref
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .. import codec, exceptions
+from .. import _progress, codec, exceptions
 from .._core import cache_feed as _rules
 from .._core.cache_feed import DEFAULT_PAGE_SIZE
 from .._core.deadline import UNSET, Deadline, Timeout
@@ -43,12 +43,20 @@ KeyType = Union[str, bytes]
 _ENGINE = "cache"
 
 
+def _checked_progress(progress: Any) -> Any:
+    """:raises TypeError: not a callable, True or None."""
+    _progress.progress_reporter(progress, "", ())
+    return progress
+
+
 class _AioFeed:
     """One cached range of one asyncio client: its store, its list-and-watch task
     and the caches reading it. Holds nothing that refers to the client."""
 
-    def __init__(self, hub: AioCacheHub, start: bytes, end: bytes, page_size: int) -> None:
+    def __init__(self, hub: AioCacheHub, start: bytes, end: bytes, page_size: int,
+                 progress: Any = None) -> None:
         self.hub = hub
+        self.progress = progress
         self.start = start
         self.end = end
         self.page_size = page_size
@@ -211,6 +219,8 @@ class _AioFeed:
         start: Optional[bytes] = self.start
         revision = 0
         kvs: List[KeyValue] = []
+        report, finish = _progress.progress_reporter(
+            self.progress if not self.store.loaded else None, f"cache of {self.what}", ())
         while start is not None and not self.closed:
             response = await transport.call(
                 _rpc.RANGE, _rules.page_request(start, self.end, self.page_size, revision),
@@ -218,6 +228,8 @@ class _AioFeed:
             revision = revision or int(response.header.revision)
             kvs.extend(response.kvs)
             start = _rules.next_page_start(response)
+            report(len(kvs))
+        finish()
         return kvs, revision
 
     async def _list_and_watch(self, cause: Optional[BaseException]) -> None:
@@ -319,11 +331,12 @@ class AioCacheHub:
         self._loop = asyncio.get_running_loop()
         self._feeds: Dict[Tuple[bytes, bytes], _AioFeed] = {}
 
-    def open(self, handle: AioPrefixCache, start: bytes, end: bytes,
-             page_size: int) -> _AioFeed:
+    def open(self, handle: AioPrefixCache, start: bytes, end: bytes, page_size: int,
+             progress: Any = None) -> _AioFeed:
         feed = self._feeds.get((start, end))
         if feed is None or feed.closed:
-            feed = self._feeds[(start, end)] = _AioFeed(self, start, end, page_size)
+            feed = self._feeds[(start, end)] = _AioFeed(self, start, end, page_size,
+                                                         progress)
             feed.launch()
         feed.handles.add(handle)
         return feed
@@ -382,10 +395,10 @@ class AioPrefixCache(CacheView):
     _feed: _AioFeed
 
     def __init__(self, client: Any, hub: AioCacheHub, start: bytes, end: bytes,
-                 page_size: int) -> None:
+                 page_size: int, progress: Any = None) -> None:
         self._client = client  # keeps the client (and its watch stream) alive
         self._hub = hub
-        self._attach(hub.open(self, start, end, page_size), start, end)
+        self._attach(hub.open(self, start, end, page_size, progress), start, end)
 
     async def wait_ready(self, timeout: Optional[float] = None) -> None:
         """Wait until the range was loaded; see :meth:`etcd3.cache.PrefixCache.wait_ready`.
@@ -434,30 +447,33 @@ class AioCacheMixin(AioServiceBase):
 
     async def cache_prefix(self, prefix: KeyType, *, wait: bool = True,
                            timeout: Timeout = UNSET,
-                           page_size: int = DEFAULT_PAGE_SIZE) -> AioPrefixCache:
+                           page_size: int = DEFAULT_PAGE_SIZE,
+                           progress: Any = None) -> AioPrefixCache:
         """:meth:`etcd3.Etcd3Client.cache_prefix`, awaited: an
         :class:`AioPrefixCache` of every key starting with ``prefix``.
 
         :raises CacheTimedOut: not loaded within ``timeout`` (the cache is closed).
-        :raises TypeError: ``prefix`` not str or bytes.
+        :raises TypeError: ``prefix`` not str or bytes, or a bad ``progress``.
         :raises ValueError: ``page_size`` < 1.
         :raises ClientClosedError: the client is closed.
         """
         start, end = _rules.prefix_bounds(prefix)
-        return await self._open_cache(start, end, wait, timeout, page_size)
+        return await self._open_cache(start, end, wait, timeout, page_size, progress)
 
     async def cache_range(self, range_start: KeyType, range_end: KeyType, *,
                           wait: bool = True, timeout: Timeout = UNSET,
-                          page_size: int = DEFAULT_PAGE_SIZE) -> AioPrefixCache:
+                          page_size: int = DEFAULT_PAGE_SIZE,
+                          progress: Any = None) -> AioPrefixCache:
         """:meth:`cache_prefix` for the keys in ``[range_start, range_end)``."""
         return await self._open_cache(key_bytes(range_start, "range_start"),
                                       codec.to_bytes(range_end, "range_end"), wait,
-                                      timeout, page_size)
+                                      timeout, page_size, progress)
 
     async def _open_cache(self, start: bytes, end: bytes, wait: bool, timeout: Timeout,
-                          page_size: int) -> AioPrefixCache:
+                          page_size: int, progress: Any) -> AioPrefixCache:
         cache = AioPrefixCache(self, self._cache_hub(), start, end,
-                               _rules.checked_page_size(page_size))
+                               _rules.checked_page_size(page_size),
+                            _checked_progress(progress))
         if wait:
             limit = self._transport.timeout if timeout is UNSET else timeout
             try:

@@ -37,7 +37,10 @@ def cache_state(view: Any) -> Dict[bytes, Tuple[bytes, int]]:
 def test_reads_match_the_server(etcd_client: Any) -> None:
     etcd_client.put_many((f"/c/{i:03d}", f"v{i}") for i in range(250))
     etcd_client.put("/c-outside", "x")
-    with etcd_client.cache_prefix("/c/", timeout=10, page_size=100) as cache:
+    loaded: List[int] = []
+    with etcd_client.cache_prefix("/c/", timeout=10, page_size=100,
+                                  progress=loaded.append) as cache:
+        assert loaded == [100, 200, 250]
         assert cache.ready and cache.stale_since is None
         assert len(cache) == 250 and "/c/007" in cache and b"/c/999" not in cache
         value, meta = cache.get("/c/007")
@@ -71,6 +74,8 @@ def test_range_cache_and_bad_input(etcd_client: Any) -> None:
         etcd_client.cache_prefix(7)
     with pytest.raises(ValueError):
         etcd_client.cache_prefix("/r/", page_size=0)
+    with pytest.raises(TypeError):
+        etcd_client.cache_prefix("/r/", progress="yes")
 
 
 def test_read_your_writes_snapshots_and_listeners(etcd_client: Any) -> None:
