@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Any, Dict, List
 
-from _common import Bench, child_rss, log, row, self_peak_rss_mb
+from _common import Bench, child_rss, log, parse_hwm_kb, row
 
 import etcd3
 
@@ -60,7 +60,7 @@ def child(mode: str, endpoint: str, keys: int) -> None:
     out: Dict[str, Any] = {}
     start = time.perf_counter()
     if mode == "cache":
-        cache = client.cache_prefix(PREFIX, timeout=600, page_size=5000)
+        cache = client.cache_prefix(PREFIX, timeout=600)
         out["seconds"] = time.perf_counter() - start
         keys = len(cache)  # the writer workloads added a few hundred
     elif mode == "get_prefix":
@@ -73,7 +73,8 @@ def child(mode: str, endpoint: str, keys: int) -> None:
         assert len(plain) == keys
     gc.collect()
     out["bytes_per_key"] = (current_rss_bytes() - before) / keys
-    out["peak_rss_mb"] = self_peak_rss_mb()
+    with open("/proc/self/status") as f:  # ru_maxrss would count the parent's
+        out["peak_rss_mb"] = (parse_hwm_kb(f.read()) or 0) / 1024
     print(json.dumps(out), flush=True)
 
 
@@ -214,7 +215,7 @@ def main() -> None:
         client = etcd3.client(endpoints=[server.endpoint], timeout=60)
         log(f"bench_cache: loading {keys:,} keys")
         client.put_many((key(i), VALUE) for i in range(keys))
-        cache = client.cache_prefix(PREFIX, timeout=120, page_size=5000)
+        cache = client.cache_prefix(PREFIX, timeout=120)
         names = [key(i) for i in range(keys)]
         plain = dict(cache.items())
         get_rate = lookups_per_s(cache.get, names, seconds)

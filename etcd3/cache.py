@@ -272,16 +272,18 @@ class _Feed:
         transport = self.hub.transport
         start: Optional[bytes] = self.start
         revision = 0
+        size = self.page_size
         kvs: List[KeyValue] = []
         report, finish = _progress.progress_reporter(
             self.progress if not self.store.loaded else None, f"cache of {self.what}", ())
         while start is not None and not self.closed:
             response = transport.call(
-                _rpc.RANGE, _rules.page_request(start, self.end, self.page_size, revision),
+                _rpc.RANGE, _rules.page_request(start, self.end, size, revision),
                 context=f"cache of {self.what}")
             revision = revision or int(response.header.revision)
             kvs.extend(response.kvs)
             start = _rules.next_page_start(response)
+            size = _rules.next_page_size(size, response.kvs)
             report(len(kvs))
         finish()
         return kvs, revision
@@ -533,7 +535,8 @@ class CacheMixin(ServiceBase):
     def cache_prefix(self, prefix: KeyType, *, wait: bool = True, timeout: Timeout = UNSET,
                      page_size: int = DEFAULT_PAGE_SIZE, progress: Any = None) -> PrefixCache:
         """A :class:`PrefixCache` of every key starting with ``prefix``: listed at one
-        revision (``page_size`` keys per request), then kept up to date by a watch.
+        revision in pages (the first of ``page_size`` keys; later ones grow while
+        under 4 MiB), then kept up to date by a watch.
 
         Caches of the same range on this client share one list and one server watch.
         ``client.close()`` closes them.

@@ -218,16 +218,18 @@ class _AioFeed:
         transport = self.hub.transport
         start: Optional[bytes] = self.start
         revision = 0
+        size = self.page_size
         kvs: List[KeyValue] = []
         report, finish = _progress.progress_reporter(
             self.progress if not self.store.loaded else None, f"cache of {self.what}", ())
         while start is not None and not self.closed:
             response = await transport.call(
-                _rpc.RANGE, _rules.page_request(start, self.end, self.page_size, revision),
+                _rpc.RANGE, _rules.page_request(start, self.end, size, revision),
                 context=f"cache of {self.what}")
             revision = revision or int(response.header.revision)
             kvs.extend(response.kvs)
             start = _rules.next_page_start(response)
+            size = _rules.next_page_size(size, response.kvs)
             report(len(kvs))
         finish()
         return kvs, revision

@@ -40,7 +40,7 @@ def test_reads_match_the_server(etcd_client: Any) -> None:
     loaded: List[int] = []
     with etcd_client.cache_prefix("/c/", timeout=10, page_size=100,
                                   progress=loaded.append) as cache:
-        assert loaded == [100, 200, 250]
+        assert loaded == [100, 250]  # pages of 100, then 200 (they grow)
         assert cache.ready and cache.stale_since is None
         assert len(cache) == 250 and "/c/007" in cache and b"/c/999" not in cache
         value, meta = cache.get("/c/007")
@@ -320,7 +320,20 @@ def test_a_dropped_cache_and_client_end_their_threads(etcd_server: EtcdServer) -
     assert settle(lambda: cache_threads() <= baseline)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_cache_dropped_without_close_stops_following(etcd_client: Any) -> None:
+    engine = etcd_client._watch_engine()
+    kept = etcd_client.cache_prefix("/kept/", timeout=10)
+
+    def open_and_drop() -> None:
+        cache = etcd_client.cache_prefix("/dropped/", timeout=10)
+        assert len(engine._watches) == 2 and cache.ready
+
+    open_and_drop()
+    assert settle(lambda: len(engine._watches) == 1)
+    assert etcd_client.caches == [kept] and not kept.closed
+    kept.close()
+
+
 def test_a_forked_child_keeps_the_contents_frozen_and_can_open_its_own(
         etcd_client: Any) -> None:
     etcd_client.put("/fork/k", "v")

@@ -6,6 +6,8 @@ from typing import List
 
 import pytest
 
+from etcd3 import exceptions
+from etcd3._core import cache_feed
 from etcd3._core.prefix_cache import (
     ABSENT,
     CacheStore,
@@ -158,3 +160,51 @@ def test_a_range_is_unchanged_only_without_modified_keys_and_with_the_same_count
     assert unchanged_since(3, 3, [])
     assert not unchanged_since(3, 2, [])  # a key was deleted
     assert not unchanged_since(3, 3, [kv(b"/a", b"", 12)])  # one put, one delete
+
+
+def test_feed_rules() -> None:
+    assert cache_feed.describe(b"\0", b"\0") == "every key"
+    assert cache_feed.describe(b"/a/", b"/a0") == "prefix b'/a/'"
+    assert cache_feed.describe(b"/a", b"/c") == "range [b'/a', b'/c')"
+    assert cache_feed.prefix_bounds("") == (b"\0", b"\0")
+    assert cache_feed.prefix_bounds("/a/") == (b"/a/", b"/a0")
+    assert cache_feed.checked_page_size(5) == 5
+    for bad in (0, -1, True, 1.5, "3"):
+        with pytest.raises(ValueError):
+            cache_feed.checked_page_size(bad)
+    backoffs = [0.0]
+    for _ in range(10):
+        backoffs.append(cache_feed.next_backoff(backoffs[-1]))
+    assert backoffs[1] == 0.1 and backoffs[-1] == cache_feed.MAX_BACKOFF
+    assert backoffs == sorted(backoffs)
+
+
+def test_the_next_page_starts_after_the_last_key_while_etcd_says_more() -> None:
+    class Page:
+        def __init__(self, keys: List[bytes], more: bool) -> None:
+            self.kvs = [kv(k, b"", 1) for k in keys]
+            self.more = more
+
+    assert cache_feed.next_page_start(Page([b"/a", b"/b"], True)) == b"/b\0"
+    assert cache_feed.next_page_start(Page([b"/a", b"/b"], False)) is None
+    assert cache_feed.next_page_start(Page([], True)) is None
+
+
+def test_a_resync_after_compaction_says_so() -> None:
+    compacted = exceptions.RevisionCompactedError("compacted")
+    message, args = cache_feed.resync_log("prefix b'/a/'", compacted, 10, 40, 3, 2)
+    assert "compacted" in message % args and "revision 11" in message % args
+    message, args = cache_feed.resync_log("prefix b'/a/'", None, 10, 40, 3, 2)
+    assert "re-listed at revision 40" in message % args
+
+
+def test_pages_grow_while_small_and_shrink_when_huge() -> None:
+    small = [kv(b"/k", b"v" * 10, 1)] * 100
+    assert cache_feed.next_page_size(100, small) == 200
+    assert cache_feed.next_page_size(cache_feed.MAX_PAGE_KEYS, small) == (
+        cache_feed.MAX_PAGE_KEYS)
+    huge = [kv(b"/k", b"v" * (1 << 20), 1)] * 10  # 10 MiB
+    assert cache_feed.next_page_size(10, huge) == 5
+    assert cache_feed.next_page_size(1, huge[:1] * 9) == 1
+    fitting = [kv(b"/k", b"v" * (1 << 20), 1)] * 3  # 3 MiB: keep the size
+    assert cache_feed.next_page_size(3, fitting) == 3
