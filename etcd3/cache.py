@@ -67,6 +67,8 @@ KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
 
 _ENGINE = "cache"
+#: Seconds close() waits for a feed's thread.
+_JOIN_TIMEOUT = 1.0
 
 
 def _checked_progress(progress: Any) -> Any:
@@ -380,7 +382,9 @@ class _Feed:
         except exceptions.Etcd3Exception:
             pass
         if wait and self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(5.0)
+            # A list in progress ends once the client's transport closes (after the
+            # engines): don't hold close() up for it.
+            self._thread.join(_JOIN_TIMEOUT)
 
     def abandon_after_fork(self) -> None:
         """In a forked child: the thread and the watch are the parent's; the contents
