@@ -25,6 +25,7 @@ from ._sync.transport import Transport
 from ._sync.write_batch import WriteBatcher
 from .auth import AuthMixin
 from .bulk import BulkMixin
+from .cache import CacheMixin
 from .cluster import ClusterMixin
 from .election import ElectionMixin
 from .etcdrpc import rpc_pb2 as pb
@@ -58,7 +59,8 @@ def _member_client_urls(transport: Transport) -> List[str]:
 
 
 class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STMMixin,
-                  AuthMixin, ClusterMixin, MaintenanceMixin, BulkMixin, RawStubsMixin):
+                  AuthMixin, ClusterMixin, MaintenanceMixin, BulkMixin, CacheMixin,
+                  RawStubsMixin):
     """A thread-safe etcd v3 client with endpoint failover, retries and token refresh.
 
     :param host: etcd host (used when ``endpoints`` is not given).

@@ -200,6 +200,16 @@ class UnsupportedByProxyError(Etcd3Exception):
     Send it to a member directly, or use the alternative the message names."""
 
 
+class CacheTimedOut(WatchTimedOut):
+    """A cache did not load (``wait_ready``) or reach a revision
+    (``wait_for_revision``) within the timeout; the message says what it waited for
+    and why it may be late (e.g. no etcd member answers)."""
+
+
+class CacheClosedError(Etcd3Exception):
+    """The cache (or the client it belongs to) was closed: it no longer follows etcd."""
+
+
 class CodecError(Etcd3Exception, ValueError):
     """Bytes received from the server could not be decoded (truncated or malformed)."""
 

@@ -30,6 +30,7 @@ from ._token import AioTokenProvider
 from ._transport import AioTransport
 from .auth import AioAuthMixin
 from .bulk import AioBulkMixin
+from .cache import AioCacheMixin
 from .cluster import AioClusterMixin
 from .election import AioElectionMixin
 from .kv import AioKVMixin
@@ -48,7 +49,7 @@ _SYNCER = "endpoint-sync"
 
 class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioElectionMixin,
                   AioSTMMixin, AioAuthMixin, AioClusterMixin, AioMaintenanceMixin,
-                  AioBulkMixin, AioRawStubsMixin):
+                  AioBulkMixin, AioCacheMixin, AioRawStubsMixin):
     """An asyncio etcd v3 client with endpoint failover, retries and token refresh.
 
     Takes :class:`etcd3.Etcd3Client`'s arguments (see there), and
