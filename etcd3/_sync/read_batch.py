@@ -90,6 +90,7 @@ class ReadBatcher:
         self._policy: ReadBatchPolicy[_Read] = ReadBatchPolicy(
             max_in_flight=max_in_flight, max_batch=max_batch, max_wait=max_wait,
             gather=gather)
+        self._policy.recorder = transport.recorder
         self._transport = transport
         self._range = range_method
         self._txn = txn_method

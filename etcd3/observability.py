@@ -1,0 +1,299 @@
+"""Metrics and traces of a client: ``client.stats()``, and OpenTelemetry when asked.
+
+A client made with ``metrics=True`` (or ``meter_provider=`` / ``tracer_provider=``, or
+after :func:`enable`) gets a :class:`Recorder`: the drivers call it once per event
+(see :class:`etcd3._core.stats.Stats`) and ``client.stats()`` returns its counters
+as a plain dict. A client without it has no recorder at all: each hook is one
+``is None`` test.
+
+With a meter provider (``meter_provider=``, or ``metrics=True`` once the
+``opentelemetry-api`` package is installed: its global provider) the same counters
+are OpenTelemetry instruments (see :data:`INSTRUMENTS` and the observability guide);
+with a tracer provider each unary call is a span. ``opentelemetry`` is imported
+only then, never by ``import etcd3``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+from ._core import retry_rules as _rules
+from ._core.stats import Stats
+
+#: The OpenTelemetry instruments a recorder with a meter provider creates: name,
+#: kind, unit and what it counts (also in docs/guides/observability.rst).
+INSTRUMENTS: Tuple[Tuple[str, str, str, str], ...] = (
+    ("rpc.client.duration", "histogram", "s",
+     "unary calls, retries included; rpc.system, rpc.service, rpc.method, "
+     "rpc.grpc.status_code"),
+    ("etcd3.client.retries", "counter", "{retry}",
+     "attempts repeated after a failure; etcd3.retry.reason"),
+    ("etcd3.endpoint.ejections", "counter", "{ejection}",
+     "endpoints left aside after a failure; server.address"),
+    ("etcd3.endpoint.readmissions", "counter", "{readmission}",
+     "ejected endpoints taking calls again; server.address"),
+    ("etcd3.auth.token_refreshes", "counter", "{refresh}",
+     "auth tokens replaced after a server refused them; server.address"),
+    ("etcd3.watch.resumes", "counter", "{watch}",
+     "server watches re-created on a new stream where they left off"),
+    ("etcd3.watch.watchers", "gauge", "{watcher}", "live watch subscribers"),
+    ("etcd3.watch.lag", "gauge", "{revision}",
+     "revisions the slowest subscriber is behind what its watch received"),
+    ("etcd3.watch.queue_depth", "gauge", "{response}",
+     "responses waiting for the slowest subscriber"),
+    ("etcd3.watch.queue_fill", "gauge", "1",
+     "the fullest subscriber's queue depth over its max_queue"),
+    ("etcd3.keepalive.failures", "counter", "{failure}",
+     "keepalive streams that broke or could not be opened"),
+    ("etcd3.lease.lost", "counter", "{lease}", "kept-alive leases that expired"),
+    ("etcd3.batch.calls", "counter", "{call}",
+     "calls sent by the read/write batchers; etcd3.batch.kind"),
+    ("etcd3.batch.requests", "counter", "{request}",
+     "requests those calls carried; etcd3.batch.kind"),
+    ("etcd3.bulk.items", "counter", "{item}",
+     "items written by put_many / delete_many; etcd3.bulk.operation"),
+)
+
+_SCOPE = "etcd3"
+_GLOBAL: Dict[str, Any] = {}
+
+
+def enable(*, metrics: bool = True, meter_provider: Any = None,
+           tracer_provider: Any = None, trace_propagation: bool = False) -> None:
+    """Turn metrics (and traces) on for every client made from now on that does not
+    say otherwise (see :class:`etcd3.Etcd3Client`'s ``metrics`` parameters).
+
+    :raises ImportError: a provider is given but ``opentelemetry-api`` is missing.
+    """
+    if meter_provider is not None or tracer_provider is not None:
+        _otel()
+    _GLOBAL.clear()
+    _GLOBAL.update(metrics=metrics, meter_provider=meter_provider,
+                   tracer_provider=tracer_provider, trace_propagation=trace_propagation)
+
+
+def disable() -> None:
+    """Undo :func:`enable` for clients made from now on."""
+    _GLOBAL.clear()
+
+
+def recorder_for(metrics: Optional[bool], meter_provider: Any, tracer_provider: Any,
+                 trace_propagation: bool) -> Optional[Recorder]:
+    """The recorder of a new client given its arguments (None: nothing recorded).
+
+    ``metrics=None`` (the default) follows :func:`enable`.
+    :raises ImportError: a provider is given but ``opentelemetry-api`` is missing.
+    """
+    if metrics is None and meter_provider is None and tracer_provider is None:
+        if not _GLOBAL.get("metrics") and _GLOBAL.get("tracer_provider") is None:
+            return None
+        metrics = _GLOBAL.get("metrics", False)
+        meter_provider = _GLOBAL.get("meter_provider")
+        tracer_provider = _GLOBAL.get("tracer_provider")
+        trace_propagation = trace_propagation or bool(_GLOBAL.get("trace_propagation"))
+    if metrics is False and meter_provider is None and tracer_provider is None:
+        return None
+    if meter_provider is None and metrics:
+        otel = _otel(required=False)
+        if otel is not None:
+            meter_provider = otel.metrics.get_meter_provider()
+    return Recorder(meter_provider=meter_provider, tracer_provider=tracer_provider,
+                    trace_propagation=trace_propagation)
+
+
+def _otel(required: bool = True) -> Any:
+    """The ``opentelemetry`` package (imported now), or None when not installed and
+    not ``required``."""
+    try:
+        import opentelemetry.metrics
+        import opentelemetry.propagate
+        import opentelemetry.trace
+    except ImportError:
+        if required:
+            raise ImportError("OpenTelemetry metrics and traces need the "
+                              "opentelemetry-api package: pip install 'etcd3[otel]'"
+                              ) from None
+        return None
+    return opentelemetry
+
+
+def _status_number(code: str) -> int:
+    import grpc
+
+    try:
+        return int(grpc.StatusCode[code].value[0])
+    except KeyError:
+        return int(grpc.StatusCode.UNKNOWN.value[0])
+
+
+class Recorder(Stats):
+    """A client's :class:`~etcd3._core.stats.Stats`, plus the hooks of the unary call
+    path (:class:`etcd3._grpc.call_rules.CallRules`) and, when given providers,
+    OpenTelemetry instruments and spans."""
+
+    def __init__(self, *, meter_provider: Any = None, tracer_provider: Any = None,
+                 trace_propagation: bool = False) -> None:
+        super().__init__(threading.Lock())
+        self._names: Dict[str, Tuple[str, str]] = {}
+        self._attributes: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self._duration: Any = None
+        self._tracer: Any = None
+        self._propagate = trace_propagation
+        self.meter_provider = meter_provider
+        if meter_provider is not None:
+            self._instruments(meter_provider)
+        if tracer_provider is not None:
+            from . import __version__
+
+            otel = _otel()
+            self._tracer = tracer_provider.get_tracer(_SCOPE, __version__)
+            self._span_kind = otel.trace.SpanKind.CLIENT
+            self._status = otel.trace.Status
+            self._error = otel.trace.StatusCode.ERROR
+            self._in_context = otel.trace.set_span_in_context
+            self._inject = otel.propagate.inject
+
+    # -- the unary call path -----------------------------------------------------------
+
+    def _name(self, path: str) -> Tuple[str, str]:
+        """(rpc.service, rpc.method) of a gRPC path."""
+        names = self._names.get(path)
+        if names is None:
+            service, _, method = path.lstrip("/").partition("/")
+            names = self._names[path] = (service, method)
+        return names
+
+    def call_started(self, ctx: Any) -> None:
+        """A unary call (an :class:`~etcd3._grpc.call_rules.Attempts`) starts."""
+        ctx.started = time.perf_counter()
+        if self._tracer is not None:
+            service, method = self._name(ctx.method.path)
+            span = ctx.span = self._tracer.start_span(
+                f"{service}/{method}", kind=self._span_kind,
+                attributes={"rpc.system": "grpc", "rpc.service": service,
+                            "rpc.method": method})
+            if self._propagate:
+                carrier: Dict[str, str] = {}
+                self._inject(carrier, context=self._in_context(span))
+                ctx.carried = tuple(carrier.items())
+
+    def call_ended(self, ctx: Any, code: str, error: Optional[BaseException] = None
+                   ) -> None:
+        """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name."""
+        seconds = time.perf_counter() - ctx.started
+        service, method = self._name(ctx.method.path)
+        self.call(service, method, code, seconds)
+        if self._duration is not None:
+            attributes = self._attributes.get((ctx.method.path, code))
+            if attributes is None:
+                attributes = self._attributes[(ctx.method.path, code)] = {
+                    "rpc.system": "grpc", "rpc.service": service, "rpc.method": method,
+                    "rpc.grpc.status_code": _status_number(code)}
+            self._duration.record(seconds, attributes)
+        span = ctx.span
+        if span is not None:
+            ctx.span = None
+            state = ctx.state
+            span.set_attribute("etcd3.attempts", ctx.history.attempts + (code == "OK"))
+            if state is not None:
+                span.set_attribute("server.address", state.name)
+            span.set_attribute("rpc.grpc.status_code", _status_number(code))
+            if code != "OK":
+                span.set_status(self._status(self._error, str(error or code)))
+            span.end()
+
+    def attempt_failed(self, ctx: Any, failure: _rules.Failure,
+                       decision: _rules.Decision) -> None:
+        """An attempt of ``ctx`` failed with ``failure``; ``decision`` follows."""
+        if isinstance(decision, _rules.Give):
+            self.call_ended(ctx, failure.code or "UNKNOWN")
+            return
+        if failure.token_fetch:
+            reason = "TOKEN_FETCH"
+        elif isinstance(decision, _rules.Refresh):
+            reason = "AUTH_TOKEN"
+        else:
+            reason = failure.code or "UNKNOWN"
+        self.retry(reason)
+        span = ctx.span
+        if span is not None:
+            state = ctx.state
+            span.add_event("etcd3.retry", {
+                "etcd3.retry.reason": reason,
+                "etcd3.attempt": decision.history.attempts,
+                "server.address": state.name if state is not None else ""})
+
+    # -- OpenTelemetry metrics -------------------------------------------------------
+
+    def _instruments(self, provider: Any) -> None:
+        from . import __version__
+
+        otel = _otel()
+        meter = provider.get_meter(_SCOPE, __version__)
+        self._duration = meter.create_histogram(
+            "rpc.client.duration", unit="s",
+            description="Duration of unary etcd calls, retries included")
+        observation = otel.metrics.Observation
+        by_kind = {"counter": meter.create_observable_counter,
+                   "gauge": meter.create_observable_gauge}
+
+        def observe(read: Any) -> Any:
+            def callback(_options: Any) -> Iterable[Any]:
+                with self._lock:
+                    values = list(read())
+                return [observation(value, attributes) for value, attributes in values]
+            return callback
+
+        watch = self._watch_values
+        readers: Dict[str, Any] = {
+            "etcd3.client.retries": lambda: _labelled(self.retries, "etcd3.retry.reason"),
+            "etcd3.endpoint.ejections": lambda: _labelled(self.ejections, "server.address"),
+            "etcd3.endpoint.readmissions": lambda: _labelled(self.readmissions,
+                                                             "server.address"),
+            "etcd3.auth.token_refreshes": lambda: _labelled(self.token_refreshes,
+                                                            "server.address"),
+            "etcd3.watch.resumes": lambda: [(self.watch_resumes, {})],
+            "etcd3.watch.watchers": lambda: [(watch()["watchers"], {})],
+            "etcd3.watch.lag": lambda: [(watch()["lag_max"], {})],
+            "etcd3.watch.queue_depth": lambda: [(watch()["queue_depth_max"], {})],
+            "etcd3.watch.queue_fill": lambda: [(watch()["queue_fill_max"], {})],
+            "etcd3.keepalive.failures": lambda: [(self.keepalive_failures, {})],
+            "etcd3.lease.lost": lambda: [(self.leases_lost, {})],
+            "etcd3.batch.calls": lambda: [(sizes.batches, {"etcd3.batch.kind": kind})
+                                          for kind, sizes in self.batches.items()],
+            "etcd3.batch.requests": lambda: [(sizes.items, {"etcd3.batch.kind": kind})
+                                             for kind, sizes in self.batches.items()],
+            "etcd3.bulk.items": lambda: _labelled(self.bulk, "etcd3.bulk.operation"),
+        }
+        for name, kind, unit, description in INSTRUMENTS:
+            if name in readers:
+                by_kind[kind](name, callbacks=[observe(readers[name])], unit=unit,
+                              description=description)
+
+    def _watch_values(self) -> Dict[str, Any]:
+        # Called with the lock held: the watch part of a snapshot, computed once per
+        # collection (every watch gauge reads it).
+        now = time.monotonic()
+        cached = getattr(self, "_watch_cache", None)
+        if cached is not None and now - cached[0] < 0.5:
+            return cached[1]  # type: ignore[no-any-return]
+        backlogs = self.watch_backlogs()
+        values = {
+            "watchers": len(backlogs),
+            "lag_max": max((lag for lag, _, _ in backlogs), default=0),
+            "queue_depth_max": max((depth for _, depth, _ in backlogs), default=0),
+            "queue_fill_max": max((depth / limit for _, depth, limit in backlogs
+                                   if limit), default=0.0),
+        }
+        self._watch_cache = (now, values)
+        return values
+
+
+def _labelled(counts: Dict[str, int], attribute: str
+              ) -> Iterable[Tuple[int, Dict[str, str]]]:
+    return [(value, {attribute: key}) for key, value in counts.items()]
+
+
+__all__ = ["INSTRUMENTS", "Recorder", "disable", "enable", "recorder_for"]
