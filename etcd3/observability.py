@@ -107,6 +107,7 @@ def _otel(required: bool = True) -> Any:
     """The ``opentelemetry`` package (imported now), or None when not installed and
     not ``required``."""
     try:
+        import opentelemetry.context
         import opentelemetry.metrics
         import opentelemetry.propagate
         import opentelemetry.trace
@@ -154,6 +155,8 @@ class Recorder(Stats):
             self._error = otel.trace.StatusCode.ERROR
             self._in_context = otel.trace.set_span_in_context
             self._inject = otel.propagate.inject
+            self._attach = otel.context.attach
+            self._detach = otel.context.detach
 
     # -- the unary call path -----------------------------------------------------------
 
@@ -165,8 +168,11 @@ class Recorder(Stats):
             names = self._names[path] = (service, method)
         return names
 
-    def call_started(self, ctx: Any) -> None:
-        """A unary call (an :class:`~etcd3._grpc.call_rules.Attempts`) starts."""
+    def call_started(self, ctx: Any, current: bool = True) -> None:
+        """A unary call (an :class:`~etcd3._grpc.call_rules.Attempts`) starts; with
+        ``current`` (a call the caller waits for, ended in the same thread or task)
+        its span is the current one until it ends, so spans made meanwhile (say, by
+        ``opentelemetry-instrumentation-grpc`` for each attempt) are its children."""
         ctx.started = time.perf_counter()
         if self._tracer is not None:
             service, method = self._name(ctx.method.path)
@@ -174,9 +180,12 @@ class Recorder(Stats):
                 f"{service}/{method}", kind=self._span_kind,
                 attributes={"rpc.system": "grpc", "rpc.service": service,
                             "rpc.method": method})
+            context = self._in_context(span)
+            if current:
+                ctx.scope = self._attach(context)
             if self._propagate:
                 carrier: Dict[str, str] = {}
-                self._inject(carrier, context=self._in_context(span))
+                self._inject(carrier, context=context)
                 ctx.carried = tuple(carrier.items())
 
     def call_ended(self, ctx: Any, code: str, error: Optional[BaseException] = None
@@ -195,6 +204,9 @@ class Recorder(Stats):
         span = ctx.span
         if span is not None:
             ctx.span = None
+            if ctx.scope is not None:
+                self._detach(ctx.scope)
+                ctx.scope = None
             state = ctx.state
             span.set_attribute("etcd3.attempts", ctx.history.attempts + (code == "OK"))
             if state is not None:

@@ -47,7 +47,7 @@ class Attempts:
 
     __slots__ = ("method", "request", "deadline", "context", "history", "state",
                  "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid",
-                 "started", "span", "carried")
+                 "started", "span", "carried", "scope")
 
     def __init__(self, method: Method, request: Any, deadline: Deadline,
                  context: str, pinned: Optional[EndpointState] = None,
@@ -67,6 +67,7 @@ class Attempts:
         self.started = 0.0  # set by a recorder (see etcd3.observability)
         self.span: Any = None
         self.carried: Metadata = None  # trace context sent along, when asked
+        self.scope: Any = None  # the span made current while a blocking call runs
 
     def failed(self) -> _rules.History:
         """The history with the attempt in flight, which failed, added to it."""
@@ -200,6 +201,8 @@ class CallRules:
         """
         state = ctx.state
         if state is None:  # no endpoint was picked (the client is closed)
+            if self.recorder is not None:
+                self.recorder.call_ended(ctx, "CANCELLED", error)
             raise error
         failure = _errors.classify_token_fetch(error)
         decision = _rules.decide(ctx.kind(self), failure, ctx.failed(), ctx.deadline,

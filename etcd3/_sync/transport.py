@@ -228,8 +228,10 @@ class Transport(CallRules):
                 if pause:
                     time.sleep(pause)
                 continue
-            except BaseException:
+            except BaseException as error:
                 gate.leave()
+                if recorder is not None:
+                    recorder.call_ended(ctx, "UNKNOWN", error)
                 raise
             gate.leave()
             if recorder is not None:
@@ -305,7 +307,7 @@ class Transport(CallRules):
         """
         ctx = Attempts(method, request, self.deadline(timeout), context)
         if self.recorder is not None:
-            self.recorder.call_started(ctx)
+            self.recorder.call_started(ctx, current=False)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future

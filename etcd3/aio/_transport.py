@@ -246,6 +246,10 @@ class AioTransport(CallRules):
                 if not method.repeatable:
                     _note(cancelled, _cancelled_write_note(ctx))
                 raise
+            except BaseException as error:
+                if recorder is not None:
+                    recorder.call_ended(ctx, "UNKNOWN", error)
+                raise
             if recorder is not None:
                 recorder.call_ended(ctx, "OK")
             if ctx.state.failures:  # type: ignore[union-attr]
