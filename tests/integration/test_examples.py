@@ -26,6 +26,7 @@ CASES = [
     ("aio_seed_tour.py", [], "aio seed tour done."),
     ("aio_fanout_server.py", [],
      "100 of 100 subscribers received all 100 events exactly once, in order"),
+    ("metrics_server.py", [], "metrics server done: counters moved."),
 ]
 
 
