@@ -20,7 +20,8 @@ import time
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from ._core import retry_rules as _rules
-from ._core.stats import Stats
+from ._core.stats import DURATION_BUCKETS, Stats
+from ._sync import forksafe as _forksafe
 
 #: The OpenTelemetry instruments a recorder with a meter provider creates: name,
 #: kind, unit and what it counts (also in docs/guides/observability.rst).
@@ -137,6 +138,7 @@ class Recorder(Stats):
     def __init__(self, *, meter_provider: Any = None, tracer_provider: Any = None,
                  trace_propagation: bool = False) -> None:
         super().__init__(threading.Lock())
+        _forksafe.register(self)
         self._names: Dict[str, Tuple[str, str]] = {}
         self._attributes: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self._duration: Any = None
@@ -157,6 +159,10 @@ class Recorder(Stats):
             self._inject = otel.propagate.inject
             self._attach = otel.context.attach
             self._detach = otel.context.detach
+
+    def _after_fork_in_child(self) -> None:
+        # A parent thread may have held the lock at the fork: the child's is new.
+        self._lock = threading.Lock()
 
     # -- the unary call path -----------------------------------------------------------
 
@@ -246,7 +252,8 @@ class Recorder(Stats):
         meter = provider.get_meter(_SCOPE, __version__)
         self._duration = meter.create_histogram(
             "rpc.client.duration", unit="s",
-            description="Duration of unary etcd calls, retries included")
+            description="Duration of unary etcd calls, retries included",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
         observation = otel.metrics.Observation
         by_kind = {"counter": meter.create_observable_counter,
                    "gauge": meter.create_observable_gauge}
