@@ -1,13 +1,16 @@
 """What metrics and traces cost: client CPU per single-thread get, side by side.
 
-One etcd, one process, four clients: metrics off (the default), ``metrics=True``
+One etcd, one process, five clients: metrics off (the default) twice (the two
+differ only by noise: that row is the noise floor), ``metrics=True``
 (``client.stats()`` counters; OpenTelemetry's global meter provider, not set here,
 so its instruments are no-ops), ``meter_provider=`` an OpenTelemetry SDK provider
 with a Prometheus reader (what the observability guide sets up), and
 ``tracer_provider=`` an SDK provider whose spans go to an exporter that drops them.
-Rounds alternate the clients so drift hits all alike; each figure is the median
-over rounds of the process CPU time (``time.process_time``: this thread, gRPC's
-threads) per get, and of the wall time per get.
+Each round runs every client once, in a shuffled order, so drift hits all alike;
+each figure is the median over rounds of the process CPU time
+(``time.process_time``: this thread, gRPC's threads) per get, and of the wall time
+per get, plus the median over rounds of each client's CPU over "off"'s in the same
+round (the paired ratio).
 
 "Off" costs two ``is None`` tests per call: the last row times them alone.
 
@@ -17,6 +20,7 @@ threads) per get, and of the wall time per get.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from typing import Any, Dict, List, Sequence, Tuple
@@ -55,6 +59,7 @@ def _clients(server: Any) -> List[Tuple[str, Any]]:
     where = {"host": server.host, "port": server.port}
     return [
         ("off", etcd3.client(**where)),
+        ("off again (the noise floor)", etcd3.client(**where)),
         ("metrics=True", etcd3.client(**where, metrics=True)),
         ("meter_provider (SDK + Prometheus reader)",
          etcd3.client(**where, meter_provider=meters)),
@@ -98,8 +103,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def main() -> None:
     bench = Bench("bench_metrics", __doc__.splitlines()[0], _arguments)
-    ops = bench.args.ops or (300 if bench.quick else 500)
-    rounds = bench.args.repeat or (3 if bench.quick else 25)
+    ops = bench.args.ops or (300 if bench.quick else 200)
+    rounds = bench.args.repeat or (3 if bench.quick else 81)
     with bench.server() as server:
         clients = _clients(server)
         clients[0][1].put(KEY, VALUE)
@@ -107,9 +112,11 @@ def main() -> None:
             _round(client, 200)
         cpu: Dict[str, List[float]] = {name: [] for name, _ in clients}
         wall: Dict[str, List[float]] = {name: [] for name, _ in clients}
+        shuffle = random.Random(7).shuffle
         for n in range(rounds):
             log(f"bench_metrics: round {n + 1}/{rounds}")
-            order = clients if n % 2 == 0 else clients[::-1]
+            order = list(clients)
+            shuffle(order)
             for name, client in order:
                 c, w = _round(client, ops)
                 cpu[name].append(c)
@@ -118,9 +125,14 @@ def main() -> None:
             client.close()
     off_cpu, off_wall = median(cpu["off"]), median(wall["off"])
     for name, _ in clients[1:]:
+        # Each round's clients ran back to back: the ratio within a round cancels
+        # the drift between rounds.
+        paired = median([this / off for this, off in zip(cpu[name], cpu["off"])])
         bench.add(row(f"get client CPU, {name} vs off", median(cpu[name]) * 1e6,
                       off_cpu * 1e6, "us/op", higher_is_better=False,
-                      notes=f"median of {rounds} rounds x {ops:,} gets, 1 thread"))
+                      notes=f"median of {rounds} rounds x {ops:,} gets, 1 thread; "
+                            f"median paired ratio {paired:.3f}",
+                      paired_ratio=paired))
         bench.add(row(f"get wall time, {name} vs off", median(wall[name]) * 1e6,
                       off_wall * 1e6, "us/op", higher_is_better=False, notes=""))
     bench.add(row("hooks of a client without metrics, per call", _off_hooks_ns(),

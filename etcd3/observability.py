@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, Iterable, Optional, Tuple
+import weakref
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ._core import retry_rules as _rules
 from ._core.stats import DURATION_BUCKETS, Stats
@@ -58,6 +59,8 @@ INSTRUMENTS: Tuple[Tuple[str, str, str, str], ...] = (
 )
 
 _SCOPE = "etcd3"
+#: Call durations handed to the SDK together (see :meth:`Recorder.flush`).
+_FLUSH_EVERY = 64
 _GLOBAL: Dict[str, Any] = {}
 
 
@@ -141,12 +144,14 @@ class Recorder(Stats):
         _forksafe.register(self)
         self._names: Dict[str, Tuple[str, str]] = {}
         self._attributes: Dict[Tuple[str, str], Dict[str, Any]] = {}
-        self._duration: Any = None
+        self._meters: Optional[_Meters] = None
+        self._pending: List[Tuple[float, Dict[str, Any]]] = []
         self._tracer: Any = None
         self._propagate = trace_propagation
         self.meter_provider = meter_provider
         if meter_provider is not None:
-            self._instruments(meter_provider)
+            self._meters = _meters_of(meter_provider)
+            self._meters.recorders.append(self)
         if tracer_provider is not None:
             from . import __version__
 
@@ -200,13 +205,20 @@ class Recorder(Stats):
         seconds = time.perf_counter() - ctx.started
         service, method = self._name(ctx.method.path)
         self.call(service, method, code, seconds)
-        if self._duration is not None:
+        if self._meters is not None:
             attributes = self._attributes.get((ctx.method.path, code))
             if attributes is None:
                 attributes = self._attributes[(ctx.method.path, code)] = {
                     "rpc.system": "grpc", "rpc.service": service, "rpc.method": method,
                     "rpc.grpc.status_code": _status_number(code)}
-            self._duration.record(seconds, attributes)
+            with self._lock:
+                pending = self._pending
+                pending.append((seconds, attributes))
+                full = len(pending) >= _FLUSH_EVERY
+                if full:
+                    self._pending = []
+            if full:
+                self._record(pending)
         span = ctx.span
         if span is not None:
             ctx.span = None
@@ -245,74 +257,130 @@ class Recorder(Stats):
 
     # -- OpenTelemetry metrics -------------------------------------------------------
 
-    def _instruments(self, provider: Any) -> None:
-        from . import __version__
+    def flush(self) -> None:
+        """Hand the call durations not recorded yet to ``rpc.client.duration``.
 
-        otel = _otel()
-        meter = provider.get_meter(_SCOPE, __version__)
-        self._duration = meter.create_histogram(
-            "rpc.client.duration", unit="s",
-            description="Duration of unary etcd calls, retries included",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
-        observation = otel.metrics.Observation
-        by_kind = {"counter": meter.create_observable_counter,
-                   "gauge": meter.create_observable_gauge}
+        Durations go to the SDK in groups of :data:`_FLUSH_EVERY`, and all of them
+        whenever the meter provider collects: the SDK's ``record()`` costs several
+        times more interleaved with calls than run back to back."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending:
+            self._record(pending)
 
-        def observe(read: Any) -> Any:
-            def callback(_options: Any) -> Iterable[Any]:
-                with self._lock:
-                    values = list(read())
-                return [observation(value, attributes) for value, attributes in values]
-            return callback
+    def _record(self, pending: List[Tuple[float, Dict[str, Any]]]) -> None:
+        assert self._meters is not None
+        record = self._meters.duration.record
+        for seconds, attributes in pending:
+            record(seconds, attributes)
 
-        watch = self._watch_values
-        readers: Dict[str, Any] = {
-            "etcd3.client.retries": lambda: _labelled(self.retries, "etcd3.retry.reason"),
-            "etcd3.endpoint.ejections": lambda: _labelled(self.ejections, "server.address"),
-            "etcd3.endpoint.readmissions": lambda: _labelled(self.readmissions,
-                                                             "server.address"),
-            "etcd3.auth.token_refreshes": lambda: _labelled(self.token_refreshes,
-                                                            "server.address"),
-            "etcd3.watch.resumes": lambda: [(self.watch_resumes, {})],
-            "etcd3.watch.watchers": lambda: [(watch()["watchers"], {})],
-            "etcd3.watch.lag": lambda: [(watch()["lag_max"], {})],
-            "etcd3.watch.queue_depth": lambda: [(watch()["queue_depth_max"], {})],
-            "etcd3.watch.queue_fill": lambda: [(watch()["queue_fill_max"], {})],
-            "etcd3.keepalive.failures": lambda: [(self.keepalive_failures, {})],
-            "etcd3.lease.lost": lambda: [(self.leases_lost, {})],
-            "etcd3.batch.calls": lambda: [(sizes.batches, {"etcd3.batch.kind": kind})
-                                          for kind, sizes in self.batches.items()],
-            "etcd3.batch.requests": lambda: [(sizes.items, {"etcd3.batch.kind": kind})
-                                             for kind, sizes in self.batches.items()],
-            "etcd3.bulk.items": lambda: _labelled(self.bulk, "etcd3.bulk.operation"),
-        }
-        for name, kind, unit, description in INSTRUMENTS:
-            if name in readers:
-                by_kind[kind](name, callbacks=[observe(readers[name])], unit=unit,
-                              description=description)
-
-    def _watch_values(self) -> Dict[str, Any]:
-        # Called with the lock held: the watch part of a snapshot, computed once per
-        # collection (every watch gauge reads it).
-        now = time.monotonic()
-        cached = getattr(self, "_watch_cache", None)
-        if cached is not None and now - cached[0] < 0.5:
-            return cached[1]  # type: ignore[no-any-return]
+    def watch_values(self) -> Dict[str, Any]:
+        """The watch figures of :meth:`snapshot` (read now)."""
         backlogs = self.watch_backlogs()
-        values = {
+        return {
             "watchers": len(backlogs),
             "lag_max": max((lag for lag, _, _ in backlogs), default=0),
             "queue_depth_max": max((depth for _, depth, _ in backlogs), default=0),
             "queue_fill_max": max((depth / limit for _, depth, limit in backlogs
                                    if limit), default=0.0),
         }
-        self._watch_cache = (now, values)
-        return values
 
 
-def _labelled(counts: Dict[str, int], attribute: str
-              ) -> Iterable[Tuple[int, Dict[str, str]]]:
-    return [(value, {attribute: key}) for key, value in counts.items()]
+class _Meters:
+    """The instruments of one meter provider, shared by every client reporting to
+    it (an instrument name is registered once per meter): the ``etcd3.*`` ones
+    are observable and add up the clients' counters when the provider collects."""
+
+    def __init__(self, provider: Any) -> None:
+        from . import __version__
+
+        otel = _otel()
+        meter = provider.get_meter(_SCOPE, __version__)
+        self.recorders: List[Recorder] = []
+        self.duration = meter.create_histogram(
+            "rpc.client.duration", unit="s",
+            description="Duration of unary etcd calls, retries included",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
+        self._observation = otel.metrics.Observation
+        self._watch: Tuple[float, Dict[str, Any]] = (0.0, {})
+        create = {"counter": meter.create_observable_counter,
+                  "gauge": meter.create_observable_gauge}
+        readers = self._readers()
+        for name, kind, unit, description in INSTRUMENTS:
+            if name in readers:
+                create[kind](name, callbacks=[self._callback(readers[name])], unit=unit,
+                             description=description)
+
+    def _callback(self, read: Any) -> Any:
+        def callback(_options: Any) -> Iterable[Any]:
+            recorders = list(self.recorders)
+            for recorder in recorders:
+                recorder.flush()
+            return [self._observation(value, attributes)
+                    for value, attributes in read(recorders)]
+        return callback
+
+    def _readers(self) -> Dict[str, Any]:
+        def labelled(field: str, attribute: str) -> Any:
+            def read(recorders: List[Recorder]) -> Any:
+                merged: Dict[str, int] = {}
+                for recorder in recorders:
+                    with recorder._lock:
+                        counts = dict(getattr(recorder, field))
+                    for key, value in counts.items():
+                        merged[key] = merged.get(key, 0) + value
+                return [(value, {attribute: key}) for key, value in merged.items()]
+            return read
+
+        def total(field: str) -> Any:
+            return lambda recorders: [(sum(getattr(r, field) for r in recorders), {})]
+
+        def batches(field: str) -> Any:
+            return lambda recorders: [
+                (sum(getattr(r.batches[kind], field) for r in recorders),
+                 {"etcd3.batch.kind": kind}) for kind in ("read", "write")]
+
+        def watch(key: str, combine: Any) -> Any:
+            return lambda recorders: [(combine(self._watch_values(recorders, key)), {})]
+
+        return {
+            "etcd3.client.retries": labelled("retries", "etcd3.retry.reason"),
+            "etcd3.endpoint.ejections": labelled("ejections", "server.address"),
+            "etcd3.endpoint.readmissions": labelled("readmissions", "server.address"),
+            "etcd3.auth.token_refreshes": labelled("token_refreshes", "server.address"),
+            "etcd3.watch.resumes": total("watch_resumes"),
+            "etcd3.watch.watchers": watch("watchers", sum),
+            "etcd3.watch.lag": watch("lag_max", max),
+            "etcd3.watch.queue_depth": watch("queue_depth_max", max),
+            "etcd3.watch.queue_fill": watch("queue_fill_max", max),
+            "etcd3.keepalive.failures": total("keepalive_failures"),
+            "etcd3.lease.lost": total("leases_lost"),
+            "etcd3.batch.calls": batches("batches"),
+            "etcd3.batch.requests": batches("items"),
+            "etcd3.bulk.items": labelled("bulk", "etcd3.bulk.operation"),
+        }
+
+    def _watch_values(self, recorders: List[Recorder], key: str) -> List[Any]:
+        # Every watch gauge of one collection reads the subscribers once.
+        now = time.monotonic()
+        at, values = self._watch
+        if now - at > 0.5:
+            values = {"all": [recorder.watch_values() for recorder in recorders]}
+            self._watch = (now, values)
+        return [found[key] for found in values["all"]] or [0]
+
+
+_METERS: weakref.WeakKeyDictionary[Any, _Meters] = weakref.WeakKeyDictionary()
+_METERS_LOCK = threading.Lock()
+
+
+def _meters_of(provider: Any) -> _Meters:
+    """The shared instruments of ``provider`` (made on first use)."""
+    with _METERS_LOCK:
+        meters = _METERS.get(provider)
+        if meters is None:
+            meters = _METERS[provider] = _Meters(provider)
+        return meters
 
 
 __all__ = ["INSTRUMENTS", "Recorder", "disable", "enable", "recorder_for"]

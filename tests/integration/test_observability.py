@@ -208,3 +208,19 @@ def _global_exporter() -> InMemorySpanExporter:
         trace.set_tracer_provider(provider)
         _GLOBAL_EXPORTER.append(exporter)
     return _GLOBAL_EXPORTER[0]
+
+
+def test_clients_sharing_a_meter_provider_add_up(etcd_server: EtcdServer,
+                                                 telemetry: Telemetry) -> None:
+    where = {"host": etcd_server.host, "port": etcd_server.port}
+    with etcd3.client(**where, meter_provider=telemetry.meters) as first, \
+            etcd3.client(**where, meter_provider=telemetry.meters) as second:
+        first.put_many({"/otel/shared/a": b"v", "/otel/shared/b": b"v"})
+        second.put_many({"/otel/shared/c": b"v"})
+        second.put("/otel/shared/d", "v")
+        points = telemetry.points()
+    assert _value(points, "etcd3.bulk.items", **{"etcd3.bulk.operation": "put_many"}) == 3
+    assert _value(points, "rpc.client.duration", **{
+        "rpc.system": "grpc", "rpc.service": "etcdserverpb.KV", "rpc.method": "Put",
+        "rpc.grpc.status_code": 0}) == 1
+    assert first.stats()["bulk"] == {"put_many": 2}
