@@ -59,6 +59,8 @@ INSTRUMENTS: Tuple[Tuple[str, str, str, str], ...] = (
 )
 
 _SCOPE = "etcd3"
+#: The calls of the read batcher: a Txn of several reads, or one Range.
+_BATCH_PATHS = ("/etcdserverpb.KV/Txn", "/etcdserverpb.KV/Range")
 #: Call durations handed to the SDK together (see :meth:`Recorder.flush`).
 _FLUSH_EVERY = 64
 _GLOBAL: Dict[str, Any] = {}
@@ -203,22 +205,7 @@ class Recorder(Stats):
                    ) -> None:
         """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name."""
         seconds = time.perf_counter() - ctx.started
-        service, method = self._name(ctx.method.path)
-        self.call(service, method, code, seconds)
-        if self._meters is not None:
-            attributes = self._attributes.get((ctx.method.path, code))
-            if attributes is None:
-                attributes = self._attributes[(ctx.method.path, code)] = {
-                    "rpc.system": "grpc", "rpc.service": service, "rpc.method": method,
-                    "rpc.grpc.status_code": _status_number(code)}
-            with self._lock:
-                pending = self._pending
-                pending.append((seconds, attributes))
-                full = len(pending) >= _FLUSH_EVERY
-                if full:
-                    self._pending = []
-            if full:
-                self._record(pending)
+        self._ended(ctx.method.path, code, seconds)
         span = ctx.span
         if span is not None:
             ctx.span = None
@@ -233,6 +220,30 @@ class Recorder(Stats):
             if code != "OK":
                 span.set_status(self._status(self._error, str(error or code)))
             span.end()
+
+    def _ended(self, path: str, code: str, seconds: float) -> None:
+        """A call of ``path`` ended with ``code`` after ``seconds``: count it, and
+        queue its ``rpc.client.duration`` point."""
+        service, method = self._name(path)
+        self.call(service, method, code, seconds)
+        if self._meters is not None:
+            attributes = self._attributes.get((path, code))
+            if attributes is None:
+                attributes = self._attributes[(path, code)] = {
+                    "rpc.system": "grpc", "rpc.service": service, "rpc.method": method,
+                    "rpc.grpc.status_code": _status_number(code)}
+            with self._lock:
+                pending = self._pending
+                pending.append((seconds, attributes))
+                full = len(pending) >= _FLUSH_EVERY
+                if full:
+                    self._pending = []
+            if full:
+                self._record(pending)
+
+    def read_batch_answered(self, size: int, seconds: float) -> None:
+        """The read batcher's call carrying ``size`` reads succeeded."""
+        self._ended(_BATCH_PATHS[size == 1], "OK", seconds)
 
     def attempt_failed(self, ctx: Any, failure: _rules.Failure,
                        decision: _rules.Decision) -> None:

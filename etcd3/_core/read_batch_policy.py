@@ -99,8 +99,10 @@ class ReadBatchPolicy(Generic[T]):
             self.recorder.batch("read", len(batch))
         return batch
 
-    def answered(self, seconds: float) -> None:
-        """A call of the batcher took ``seconds``."""
+    def answered(self, seconds: float, size: int = 1) -> None:
+        """A call of the batcher carrying ``size`` reads succeeded in ``seconds``."""
+        if self.recorder is not None:
+            self.recorder.read_batch_answered(size, seconds)
         sample = min(seconds, MAX_ROUND_TRIP_SAMPLE)
         self.round_trip += (sample - self.round_trip) / 8
 

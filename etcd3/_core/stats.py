@@ -114,6 +114,11 @@ class Stats:
             if failed:
                 self.errors[code] = self.errors.get(code, 0) + 1
 
+    def read_batch_answered(self, size: int, seconds: float) -> None:
+        """The read batcher's call carrying ``size`` reads (one Range, or a Txn of
+        several) succeeded in ``seconds``."""
+        self.call("etcdserverpb.KV", "Range" if size == 1 else "Txn", "OK", seconds)
+
     def retry(self, reason: str) -> None:
         """A call is tried again after a failed attempt (``reason``: the gRPC status
         name of the failure, or ``"AUTH_TOKEN"`` / ``"TOKEN_FETCH"``)."""

@@ -216,7 +216,7 @@ class ReadBatcher:
         # once): hand out the results, then pass the slot on.
         try:
             response = call.result()
-            self._policy.answered(time.monotonic() - sent_at)
+            self._policy.answered(time.monotonic() - sent_at, len(batch))
             if len(batch) == 1:
                 batch[0].result = response
                 batch[0].state = _DONE

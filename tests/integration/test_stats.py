@@ -210,5 +210,9 @@ def test_concurrent_reads_and_writes_report_their_batch_sizes(
         reads()  # etcd 3.5.0-3.5.4 may crash on a batch: every read goes alone
         assert batches()["read"] == {"batches": 0, "items": 0, "max": 0}
     else:
+        writes = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"]
         _until(lambda: batches()["read"]["max"] > 1, "a read batch", reads)
         assert batches()["read"]["items"] >= batches()["read"]["batches"] >= 1
+        # A batch of several reads is one Txn call, counted as one.
+        read_txns = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"] - writes
+        assert 1 <= read_txns <= batches()["read"]["batches"]

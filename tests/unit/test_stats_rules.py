@@ -73,3 +73,37 @@ def test_every_instrument_is_named_and_documented() -> None:
     assert all(name.startswith("etcd3.") for name in names[1:])
     for _, kind, unit, description in observability.INSTRUMENTS:
         assert kind in ("histogram", "counter", "gauge") and unit and description
+
+
+def test_trace_propagation_puts_the_calls_span_in_its_metadata() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+
+    from etcd3._core.deadline import NEVER
+    from etcd3._grpc import rpc
+    from etcd3._grpc.call_rules import Attempts, routed_metadata
+
+    spans = InMemorySpanExporter()
+    tracers = TracerProvider()
+    tracers.add_span_processor(SimpleSpanProcessor(spans))
+    for propagate in (False, True):
+        recorder = observability.Recorder(tracer_provider=tracers,
+                                          trace_propagation=propagate)
+        ctx = Attempts(rpc.RANGE, b"", NEVER, "")
+        recorder.call_started(ctx, current=False)
+        metadata = dict(routed_metadata(rpc.RANGE, (("token", "t"),), ctx.carried) or ())
+        recorder.call_ended(ctx, "OK")
+        span = spans.get_finished_spans()[-1]
+        assert metadata["token"] == "t" and metadata["hasleader"] == "true"
+        if propagate:
+            trace_id = format(span.context.trace_id, "032x")
+            span_id = format(span.context.span_id, "016x")
+            version, traced, parent, flags = metadata["traceparent"].split("-")
+            assert (version, traced, parent) == ("00", trace_id, span_id)
+            assert int(flags, 16) & 1  # sampled
+        else:
+            assert "traceparent" not in metadata
+    tracers.shutdown()
