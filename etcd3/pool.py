@@ -31,13 +31,26 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from urllib.parse import urlsplit
 
 import grpc
 
 from . import exceptions
 from ._sync import forksafe as _forksafe
+
+if TYPE_CHECKING:
+    from ._core.stats import Stats
 
 log = logging.getLogger("etcd3")
 
@@ -249,6 +262,9 @@ class ChannelPool:
         considered still down.
     """
 
+    #: Told of ejections and re-admissions (see :mod:`etcd3.observability`).
+    recorder: Optional[Stats] = None
+
     def __init__(
         self,
         endpoints: Iterable[Endpoint],
@@ -360,6 +376,8 @@ class ChannelPool:
                 return
             self._eject(state)
         log.info("etcd3: endpoint %s ejected after a failure", state.endpoint)
+        if self.recorder is not None:
+            self.recorder.ejected(state.name)
 
     def _eject(self, state: EndpointState) -> None:
         state.failures += 1
@@ -381,6 +399,8 @@ class ChannelPool:
                 self._refresh_healthy()
             if readmitted:
                 log.info("etcd3: endpoint %s is back", state.endpoint)
+            if self.recorder is not None:
+                self.recorder.readmitted(state.name)
 
     def _start_due_probes(self) -> None:
         now = time.monotonic()
@@ -458,6 +478,8 @@ class ChannelPool:
                 self._eject(state)
         if readmitted:
             log.info("etcd3: endpoint %s is back", state.endpoint)
+            if self.recorder is not None:
+                self.recorder.readmitted(state.name)
 
     # -- membership -------------------------------------------------------------------
 

@@ -27,12 +27,25 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+)
 
 from ..etcdrpc import rpc_pb2 as pb
 from ..events import Event, WatchResponse, events_from_pb, header_from_pb
 from .watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
 from .watch_state import Item, ServerWatch, Subscriber, WatchSpec
+
+if TYPE_CHECKING:
+    from .stats import Stats
 
 #: watch_id etcd uses for stream-wide progress responses (RequestProgress).
 STREAM_WIDE = -1
@@ -68,7 +81,7 @@ class WatchCore:
     docstring). ``backlog(sub)`` tells how many items wait in an iterator's inbox."""
 
     def __init__(self, errors: WatchErrors, backlog: Callable[[Subscriber], int], *,
-                 coalesce: bool = True) -> None:
+                 coalesce: bool = True, recorder: Optional[Stats] = None) -> None:
         self.errors = errors
         self.backlog = backlog
         self.coalesce = coalesce
@@ -89,6 +102,10 @@ class WatchCore:
         self._by_position: Dict[int, ServerWatch] = {}
         self._next_position = 0
         self._by_server_id: Dict[int, ServerWatch] = {}  # when the server numbers them
+        #: Told of resumes; reads :meth:`backlogs` (see :mod:`etcd3.observability`).
+        self.recorder = recorder
+        if recorder is not None:
+            recorder.watch_source(self)
 
     # -- the user ------------------------------------------------------------------------
 
@@ -184,11 +201,29 @@ class WatchCore:
     def any_confirmed(self) -> bool:
         return any(sw.confirmed for sw in self.watches.values())
 
+    def backlogs(self) -> List[Tuple[int, int, Optional[int]]]:
+        """(lag, queue depth, max_queue) of every subscriber now: lag is how many
+        revisions its watch received beyond the last response its consumer took (0
+        until it took one); depth, the responses waiting for it (an unbounded
+        callback's are not counted). Safe to call from any thread."""
+        found = []
+        for sub in list(self.subs.values()):
+            sw = sub.watch
+            if sub.callback is None:
+                depth = self.backlog(sub) if sub.queue is not None else 0
+            else:
+                depth = max(sub.routed - sub.delivered, 0)
+            lag = max(sw.next_rev - 1 - sub.revision, 0) if sw and sub.revision else 0
+            found.append((lag, depth, sub.max_queue))
+        return found
+
     # -- the stream ----------------------------------------------------------------------
 
     def stream_opened(self) -> Actions:
         """A new stream is open: re-create every watch where it left off."""
         self._gen += 1
+        if self.recorder is not None and self._gen > 1:
+            self.recorder.watches_resumed(sum(sw.confirmed for sw in self.watches.values()))
         self.stream_open = True
         self._creating = collections.deque()
         self._progress_wanted = 0

@@ -80,6 +80,7 @@ class SyncSubscriber(Subscriber):
                 return
             if isinstance(item, BaseException):
                 raise item
+            self.took(item)
             yield item
 
 
@@ -97,7 +98,8 @@ class WatchEngine(WatchStreamRules):
     def __init__(self, transport: Any, *, coalesce: bool = True,
                  unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
-        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce)
+        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce,
+                               recorder=transport.recorder)
         #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
         self.unreachable_timeout = unreachable_timeout
         self._lock = threading.Lock()
@@ -452,6 +454,7 @@ class WatchEngine(WatchStreamRules):
             targets, payload = item
             for sub in targets:
                 if not sub.cancelled:
+                    sub.took(payload)
                     try:
                         sub.callback(payload)
                     except Exception:

@@ -153,6 +153,7 @@ class WatchResponses:
         if isinstance(item, BaseException):
             self._done = True
             raise item
+        sub.took(item)
         return item  # type: ignore[no-any-return]
 
 
@@ -212,7 +213,8 @@ class AioWatchEngine(WatchStreamRules):
     def __init__(self, transport: Any, *, coalesce: bool = True,
                  unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
-        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce)
+        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce,
+                               recorder=transport.recorder)
         #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
         self.unreachable_timeout = unreachable_timeout
         self._loop = asyncio.get_running_loop()
@@ -521,6 +523,7 @@ class AioWatchEngine(WatchStreamRules):
             targets, payload = item
             for sub in targets:
                 if not sub.cancelled:
+                    sub.took(payload)
                     try:
                         result = sub.callback(payload)
                         if inspect.isawaitable(result):
