@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -37,9 +38,22 @@ from typing import (
     Union,
 )
 
-from . import codec, exceptions
+from . import codec
 from ._core.deadline import UNSET, Timeout
-from ._core.namespace import KeySpace
+from ._core.namespace import (
+    PASSED_THROUGH,
+    REFUSED,
+    KeySpace,
+    PassThrough,
+    StripFailedKeys,
+    client_closed,
+    moved_items,
+    moved_keys,
+    prefix_end,
+    prev_kv_reporter,
+    refused,
+    view_closed,
+)
 from ._holders import DEFAULT_TIMEOUT
 from .election import Election
 from .events import Event, WatchResponse
@@ -57,48 +71,6 @@ KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
 CancelFn = Callable[[], None]
 T = TypeVar("T")
-
-#: Methods and attributes of the client that concern the whole cluster, not keys:
-#: a view hands them to its client unchanged.
-PASSED_THROUGH = frozenset((
-    # cluster and maintenance
-    "members", "add_member", "remove_member", "update_member", "promote_member",
-    "status", "statuses", "create_alarm", "list_alarms", "disarm_alarm", "defragment",
-    "hash", "hash_kv", "snapshot", "move_leader", "compact",
-    # users and roles (permissions take keys: see REFUSED)
-    "add_user", "get_user", "delete_user", "change_password", "users", "grant_role",
-    "revoke_role", "add_role", "get_role", "delete_role", "roles", "enable_auth",
-    "disable_auth", "auth_status",
-    # connections and settings
-    "endpoints", "sync_endpoints", "endpoint_in_use", "uses_secure_channel", "timeout",
-    "retry", "lock_prefix",
-    # watches and leases by id
-    "request_progress", "revoke_lease", "refresh_lease", "lease_keepalive_active",
-    "lease_alive_until",
-))
-
-#: Client attributes a view does not offer, and why.
-REFUSED = {
-    **{name: "raw gRPC stubs and channels bypass the namespace; use them on the client"
-       for name in ("kvstub", "leasestub", "clusterstub", "maintenancestub", "auth_stub",
-                    "channel", "metadata", "call_credentials")},
-    **{name: "permissions are granted on absolute keys; call it on the client with the "
-             "namespace's prefix in the key"
-       for name in ("grant_permission_role", "revoke_permission_role")},
-}
-
-
-class _PassThrough:
-    """A client attribute a view hands out unchanged (see :data:`PASSED_THROUGH`)."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, view: Optional[NamespacedClient], owner: type) -> Any:
-        if view is None:
-            return self
-        return getattr(view._live(), self.name)
-
 
 class NamespacedClient:
     """A client whose keys all live under ``prefix`` (etcd's Go ``namespace``).
@@ -161,10 +133,7 @@ class NamespacedClient:
         return f"<{type(self).__name__} prefix={self.prefix!r} of {self._client!r}>"
 
     def __getattr__(self, name: str) -> Any:
-        reason = REFUSED.get(name)
-        if reason is not None:
-            raise AttributeError(f"a namespace view has no {name}: {reason}")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise refused(self, name)
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -174,12 +143,10 @@ class NamespacedClient:
         :raises ClientClosedError: either was closed.
         """
         if self._closed:
-            raise exceptions.ClientClosedError(
-                f"this namespace view ({self.prefix!r}) has been closed")
+            raise view_closed(self.prefix)
         client = self._client
         if client.closed:
-            raise exceptions.ClientClosedError(
-                f"the etcd3 client under namespace {self.prefix!r} has been closed")
+            raise client_closed(self.prefix)
         return client
 
     @property
@@ -355,35 +322,22 @@ class NamespacedClient:
         """:meth:`etcd3.Etcd3Client.put_many` in the namespace (the ``prev_kv``
         callback and a :class:`~etcd3.exceptions.BulkWriteError`'s ``failed_keys``
         get keys without the prefix)."""
-        if isinstance(items, Mapping):
-            items = items.items()
         keys = self._keys
-        moved = _moved_items(items, keys)
-        report: Any = prev_kv
-        if callable(prev_kv):
-            callback = prev_kv
-
-            def report(key: bytes, value: Optional[bytes], meta: Any) -> None:
-                if meta is not None:
-                    keys.strip_kvs((meta,))
-                callback(keys.strip(key), value, meta)
-
-        with self._bulk_errors():
-            return int(self._live().put_many(moved, prev_kv=report, **options))
+        moved = moved_items(items, keys)
+        with StripFailedKeys(keys):
+            return int(self._live().put_many(moved, prev_kv=prev_kv_reporter(prev_kv, keys),
+                                             **options))
 
     def delete_many(self, keys: Iterable[KeyType], **options: Any) -> int:
         """:meth:`etcd3.Etcd3Client.delete_many` in the namespace."""
-        space = self._keys
-        with self._bulk_errors():
-            return int(self._live().delete_many((space.key(key) for key in keys),
-                                                **options))
+        with StripFailedKeys(self._keys):
+            return int(self._live().delete_many(moved_keys(keys, self._keys), **options))
 
     def get_many(self, keys: Iterable[KeyType], **options: Any
                  ) -> List[Union[ValueMeta, Tuple[None, None]]]:
         """:meth:`etcd3.Etcd3Client.get_many` in the namespace."""
-        space = self._keys
-        results = self._live().get_many((space.key(key) for key in keys), **options)
-        space.strip_pairs(results)
+        results = self._live().get_many(moved_keys(keys, self._keys), **options)
+        self._keys.strip_pairs(results)
         return results
 
     def iter_prefix(self, key_prefix: KeyType, page_size: int = 1000,
@@ -406,18 +360,7 @@ class NamespacedClient:
             meta.key = meta.key[cut:]
             yield value, meta
 
-    def _bulk_errors(self) -> _StripFailedKeys:
-        return _StripFailedKeys(self._keys)
-
     # -- watches --------------------------------------------------------------------------
-
-    def _watch_range(self, key: KeyType, range_end: Any) -> Tuple[bytes, Optional[bytes]]:
-        """The stored key and range end of a watch on ``key`` (or the range)."""
-        if range_end is None:
-            return self._keys.key(key), None
-        data = codec.to_bytes(key)
-        return self._keys.interval(data or b"\0",
-                                   codec.to_bytes(range_end, "range_end"))
 
     def _track(self, token: Any, cancel: CancelFn) -> None:
         with self._mutex:
@@ -425,8 +368,7 @@ class NamespacedClient:
                 self._watches[token] = cancel
                 return
         cancel()  # closed meanwhile
-        raise exceptions.ClientClosedError(
-            f"this namespace view ({self.prefix!r}) has been closed")
+        raise view_closed(self.prefix)
 
     def _untrack(self, token: Any) -> Optional[CancelFn]:
         with self._mutex:
@@ -443,7 +385,7 @@ class NamespacedClient:
         of the namespace, keys without the prefix; see
         :meth:`etcd3.Etcd3Client.add_watch_callback`. Returns the watch id."""
         client = self._live()
-        start, end = self._watch_range(key, range_end)
+        start, end = self._keys.watched(key, range_end)
         watch_item = self._keys.watch_item
 
         def deliver(item: Any) -> None:
@@ -461,7 +403,7 @@ class NamespacedClient:
     def add_watch_prefix_callback(self, key_prefix: KeyType, callback: Callable[[Any], None],
                                   **kwargs: Any) -> int:
         """:meth:`add_watch_callback` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.add_watch_callback(key_prefix, callback, **kwargs)
 
     def cancel_watch(self, watch_id: int) -> None:
@@ -475,7 +417,7 @@ class NamespacedClient:
         """Watch ``key``; returns ``(responses, cancel)``, keys without the prefix
         (see :meth:`etcd3.Etcd3Client.watch_response`)."""
         client = self._live()
-        start, kwargs["range_end"] = self._watch_range(key, kwargs.get("range_end"))
+        start, kwargs["range_end"] = self._keys.watched(key, kwargs.get("range_end"))
         responses, cancel_watch = client.watch_response(start, **kwargs)
         token = ("iterator", next(self._tokens))
         self._track(token, cancel_watch)
@@ -484,12 +426,15 @@ class NamespacedClient:
             self._untrack(token)
             cancel_watch()
 
-        return _stripped_responses(responses, self._keys), cancel
+        stripped = _stripped_responses(responses, self._keys)
+        # Dropped unread, the iterator's watch needs no cancel from close() any more.
+        weakref.finalize(stripped, self._watches.pop, token, None)
+        return stripped, cancel
 
     def watch_prefix_response(self, key_prefix: KeyType, **kwargs: Any
                               ) -> Tuple[Iterator[WatchResponse], CancelFn]:
         """:meth:`watch_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch_response(key_prefix, **kwargs)
 
     def watch(self, key: KeyType, **kwargs: Any) -> Tuple[Iterator[Event], CancelFn]:
@@ -501,27 +446,27 @@ class NamespacedClient:
     def watch_prefix(self, key_prefix: KeyType, **kwargs: Any
                      ) -> Tuple[Iterator[Event], CancelFn]:
         """:meth:`watch` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch(key_prefix, **kwargs)
 
     def watch_once(self, key: KeyType, timeout: Optional[float] = None,
                    **kwargs: Any) -> Event:
         """Wait for the next change of ``key`` and return its event (see
         :meth:`etcd3.Etcd3Client.watch_once`)."""
-        start, kwargs["range_end"] = self._watch_range(key, kwargs.get("range_end"))
+        start, kwargs["range_end"] = self._keys.watched(key, kwargs.get("range_end"))
         return self._keys.event(self._live().watch_once(start, timeout=timeout, **kwargs))
 
     def watch_prefix_once(self, key_prefix: KeyType, timeout: Optional[float] = None,
                           **kwargs: Any) -> Event:
         """:meth:`watch_once` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch_once(key_prefix, timeout=timeout, **kwargs)
 
     def watch_once_response(self, key: KeyType, timeout: Optional[float] = None,
                             **kwargs: Any) -> WatchResponse:
         """The first response of a watch on ``key`` (see
         :meth:`etcd3.Etcd3Client.watch_once_response`)."""
-        start, kwargs["range_end"] = self._watch_range(key, kwargs.get("range_end"))
+        start, kwargs["range_end"] = self._keys.watched(key, kwargs.get("range_end"))
         return self._keys.watch_response(
             self._live().watch_once_response(start, timeout=timeout, **kwargs))
 
@@ -529,7 +474,7 @@ class NamespacedClient:
                                    timeout: Optional[float] = None,
                                    **kwargs: Any) -> WatchResponse:
         """:meth:`watch_once_response` for every key starting with ``key_prefix``."""
-        kwargs["range_end"] = _prefix_end(key_prefix)
+        kwargs["range_end"] = prefix_end(key_prefix)
         return self.watch_once_response(key_prefix, timeout=timeout, **kwargs)
 
     # -- leases ---------------------------------------------------------------------------
@@ -608,91 +553,48 @@ class NamespacedClient:
 
     # -- what concerns the whole cluster, not keys ---------------------------------------
 
-    members = _PassThrough()
-    add_member = _PassThrough()
-    remove_member = _PassThrough()
-    update_member = _PassThrough()
-    promote_member = _PassThrough()
-    status = _PassThrough()
-    statuses = _PassThrough()
-    create_alarm = _PassThrough()
-    list_alarms = _PassThrough()
-    disarm_alarm = _PassThrough()
-    defragment = _PassThrough()
-    hash = _PassThrough()
-    hash_kv = _PassThrough()
-    snapshot = _PassThrough()
-    move_leader = _PassThrough()
-    compact = _PassThrough()
-    add_user = _PassThrough()
-    get_user = _PassThrough()
-    delete_user = _PassThrough()
-    change_password = _PassThrough()
-    users = _PassThrough()
-    grant_role = _PassThrough()
-    revoke_role = _PassThrough()
-    add_role = _PassThrough()
-    get_role = _PassThrough()
-    delete_role = _PassThrough()
-    roles = _PassThrough()
-    enable_auth = _PassThrough()
-    disable_auth = _PassThrough()
-    auth_status = _PassThrough()
-    endpoints = _PassThrough()
-    sync_endpoints = _PassThrough()
-    endpoint_in_use = _PassThrough()
-    uses_secure_channel = _PassThrough()
-    timeout = _PassThrough()
-    retry = _PassThrough()
-    lock_prefix = _PassThrough()
-    request_progress = _PassThrough()
-    revoke_lease = _PassThrough()
-    refresh_lease = _PassThrough()
-    lease_keepalive_active = _PassThrough()
-    lease_alive_until = _PassThrough()
-
-
-class _StripFailedKeys:
-    """Cuts the prefix off the ``failed_keys`` of a BulkWriteError passing by."""
-
-    def __init__(self, keys: KeySpace) -> None:
-        self._keys = keys
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, error: Any, traceback: Any) -> None:
-        if isinstance(error, exceptions.BulkWriteError):
-            error.failed_keys = [self._keys.strip(key) for key in error.failed_keys]
-
-
-class _Moved:
-    """``(stored key, value)`` of each ``(key, value)`` item, read lazily; sized when
-    the items are (for put_many's progress counter)."""
-
-    def __init__(self, items: Iterable[Tuple[KeyType, KeyType]], keys: KeySpace) -> None:
-        self._items = items
-        self._iterator = iter(items)  # not iterable: TypeError now, as put_many
-        self._keys = keys
-
-    def __iter__(self) -> Iterator[Tuple[bytes, KeyType]]:
-        key_of = self._keys.key
-        for key, value in self._iterator:
-            yield key_of(key), value
-
-
-class _SizedMoved(_Moved):
-    def __len__(self) -> int:
-        return len(self._items)  # type: ignore[arg-type]
-
-
-def _moved_items(items: Iterable[Tuple[KeyType, KeyType]], keys: KeySpace) -> _Moved:
-    return (_SizedMoved if hasattr(items, "__len__") else _Moved)(items, keys)
-
-
-def _prefix_end(key_prefix: KeyType) -> bytes:
-    """The namespace's range end of every key starting with ``key_prefix``."""
-    return codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+    members = PassThrough()
+    add_member = PassThrough()
+    remove_member = PassThrough()
+    update_member = PassThrough()
+    promote_member = PassThrough()
+    status = PassThrough()
+    statuses = PassThrough()
+    create_alarm = PassThrough()
+    list_alarms = PassThrough()
+    disarm_alarm = PassThrough()
+    defragment = PassThrough()
+    hash = PassThrough()
+    hash_kv = PassThrough()
+    snapshot = PassThrough()
+    move_leader = PassThrough()
+    compact = PassThrough()
+    add_user = PassThrough()
+    get_user = PassThrough()
+    delete_user = PassThrough()
+    change_password = PassThrough()
+    users = PassThrough()
+    grant_role = PassThrough()
+    revoke_role = PassThrough()
+    add_role = PassThrough()
+    get_role = PassThrough()
+    delete_role = PassThrough()
+    roles = PassThrough()
+    enable_auth = PassThrough()
+    disable_auth = PassThrough()
+    auth_status = PassThrough()
+    endpoints = PassThrough()
+    sync_endpoints = PassThrough()
+    endpoint_in_use = PassThrough()
+    uses_secure_channel = PassThrough()
+    timeout = PassThrough()
+    retry = PassThrough()
+    lock_prefix = PassThrough()
+    request_progress = PassThrough()
+    revoke_lease = PassThrough()
+    refresh_lease = PassThrough()
+    lease_keepalive_active = PassThrough()
+    lease_alive_until = PassThrough()
 
 
 def _stripped_responses(responses: Iterator[WatchResponse], keys: KeySpace

@@ -27,9 +27,20 @@ engines coalesce identical watches), so they are copied.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
-from .. import codec
+from .. import codec, exceptions
 from ..events import Event, WatchResponse
 from ..results import KeyValue
 from .ops import BaseCompare, Delete, Get, Put, Txn, key_bytes
@@ -37,6 +48,78 @@ from .ops import BaseCompare, Delete, Get, Put, Txn, key_bytes
 Interval = Tuple[bytes, Optional[bytes]]
 #: A transaction's compares, success ops and failure ops.
 TxnParts = Tuple[List[BaseCompare], List[Any], List[Any]]
+
+#: Methods and attributes of the client that concern the whole cluster, not keys: a
+#: view (threaded or asyncio) hands them to its client unchanged.
+PASSED_THROUGH = frozenset((
+    # cluster and maintenance
+    "members", "add_member", "remove_member", "update_member", "promote_member",
+    "status", "statuses", "create_alarm", "list_alarms", "disarm_alarm", "defragment",
+    "hash", "hash_kv", "snapshot", "move_leader", "compact",
+    # users and roles (permissions take keys: see REFUSED)
+    "add_user", "get_user", "delete_user", "change_password", "users", "grant_role",
+    "revoke_role", "add_role", "get_role", "delete_role", "roles", "enable_auth",
+    "disable_auth", "auth_status",
+    # connections and settings
+    "endpoints", "sync_endpoints", "endpoint_in_use", "uses_secure_channel", "timeout",
+    "retry", "lock_prefix",
+    # watches and leases by id
+    "request_progress", "revoke_lease", "refresh_lease", "lease_keepalive_active",
+    "lease_alive_until",
+))
+
+#: :data:`PASSED_THROUGH`, and what only the asyncio client has.
+AIO_PASSED_THROUGH = PASSED_THROUGH | {"snapshot_stream"}
+
+#: Client attributes a view does not offer, and why.
+REFUSED = {
+    **{name: "raw gRPC stubs and channels bypass the namespace; use them on the client"
+       for name in ("kvstub", "leasestub", "clusterstub", "maintenancestub", "auth_stub",
+                    "channel", "metadata", "call_credentials")},
+    **{name: "permissions are granted on absolute keys; call it on the client with the "
+             "namespace's prefix in the key"
+       for name in ("grant_permission_role", "revoke_permission_role")},
+}
+
+
+class PassThrough:
+    """A client attribute a view hands out unchanged (see :data:`PASSED_THROUGH`):
+    read from the view's client (``view._live()``, which raises once either is
+    closed)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, view: Any, owner: type) -> Any:
+        if view is None:
+            return self
+        return getattr(view._live(), self.name)
+
+
+def refused(owner: Any, name: str) -> AttributeError:
+    """The error for a missing attribute ``name`` of a view ``owner``."""
+    reason = REFUSED.get(name)
+    if reason is not None:
+        return AttributeError(f"a namespace view has no {name}: {reason}")
+    return AttributeError(f"{type(owner).__name__!r} object has no attribute {name!r}")
+
+
+def view_closed(prefix: bytes) -> exceptions.ClientClosedError:
+    """The error of a call through a closed view."""
+    return exceptions.ClientClosedError(f"this namespace view ({prefix!r}) has been closed")
+
+
+def client_closed(prefix: bytes) -> exceptions.ClientClosedError:
+    """The error of a call through a view whose client is closed."""
+    return exceptions.ClientClosedError(
+        f"the etcd3 client under namespace {prefix!r} has been closed")
+
+
+def prefix_end(key_prefix: Any) -> bytes:
+    """The namespace's range end of every key starting with ``key_prefix`` (what the
+    ``*_prefix`` watch methods pass on as ``range_end``)."""
+    return codec.prefix_range_end(codec.to_bytes(key_prefix, "prefix"))
+
 
 #: ``ResponseOp.kind`` (the RequestOp/ResponseOp oneof field numbers).
 _RANGE, _PUT, _DELETE_RANGE, _TXN = 1, 2, 3, 4
@@ -110,6 +193,17 @@ class KeySpace:
         end = self.range_end(codec.prefix_range_end(data))
         assert end is not None
         return self.prefix + (data or b"\0"), end
+
+    def watched(self, key: Any, range_end: Any) -> Interval:
+        """The stored key and range end of a watch on ``key`` (or ``[key,
+        range_end)``) of the namespace.
+
+        :raises TypeError: not str or bytes. :raises ValueError: an empty key alone.
+        """
+        if range_end is None:
+            return self.key(key), None
+        data = codec.to_bytes(key)
+        return self.interval(data or b"\0", codec.to_bytes(range_end, "range_end"))
 
     def everything(self) -> Tuple[bytes, bytes]:
         """The stored range of every key of the namespace."""
@@ -242,4 +336,97 @@ class KeySpace:
         return [key[cut:] for key in keys if key.startswith(prefix) and len(key) > cut]
 
 
-__all__ = ["KeySpace", "namespace_prefix"]
+class Moved:
+    """The ``(stored key, value)`` of each ``(key, value)`` item of a (sync) iterable,
+    read lazily (what a view's ``put_many`` hands its client); sized when the items
+    are, for ``put_many``'s progress counter.
+
+    :raises TypeError: ``items`` is not iterable (at once, as ``put_many``).
+    """
+
+    def __init__(self, items: Iterable[Tuple[Any, Any]], keys: KeySpace) -> None:
+        self._items = items
+        self._iterator = iter(items)
+        self._keys = keys
+
+    def __iter__(self) -> Iterator[Tuple[bytes, Any]]:
+        key_of = self._keys.key
+        for key, value in self._iterator:
+            yield key_of(key), value
+
+
+class SizedMoved(Moved):
+    """:class:`Moved` of items that have a length."""
+
+    def __len__(self) -> int:
+        return len(self._items)  # type: ignore[arg-type]
+
+
+async def _amoved(items: AsyncIterable[Tuple[Any, Any]], keys: KeySpace
+                  ) -> AsyncIterator[Tuple[bytes, Any]]:
+    async for key, value in items:
+        yield keys.key(key), value
+
+
+async def _amoved_keys(items: AsyncIterable[Any], keys: KeySpace) -> AsyncIterator[bytes]:
+    async for key in items:
+        yield keys.key(key)
+
+
+def moved_items(items: Any, keys: KeySpace) -> Any:
+    """The items of a view's ``put_many`` (a mapping, an iterable or an async
+    iterable) with their keys moved into the namespace, read lazily.
+
+    :raises TypeError: not iterable.
+    """
+    if isinstance(items, Mapping):
+        items = items.items()
+    if isinstance(items, AsyncIterable):
+        return _amoved(items, keys)
+    return (SizedMoved if hasattr(items, "__len__") else Moved)(items, keys)
+
+
+def moved_keys(items: Any, keys: KeySpace) -> Any:
+    """The keys of a view's ``delete_many``/``get_many`` (an iterable or an async
+    iterable) moved into the namespace, read lazily.
+
+    :raises TypeError: not iterable.
+    """
+    if isinstance(items, AsyncIterable):
+        return _amoved_keys(items, keys)
+    return (keys.key(key) for key in iter(items))
+
+
+class StripFailedKeys:
+    """``with StripFailedKeys(keys):`` cuts the prefix off the ``failed_keys`` of a
+    :class:`~etcd3.exceptions.BulkWriteError` passing by."""
+
+    def __init__(self, keys: KeySpace) -> None:
+        self._keys = keys
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, error: Any, traceback: Any) -> None:
+        if isinstance(error, exceptions.BulkWriteError):
+            error.failed_keys = [self._keys.strip(key) for key in error.failed_keys]
+
+
+def prev_kv_reporter(prev_kv: Any, keys: KeySpace) -> Any:
+    """A view's ``put_many(prev_kv=...)`` callback as its client calls it: the key
+    and the previous key-value handed on without the prefix. Anything else (None, a
+    bool the client refuses) as it is."""
+    if not callable(prev_kv):
+        return prev_kv
+
+    def report(key: bytes, value: Optional[bytes], meta: Any) -> Any:
+        if meta is not None:
+            keys.strip_kvs((meta,))
+        return prev_kv(keys.strip(key), value, meta)
+
+    return report
+
+
+__all__ = ["AIO_PASSED_THROUGH", "KeySpace", "Moved", "PASSED_THROUGH", "PassThrough",
+           "REFUSED", "StripFailedKeys", "client_closed", "moved_items", "moved_keys",
+           "namespace_prefix", "prefix_end", "prev_kv_reporter", "refused", "view_closed"]

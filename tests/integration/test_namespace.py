@@ -14,13 +14,18 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import threading
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 from _concurrency_support import etcdctl, keys, wait_for
+from _namespace_support import (
+    NOT_THROUGH_A_VIEW,
+    PREFIX,
+    etcdctl_pairs,
+    planted,
+    reused_bodies,
+)
 from _watch_support import Collector
 from test_kv import sorted_keys  # noqa: F401 - a fixture of reused bodies
 from test_transactions import txn_client  # noqa: F401 - a fixture of reused bodies
@@ -30,34 +35,12 @@ import etcd3
 from etcd3 import exceptions
 from etcd3.events import DeleteEvent, PutEvent
 from etcd3.testing import EtcdServer
-from etcd3.testing.fixtures import threaded_client
-
-PREFIX = "ns/"
-#: Keys next to the namespace (below it, the prefix itself, its end, elsewhere).
-OUTSIDE = {b"ns": b"below", b"ns/": b"the prefix itself", b"ns0": b"the end",
-           b"/t/key": b"a key the bodies use, outside", b"a": b"elsewhere"}
-
-
-def _check_untouched(client: etcd3.Etcd3Client) -> None:
-    stored = {kv.key: kv.value for kv in client.get_all_response().kvs}
-    assert {key: stored.get(key) for key in OUTSIDE} == OUTSIDE
-    assert [key for key in stored if key not in OUTSIDE and not key.startswith(b"ns/")
-            ] == []
 
 
 @pytest.fixture
 def plain(etcd_server: EtcdServer) -> Iterator[etcd3.Etcd3Client]:
-    """A client with the :data:`OUTSIDE` keys; checks after the test that they are
-    untouched and that no other key outside ``ns/`` was written."""
-    made = threaded_client(etcd_server)
-    client = next(made)
-    try:
-        for key, value in OUTSIDE.items():
-            client.put(key, value)
-        yield client
-        _check_untouched(client)
-    finally:
-        made.close()
+    """A client with keys planted around ``ns/``, checked after the test."""
+    yield from planted(etcd_server)
 
 
 @pytest.fixture
@@ -69,57 +52,15 @@ def etcd_client(plain: etcd3.Etcd3Client) -> Iterator[Any]:
 
 # -- 1. the plain client's test bodies, through a view ----------------------------------
 
-REUSED = ("test_kv", "test_transactions", "test_watch", "test_locks", "test_leases",
-          "test_election", "test_stm")
-#: Bodies that can't run through a view, and why.
-NOT_THROUGH_A_VIEW = {
-    "test_watch_once": "inspects the client's watch engine",
-    "test_joiner_gets_only_later_events_and_server_watch_is_shared":
-        "inspects the client's watch engine",
-    "test_thousand_watchers_shared_and_distinct": "inspects the client's watch engine",
-    "test_compacted_start_revision": "inspects the client's watch engine",
-    "test_python_holder_excludes_etcdctl_lock": "etcdctl with absolute keys (see below)",
-    "test_etcdctl_holder_excludes_python_lock": "etcdctl with absolute keys (see below)",
-    "test_etcdctl_candidate_waits_behind_python_leader":
-        "etcdctl with absolute keys (see below)",
-    "test_etcdctl_observes_python_proclamations": "etcdctl with absolute keys",
-    "test_killed_holder_frees_the_lock_after_its_ttl": "a holder in another process",
-    "test_processes_increment_a_counter_exactly": "holders in other processes",
-}
-#: The fixtures through which a body gets the client.
-_CLIENT_FIXTURES = {"etcd_client", "sorted_keys", "txn_client"}
-
-
-def _reuse() -> Dict[str, Any]:
-    """Every body of the :data:`REUSED` modules that takes the client from a fixture,
-    as ``test_<module>__<name>``."""
-    bodies = {}
-    for module_name in REUSED:
-        module = importlib.import_module(module_name)
-        for name, body in vars(module).items():
-            if not name.startswith("test_") or not inspect.isfunction(body):
-                continue
-            if name in NOT_THROUGH_A_VIEW or body.__module__ != module_name:
-                continue
-            if _CLIENT_FIXTURES & set(inspect.signature(body).parameters):
-                bodies[f"test_{module_name[5:]}__{name[5:]}"] = body
-    return bodies
-
-
-globals().update(_reuse())
+globals().update(reused_bodies("threaded", NOT_THROUGH_A_VIEW))
 
 
 def test_the_bodies_are_reused() -> None:
-    reused = _reuse()
+    reused = reused_bodies("threaded", NOT_THROUGH_A_VIEW)
     assert len(reused) > 60 and "test_kv__prefix_and_range_and_all" in reused
 
 
 # -- 2. etcdctl sees Go's layout -------------------------------------------------------
-
-def _etcdctl_pairs(server: EtcdServer, prefix: str) -> List[Tuple[str, str]]:
-    lines = server.etcdctl("get", "--prefix", prefix).stdout.splitlines()
-    return list(zip(lines[::2], lines[1::2]))
-
 
 def test_keys_are_written_and_read_as_gos_namespace_kv(etcd_server: EtcdServer,
                                                        plain: etcd3.Etcd3Client,
@@ -129,7 +70,7 @@ def test_keys_are_written_and_read_as_gos_namespace_kv(etcd_server: EtcdServer,
     view.put(b"dir/b", "2")
     view.transaction(compare=[view.transactions.version("t") == 0],
                      success=[view.transactions.put("t", "3")], failure=[])
-    assert _etcdctl_pairs(etcd_server, "ns/") == [
+    assert etcdctl_pairs(etcd_server, "ns/") == [
         ("ns/", "the prefix itself"), ("ns/a", "1"), ("ns/dir/b", "2"), ("ns/t", "3")]
 
     etcd_server.etcdctl("put", "ns/from-etcdctl", "4")
@@ -179,7 +120,7 @@ def test_a_lock_through_a_view_is_etcdctls_lock_under_the_prefix(
     lock = view.lock("job", ttl=5)
     assert lock.acquire()
     assert lock.owner_key == b"/locks/job/%x" % lock.lease.id
-    assert [key for key, _ in _etcdctl_pairs(etcd_server, "ns//locks/")] == [
+    assert [key for key, _ in etcdctl_pairs(etcd_server, "ns//locks/")] == [
         "ns/" + lock.owner_key.decode()]
     proc = etcdctl(etcd_server, "lock", "ns//locks/job", "echo", "etcdctl-got-it")
     try:
@@ -198,7 +139,7 @@ def test_an_election_through_a_view_is_under_the_prefix(etcd_server: EtcdServer,
                                                         etcd_client: Any) -> None:
     election = etcd_client.election("leader", ttl=5)
     assert election.campaign("me")
-    assert _etcdctl_pairs(etcd_server, "ns/leader/") == [
+    assert etcdctl_pairs(etcd_server, "ns/leader/") == [
         ("ns/" + election.key.decode(), "me")]
     value, meta = election.leader()
     assert (value, meta.key) == (b"me", election.key)

@@ -14,10 +14,18 @@ from hypothesis import strategies as st
 
 from etcd3 import codec, events
 from etcd3._core import ops
-from etcd3._core.namespace import KeySpace, namespace_prefix
+from etcd3._core.namespace import (
+    AIO_PASSED_THROUGH,
+    PASSED_THROUGH,
+    REFUSED,
+    KeySpace,
+    namespace_prefix,
+)
+from etcd3.aio.client import Etcd3Client as AioClient
+from etcd3.aio.namespace import NamespacedClient as AioView
 from etcd3.client import Etcd3Client
 from etcd3.etcdrpc import kv_pb2, rpc_pb2
-from etcd3.namespace import PASSED_THROUGH, REFUSED, NamespacedClient
+from etcd3.namespace import NamespacedClient
 
 IMPLS = {"pure": "etcd3._core.codec_py", "compiled": "etcd3._speedups._codec"}
 SPACE = KeySpace("app/")
@@ -261,24 +269,33 @@ def _public(cls: type) -> set[str]:
     return {name for name in dir(cls) if not name.startswith("_")}
 
 
-def test_every_public_client_name_is_namespaced_passed_or_refused() -> None:
+DRIVERS = {"threaded": (Etcd3Client, NamespacedClient, PASSED_THROUGH),
+           "aio": (AioClient, AioView, AIO_PASSED_THROUGH)}
+
+
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_every_public_client_name_is_namespaced_passed_or_refused(driver: str) -> None:
     """A new client method must be given a namespace meaning (or be refused) here."""
-    client_names = _public(Etcd3Client) - {"namespace", "close", "closed"}
-    view_names = _public(NamespacedClient)
+    client, view, passed = DRIVERS[driver]
+    client_names = _public(client) - {"namespace", "close", "closed"}
+    view_names = _public(view)
     refused = set(REFUSED)
     unclassified = client_names - view_names - refused
     assert not unclassified, f"not namespaced, passed through or refused: {unclassified}"
-    assert PASSED_THROUGH <= view_names and not (refused & view_names)
-    namespaced = client_names - PASSED_THROUGH - refused
-    for name in namespaced:  # implemented by the view itself, not passed through
-        assert name in NamespacedClient.__dict__ or name == "transactions", name
+    assert passed <= view_names and not (refused & view_names)
+    for name in client_names - passed - refused:  # the view's own, not passed through
+        assert name in view.__dict__ or name == "transactions", name
+        assert inspect.iscoroutinefunction(getattr(view, name)) == \
+            inspect.iscoroutinefunction(getattr(client, name)), name
 
 
-def test_namespaced_methods_take_the_clients_arguments() -> None:
-    for name in _public(Etcd3Client) - PASSED_THROUGH - set(REFUSED) - {
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_namespaced_methods_take_the_clients_arguments(driver: str) -> None:
+    client, view, passed = DRIVERS[driver]
+    for name in _public(client) - passed - set(REFUSED) - {
             "transactions", "namespace", "closed"}:
-        ours = inspect.signature(getattr(NamespacedClient, name))
-        theirs = inspect.signature(getattr(Etcd3Client, name))
+        ours = inspect.signature(getattr(view, name))
+        theirs = inspect.signature(getattr(client, name))
         plain = [p for p in theirs.parameters.values()
                  if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         has_kwargs = any(p.kind is p.VAR_KEYWORD for p in ours.parameters.values())
@@ -287,8 +304,10 @@ def test_namespaced_methods_take_the_clients_arguments() -> None:
                 has_kwargs and parameter.kind is parameter.KEYWORD_ONLY), (name, parameter)
 
 
-def test_refused_names_say_why() -> None:
-    view = NamespacedClient.__new__(NamespacedClient)
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_refused_names_say_why(driver: str) -> None:
+    view_class = DRIVERS[driver][1]
+    view = view_class.__new__(view_class)
     with pytest.raises(AttributeError, match="raw gRPC stubs and channels bypass"):
         view.kvstub  # noqa: B018
     with pytest.raises(AttributeError, match="permissions are granted on absolute keys"):
