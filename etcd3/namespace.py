@@ -65,7 +65,7 @@ from .stm import run as run_stm
 from .transactions import Transactions, shape_txn_responses
 
 if TYPE_CHECKING:
-    from .client import Etcd3Client
+    from .client import Etcd3Client as Client
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
@@ -101,7 +101,7 @@ class NamespacedClient:
     #: moved into the namespace when the transaction runs.
     transactions = Transactions()
 
-    def __init__(self, etcd_client: Etcd3Client, prefix: KeyType) -> None:
+    def __init__(self, etcd_client: Client, prefix: KeyType) -> None:
         self._keys = KeySpace(prefix)
         self._client = etcd_client
         self._closed = False
@@ -118,7 +118,7 @@ class NamespacedClient:
         return self._keys.prefix
 
     @property
-    def client(self) -> Etcd3Client:
+    def client(self) -> Client:
         """The client under the view."""
         return self._client
 
@@ -137,7 +137,7 @@ class NamespacedClient:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def _live(self) -> Etcd3Client:
+    def _live(self) -> Client:
         """The client, if the view and the client are open.
 
         :raises ClientClosedError: either was closed.

@@ -59,7 +59,7 @@ from .stm import STM
 from .stm import run as run_stm
 
 if TYPE_CHECKING:
-    from .client import Etcd3Client
+    from .client import Etcd3Client as AioClient
 
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
@@ -125,7 +125,7 @@ class NamespacedClient:
     #: The transaction builders; keys are moved into the namespace when it runs.
     transactions = Transactions()
 
-    def __init__(self, etcd_client: Etcd3Client, prefix: KeyType) -> None:
+    def __init__(self, etcd_client: AioClient, prefix: KeyType) -> None:
         self._keys = KeySpace(prefix)
         self._client = etcd_client
         self._closed = False
@@ -140,7 +140,7 @@ class NamespacedClient:
         return self._keys.prefix
 
     @property
-    def client(self) -> Etcd3Client:
+    def client(self) -> AioClient:
         """The client under the view."""
         return self._client
 
@@ -159,7 +159,7 @@ class NamespacedClient:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def _live(self) -> Etcd3Client:
+    def _live(self) -> AioClient:
         """The client, if the view and the client are open.
 
         :raises ClientClosedError: either was closed.
