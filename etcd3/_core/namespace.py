@@ -228,7 +228,7 @@ class KeySpace:
         if not isinstance(item, BaseCompare):
             raise TypeError(f"compare items must be built with client.transactions "
                             f"(value/version/create/mod/lease), not {type(item).__name__}")
-        moved = _clone(item)
+        moved: BaseCompare = _clone(item)
         moved.key, moved.range_end = self.interval(item.key, item.range_end)
         return moved
 
