@@ -78,6 +78,9 @@ REFUSED = {
     **{name: "permissions are granted on absolute keys; call it on the client with the "
              "namespace's prefix in the key"
        for name in ("grant_permission_role", "revoke_permission_role")},
+    **{name: "caches are not namespaced yet; open one on the client with the full "
+             "prefix (client.cache_prefix(view.prefix + prefix)): its keys keep it"
+       for name in ("cache_prefix", "cache_range", "caches")},
 }
 
 
