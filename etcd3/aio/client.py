@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from .._client_config import (
     DEFAULT_CHANNELS_PER_ENDPOINT,
@@ -36,7 +36,7 @@ from .kv import AioKVMixin
 from .leases import AioLeaseMixin
 from .locks import AioLockMixin
 from .maintenance import AioMaintenanceMixin
-from .namespace import NamespacedClient
+from .namespace import KeyType, NamespacedClient
 from .stm import AioSTMMixin
 from .stubs import AioRawStubsMixin
 from .watch import AioWatchMixin
@@ -147,7 +147,7 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
             self._engine(_SYNCER, lambda: AioEndpointSyncer(self._transport, interval)
                          ).ensure_started()
 
-    def namespace(self, prefix: Union[str, bytes]) -> NamespacedClient:
+    def namespace(self, prefix: KeyType) -> NamespacedClient:
         """A view of this client where every key lives under ``prefix`` (etcd's Go
         ``namespace``); see :class:`etcd3.aio.namespace.NamespacedClient`.
 
