@@ -59,8 +59,8 @@ PASSED_THROUGH = frozenset((
     "add_user", "get_user", "delete_user", "change_password", "users", "grant_role",
     "revoke_role", "add_role", "get_role", "delete_role", "roles", "enable_auth",
     "disable_auth", "auth_status",
-    # connections and settings
-    "endpoints", "sync_endpoints", "endpoint_in_use", "uses_secure_channel", "timeout",
+    # connections, settings, the client's own statistics
+    "stats", "endpoints", "sync_endpoints", "endpoint_in_use", "uses_secure_channel", "timeout",
     "retry", "lock_prefix",
     # watches and leases by id
     "request_progress", "revoke_lease", "refresh_lease", "lease_keepalive_active",

@@ -592,6 +592,7 @@ class NamespacedClient:
     enable_auth = PassThrough()
     disable_auth = PassThrough()
     auth_status = PassThrough()
+    stats = PassThrough()
     endpoints = PassThrough()
     sync_endpoints = PassThrough()
     endpoint_in_use = PassThrough()
