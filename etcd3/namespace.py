@@ -72,6 +72,7 @@ ValueMeta = Tuple[bytes, KVMetadata]
 CancelFn = Callable[[], None]
 T = TypeVar("T")
 
+
 class NamespacedClient:
     """A client whose keys all live under ``prefix`` (etcd's Go ``namespace``).
 
@@ -87,8 +88,9 @@ class NamespacedClient:
     (``/locks/<name>`` becomes ``<prefix>/locks/<name>``); leases granted through it
     are those of the cluster (leases have no namespace), and their ``keys`` lists
     only the namespace's keys. Cluster, maintenance, user and role calls are passed
-    to the client unchanged (:data:`PASSED_THROUGH`); raw stubs and key permissions
-    are not offered (:data:`REFUSED`): use the client for those.
+    to the client unchanged (:data:`etcd3._core.namespace.PASSED_THROUGH`); raw stubs
+    and key permissions are not offered (:data:`etcd3._core.namespace.REFUSED`): use
+    the client for those.
 
     :meth:`close` ends the watches started through the view and stops keeping its
     leases alive; the client stays open. Once the client is closed, every call
