@@ -31,7 +31,6 @@ from typing import (
     Sequence,
     Set,
     Tuple,
-    TypeVar,
     Union,
 )
 
@@ -64,7 +63,6 @@ if TYPE_CHECKING:
 KeyType = Union[str, bytes]
 ValueMeta = Tuple[bytes, KVMetadata]
 CancelFn = Callable[[], Awaitable[None]]
-T = TypeVar("T")
 
 __all__ = ["NamespacedClient", "WatchResponses", "WatchEvents"]
 
