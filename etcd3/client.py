@@ -35,6 +35,7 @@ from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
+from .namespace import NamespacedClient
 from .pool import (
     ChannelPool,
     Endpoint,
@@ -231,6 +232,16 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         return EndpointSyncer(transport.pool, interval,
                               functools.partial(_member_client_urls, transport),
                               functools.partial(member_endpoint, transport.pool))
+
+    def namespace(self, prefix: Union[str, bytes]) -> NamespacedClient:
+        """A view of this client where every key lives under ``prefix`` (etcd's Go
+        ``namespace``): keys go in and come back without it, ranges stay inside it.
+        The view shares this client's connections and streams; see
+        :class:`~etcd3.namespace.NamespacedClient`.
+
+        :raises TypeError: ``prefix`` is not str or bytes. :raises ValueError: empty.
+        """
+        return NamespacedClient(self, prefix)
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None

@@ -39,6 +39,7 @@ from .kv import AioKVMixin
 from .leases import AioLeaseMixin
 from .locks import AioLockMixin
 from .maintenance import AioMaintenanceMixin
+from .namespace import KeyType, NamespacedClient
 from .stm import AioSTMMixin
 from .stubs import AioRawStubsMixin
 from .watch import AioWatchMixin
@@ -178,6 +179,14 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         if interval is not None:
             self._engine(_SYNCER, lambda: AioEndpointSyncer(self._transport, interval)
                          ).ensure_started()
+
+    def namespace(self, prefix: KeyType) -> NamespacedClient:
+        """A view of this client where every key lives under ``prefix`` (etcd's Go
+        ``namespace``); see :class:`etcd3.aio.namespace.NamespacedClient`.
+
+        :raises TypeError: ``prefix`` is not str or bytes. :raises ValueError: empty.
+        """
+        return NamespacedClient(self, prefix)
 
     def __repr__(self) -> str:
         provider = self._transport.token_provider
