@@ -7,7 +7,8 @@ once more into one watch on etcd. A writer process commits transactions of 100 p
 Measured per round: deliveries per second over all processes (events x subscribers,
 from the first commit to the last process's last callback), and the watchers etcd
 itself holds for them (``etcd_debugging_mvcc_watcher_total`` from its /metrics,
-less those it held before the round). Median of
+less those it held before the round) and the CPU time etcd spent while the events
+went out. Median of
 ``--rounds`` rounds.
 
     python benchmarks/bench_proxy_fanout.py [--processes 10] [--subscribers 100]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -67,9 +69,17 @@ def etcd_watchers(server: EtcdServer) -> int:
     return int(float(match.group(1))) if match else -1
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_round(server: EtcdServer, endpoint: str, processes: int, subscribers: int,
-              txns: int) -> Tuple[float, int]:
-    """(deliveries per second, watchers on etcd) for one round through ``endpoint``."""
+              txns: int) -> Tuple[float, int, float]:
+    """(deliveries per second, watchers on etcd, etcd's CPU ms while the events were
+    sent) for one round through ``endpoint``."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     before = etcd_watchers(server)  # the proxy's own (it watches for its leader)
@@ -88,6 +98,8 @@ def run_round(server: EtcdServer, endpoint: str, processes: int, subscribers: in
         value = b"v" * 64
         ops = [writer.transactions.put(f"{PREFIX}{i:03d}", value)
                for i in range(OPS_PER_TXN)]
+        assert server.pid is not None
+        etcd_cpu = cpu_seconds(server.pid)
         start = time.time()
         for _ in range(txns):
             writer.transaction([], ops)
@@ -98,7 +110,8 @@ def run_round(server: EtcdServer, endpoint: str, processes: int, subscribers: in
             if end is None:
                 raise RuntimeError(f"a process got {count} of {expected} deliveries")
             ends.append(end)
-        return processes * expected / (max(ends) - start), watchers
+        etcd_cpu = cpu_seconds(server.pid) - etcd_cpu
+        return processes * expected / (max(ends) - start), watchers, etcd_cpu * 1000
     finally:
         for child in children:
             child.join(30)
@@ -117,7 +130,7 @@ def main() -> None:
     rows: List[Dict[str, Any]] = []
     with EtcdServer(name="bench-proxy") as server, \
             EtcdProxy([server.endpoint]) as proxy:
-        figures: Dict[str, List[Tuple[float, int]]] = {"direct": [], "proxy": []}
+        figures: Dict[str, List[Tuple[float, int, float]]] = {"direct": [], "proxy": []}
         for _ in range(args.rounds):  # interleaved, so load changes hit both
             for name, endpoint in (("direct", server.endpoint), ("proxy", proxy.endpoint)):
                 figures[name].append(run_round(server, endpoint, args.processes,
@@ -125,10 +138,12 @@ def main() -> None:
                 sys.stderr.write(f"  {name}: {figures[name][-1]}\n")
         info = machine(server.version)
     for name in ("direct", "proxy"):
-        rate = statistics.median(r for r, _ in figures[name])
-        watchers = max(w for _, w in figures[name])
+        rate = statistics.median(r for r, _, _ in figures[name])
+        watchers = max(w for _, w, _ in figures[name])
+        etcd_ms = statistics.median(c for _, _, c in figures[name])
         rows.append({"path": name, "deliveries_per_s": round(rate),
-                     "etcd_watchers": watchers, "processes": args.processes,
+                     "etcd_watchers": watchers, "etcd_cpu_ms": round(etcd_ms),
+                     "processes": args.processes,
                      "subscribers_per_process": args.subscribers})
     if args.json:
         print(json.dumps({"machine": info, "rows": rows}, indent=2))
@@ -138,7 +153,7 @@ def main() -> None:
           f"{args.txns} txns of {OPS_PER_TXN} puts, median of {args.rounds} rounds")
     for row in rows:
         print(f"  {row['path']:>6}: {row['deliveries_per_s']:>10,} deliveries/s, "
-              f"{row['etcd_watchers']} watchers on etcd")
+              f"{row['etcd_watchers']} watchers on etcd, etcd CPU {row['etcd_cpu_ms']} ms")
 
 
 if __name__ == "__main__":
