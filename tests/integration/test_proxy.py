@@ -188,6 +188,16 @@ def test_asyncio_client_watch_and_kv(proxy: EtcdProxy) -> None:
                 break
             with pytest.raises(exceptions.UnsupportedByProxyError):
                 await client.request_progress()
+            # Idle for several probe periods: the proxy is probed, the stream stays.
+            engine = client._watch_engine()
+            engine._probe.silence, engine._probe.timeout = 0.3, 1.0
+            stream = engine._call
+            await asyncio.sleep(3.0)
+            assert engine._call is stream, "the watch stream through the proxy was reopened"
+            await client.put("/px/aio/k2", "v2")
+            async for event in watch:
+                assert event.key == b"/px/aio/k2"
+                break
             await cancel()
 
     asyncio.run(asyncio.wait_for(body(), 60))
