@@ -103,9 +103,9 @@ class NamespacedSnapshot(_Reads):
         return f"<etcd3 cache snapshot of namespace {self._keys.prefix!r} {self._target!r}>"
 
 
-class NamespacedCache(_Reads):
-    """A prefix cache of a namespace view (from ``view.cache_prefix``): the cache's
-    API (:class:`etcd3.cache.PrefixCache`), keys without the namespace's prefix."""
+class _Live(_Reads):
+    """What a live cache adds to the reads, in either driver: snapshots, state,
+    listeners."""
 
     __slots__ = ("_listeners", "_snapshot", "__weakref__")
 
@@ -144,14 +144,6 @@ class NamespacedCache(_Reads):
         """True after :meth:`close` (or once the client is closed)."""
         return bool(self._target.closed)
 
-    def wait_ready(self, timeout: Optional[float] = None) -> None:
-        """As :meth:`etcd3.cache.PrefixCache.wait_ready`."""
-        self._target.wait_ready(timeout)
-
-    def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> int:
-        """As :meth:`etcd3.cache.PrefixCache.wait_for_revision`."""
-        return int(self._target.wait_for_revision(revision, timeout))
-
     def add_listener(self, listener: Callable[[Any], Any]) -> None:
         """Call ``listener(update)`` after each change, as
         :meth:`etcd3.cache.PrefixCache.add_listener` does; the events of ``update``
@@ -177,6 +169,24 @@ class NamespacedCache(_Reads):
         if deliver is not None:
             self._target.remove_listener(deliver)
 
+    def __repr__(self) -> str:
+        return f"<etcd3 cache of namespace {self._keys.prefix!r}: {self._target!r}>"
+
+
+class NamespacedCache(_Live):
+    """A prefix cache of a namespace view (from ``view.cache_prefix``): the cache's
+    API (:class:`etcd3.cache.PrefixCache`), keys without the namespace's prefix."""
+
+    __slots__ = ()
+
+    def wait_ready(self, timeout: Optional[float] = None) -> None:
+        """As :meth:`etcd3.cache.PrefixCache.wait_ready`."""
+        self._target.wait_ready(timeout)
+
+    def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> int:
+        """As :meth:`etcd3.cache.PrefixCache.wait_for_revision`."""
+        return int(self._target.wait_for_revision(revision, timeout))
+
     def close(self) -> None:
         """Stop following etcd; the contents stay readable, frozen. Idempotent."""
         self._target.close()
@@ -187,8 +197,32 @@ class NamespacedCache(_Reads):
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<etcd3 cache of namespace {self._keys.prefix!r}: {self._target!r}>"
+
+class AioNamespacedCache(_Live):
+    """A prefix cache of an asyncio namespace view (from ``await
+    view.cache_prefix(...)``): :class:`etcd3.aio.cache.AioPrefixCache`'s API, keys
+    without the namespace's prefix."""
+
+    __slots__ = ()
+
+    async def wait_ready(self, timeout: Optional[float] = None) -> None:
+        """As :meth:`etcd3.aio.cache.AioPrefixCache.wait_ready`."""
+        await self._target.wait_ready(timeout)
+
+    async def wait_for_revision(self, revision: int,
+                                timeout: Optional[float] = None) -> int:
+        """As :meth:`etcd3.aio.cache.AioPrefixCache.wait_for_revision`."""
+        return int(await self._target.wait_for_revision(revision, timeout))
+
+    async def close(self) -> None:
+        """Stop following etcd; the contents stay readable, frozen. Idempotent."""
+        await self._target.close()
+
+    async def __aenter__(self) -> AioNamespacedCache:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
 
 
-__all__ = ["NamespacedCache", "NamespacedSnapshot"]
+__all__ = ["AioNamespacedCache", "NamespacedCache", "NamespacedSnapshot"]

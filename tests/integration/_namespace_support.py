@@ -39,6 +39,8 @@ NOT_THROUGH_A_VIEW = {
     "test_killed_holder_frees_the_lock_after_its_ttl": "a holder in another process",
     "test_processes_increment_a_counter_exactly": "holders in other processes",
     "test_caches_of_one_range_share_one_server_watch": "inspects the client's watch engine",
+    "test_a_cache_dropped_without_close_stops_following":
+        "inspects the client's watch engine",
     "test_compaction_while_disconnected_resyncs":
         "caches through a second, plain client of a fault proxy",
 }
