@@ -54,6 +54,7 @@ from ._core.namespace import (
     refused,
     view_closed,
 )
+from ._core.namespace_cache import NamespacedCache
 from ._holders import DEFAULT_TIMEOUT
 from .election import Election
 from .events import Event, WatchResponse
@@ -113,6 +114,7 @@ class NamespacedClient:
         #: or by token (iterators).
         self._watches: Dict[Any, CancelFn] = {}
         self._leases: Set[int] = set()
+        self._caches: weakref.WeakSet[NamespacedCache] = weakref.WeakSet()
 
     @property
     def prefix(self) -> bytes:
@@ -157,9 +159,9 @@ class NamespacedClient:
         return self._closed or self._client.closed
 
     def close(self) -> None:
-        """End the watches started through this view and stop keeping its leases
-        alive (they expire after their TTL); the client stays open. Idempotent;
-        later calls through the view raise
+        """End the watches started through this view, close its caches and stop
+        keeping its leases alive (they expire after their TTL); the client stays
+        open. Idempotent; later calls through the view raise
         :class:`~etcd3.exceptions.ClientClosedError`."""
         with self._mutex:
             if self._closed:
@@ -167,6 +169,7 @@ class NamespacedClient:
             self._closed = True
             cancels, self._watches = list(self._watches.values()), {}
             leases, self._leases = list(self._leases), set()
+            caches = list(self._caches)
         client = self._client
         if client.closed:
             return
@@ -174,6 +177,8 @@ class NamespacedClient:
             cancel()
         for lease_id in leases:
             client.lease_keepalive_stop(lease_id)
+        for cache in caches:
+            cache.close()
 
     def __enter__(self) -> NamespacedClient:
         return self
@@ -531,6 +536,39 @@ class NamespacedClient:
         with self._mutex:
             self._leases.discard(int(lease_id))
         return bool(self._client.lease_keepalive_stop(lease_id))
+
+    # -- caches ---------------------------------------------------------------------------
+
+    def cache_prefix(self, prefix: KeyType, **options: Any) -> NamespacedCache:
+        """A local cache of every key of the namespace starting with ``prefix``
+        (``""``: the whole namespace); see :meth:`etcd3.Etcd3Client.cache_prefix`
+        (same options). Its keys are without the prefix; :meth:`close` closes it."""
+        start, end = self._keys.prefix_range(prefix, "prefix")
+        return self._cache(self._live().cache_range(start, end, **options))
+
+    def cache_range(self, range_start: KeyType, range_end: KeyType,
+                    **options: Any) -> NamespacedCache:
+        """:meth:`cache_prefix` for the keys in ``[range_start, range_end)`` of the
+        namespace (``range_end`` ``"\0"``: to its end)."""
+        start, end = self._keys.range(range_start, range_end)
+        return self._cache(self._live().cache_range(start, end, **options))
+
+    def _cache(self, cache: Any) -> NamespacedCache:
+        wrapped = NamespacedCache(cache, self._keys)
+        with self._mutex:
+            closed = self._closed
+            if not closed:
+                self._caches.add(wrapped)
+        if closed:
+            cache.close()
+            raise view_closed(self.prefix)
+        return wrapped
+
+    @property
+    def caches(self) -> List[NamespacedCache]:
+        """The open caches made through this view."""
+        with self._mutex:
+            return [cache for cache in self._caches if not cache.closed]
 
     # -- locks, elections, STM ------------------------------------------------------------
 

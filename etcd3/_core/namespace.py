@@ -78,9 +78,6 @@ REFUSED = {
     **{name: "permissions are granted on absolute keys; call it on the client with the "
              "namespace's prefix in the key"
        for name in ("grant_permission_role", "revoke_permission_role")},
-    **{name: "caches are not namespaced yet; open one on the client with the full "
-             "prefix (client.cache_prefix(view.prefix + prefix)): its keys keep it"
-       for name in ("cache_prefix", "cache_range", "caches")},
 }
 
 
@@ -314,6 +311,11 @@ class KeySpace:
         for _, meta in pairs:
             if meta is not None:
                 meta.key = meta.key[cut:]
+
+    def kv_copy(self, kv: Any) -> KeyValue:
+        """A copy of a key-value others share (a cache's), without the prefix."""
+        return KeyValue(kv.key[self._cut:], kv.create_revision, kv.mod_revision,
+                        kv.version, kv.value, kv.lease_id)
 
     def event(self, event: Event) -> Event:
         """A copy of a watch event with the prefix cut off its key and its

@@ -47,6 +47,7 @@ from .._core.namespace import (
     refused,
     view_closed,
 )
+from .._core.namespace_cache import AioNamespacedCache
 from .._holders import DEFAULT_TIMEOUT
 from ..events import Event, WatchResponse
 from ..results import KVMetadata
@@ -131,6 +132,7 @@ class NamespacedClient:
         #: Cancels of the watches started through this view.
         self._watches: Dict[Any, CancelFn] = {}
         self._leases: Set[int] = set()
+        self._caches: weakref.WeakSet[AioNamespacedCache] = weakref.WeakSet()
 
     @property
     def prefix(self) -> bytes:
@@ -175,19 +177,23 @@ class NamespacedClient:
         return self._closed or self._client.closed
 
     async def close(self) -> None:
-        """End the watches started through this view and stop keeping its leases
-        alive (they expire after their TTL); the client stays open. Idempotent."""
+        """End the watches started through this view, close its caches and stop
+        keeping its leases alive (they expire after their TTL); the client stays
+        open. Idempotent."""
         if self._closed:
             return
         self._closed = True
         cancels, self._watches = list(self._watches.values()), {}
         leases, self._leases = list(self._leases), set()
+        caches = list(self._caches)
         if self._client.closed:
             return
         for cancel in cancels:
             await cancel()
         for lease_id in leases:
             self._client.lease_keepalive_stop(lease_id)
+        for cache in caches:
+            await cache.close()
 
     async def __aenter__(self) -> NamespacedClient:
         return self
@@ -537,6 +543,30 @@ class NamespacedClient:
         """
         self._leases.discard(int(lease_id))
         return bool(self._client.lease_keepalive_stop(lease_id))
+
+    # -- caches ---------------------------------------------------------------------------
+
+    async def cache_prefix(self, prefix: KeyType, **options: Any) -> AioNamespacedCache:
+        """A local cache of every key of the namespace starting with ``prefix``
+        (``""``: the whole namespace); see :meth:`etcd3.aio.Etcd3Client.cache_prefix`
+        (same options). Its keys are without the prefix; :meth:`close` closes it."""
+        start, end = self._keys.prefix_range(prefix, "prefix")
+        return await self._cache(await self._live().cache_range(start, end, **options))
+
+    async def cache_range(self, range_start: KeyType, range_end: KeyType,
+                          **options: Any) -> AioNamespacedCache:
+        """:meth:`cache_prefix` for the keys in ``[range_start, range_end)`` of the
+        namespace (``range_end`` ``"\0"``: to its end)."""
+        start, end = self._keys.range(range_start, range_end)
+        return await self._cache(await self._live().cache_range(start, end, **options))
+
+    async def _cache(self, cache: Any) -> AioNamespacedCache:
+        if self._closed:
+            await cache.close()
+            raise view_closed(self.prefix)
+        wrapped = AioNamespacedCache(cache, self._keys)
+        self._caches.add(wrapped)
+        return wrapped
 
     # -- locks, elections, STM ------------------------------------------------------------
 

@@ -24,7 +24,7 @@ OUTSIDE = {b"ns": b"below", b"ns/": b"the prefix itself", b"ns0": b"the end",
            b"/t/key": b"a key the bodies use, outside", b"a": b"elsewhere"}
 
 REUSED = ("test_kv", "test_transactions", "test_watch", "test_locks", "test_leases",
-          "test_election", "test_stm")
+          "test_election", "test_stm", "test_cache")
 #: Bodies that can't run through a view, and why.
 NOT_THROUGH_A_VIEW = {
     "test_watch_once": "inspects the client's watch engine",
@@ -38,6 +38,11 @@ NOT_THROUGH_A_VIEW = {
     "test_etcdctl_observes_python_proclamations": "etcdctl with absolute keys",
     "test_killed_holder_frees_the_lock_after_its_ttl": "a holder in another process",
     "test_processes_increment_a_counter_exactly": "holders in other processes",
+    "test_caches_of_one_range_share_one_server_watch": "inspects the client's watch engine",
+    "test_a_cache_dropped_without_close_stops_following":
+        "inspects the client's watch engine",
+    "test_compaction_while_disconnected_resyncs":
+        "caches through a second, plain client of a fault proxy",
 }
 #: The fixtures through which a body gets the client.
 _CLIENT_FIXTURES = {"etcd_client", "sorted_keys", "txn_client"}
@@ -54,13 +59,22 @@ def reused_bodies(driver: str, skipped: Mapping[str, str]) -> Dict[str, Any]:
                 continue
             if name in skipped or body.__module__ != module_name:
                 continue
-            drivers = [mark.args for mark in getattr(body, "pytestmark", [])
-                       if mark.name == "drivers"]
-            if drivers and driver not in drivers[0]:
+            if driver not in _drivers(body, module):
                 continue
             if _CLIENT_FIXTURES & set(inspect.signature(body).parameters):
                 bodies[f"test_{module_name[5:]}__{name[5:]}"] = body
     return bodies
+
+
+def _drivers(body: Any, module: Any) -> Tuple[str, ...]:
+    """The drivers a body runs with: its ``drivers`` mark, else its module's, else
+    the threaded client only (as ``conftest.py`` runs them)."""
+    for marked in (body, module):
+        marks = getattr(marked, "pytestmark", [])
+        for mark in marks if isinstance(marks, list) else [marks]:
+            if mark.name == "drivers":
+                return tuple(mark.args)
+    return ("threaded",)
 
 
 def check_untouched(client: etcd3.Etcd3Client) -> None:

@@ -143,6 +143,30 @@ def test_a_lock_and_bulk_calls_in_an_asyncio_view(
     asyncio.run(body())
 
 
+def test_a_cache_of_an_asyncio_view(etcd_aio_client: etcd3.aio.Etcd3Client,
+                                    plain: etcd3.Etcd3Client) -> None:
+    async def body() -> None:
+        view = etcd_aio_client.namespace("ns/")
+        await view.put("c/1", "one")
+        cache = await view.cache_prefix("c/", timeout=10)
+        updates: List[Any] = []
+        cache.add_listener(updates.append)
+        assert cache.keys() == [b"c/1"] and cache.get("c/1")[1].key == b"c/1"
+        revision = (await view.put("c/2", "two")).header.revision
+        assert await cache.wait_for_revision(revision, timeout=10) >= revision
+        assert [(k, m.key) for k, (_, m) in cache.items()] == [
+            (b"c/1", b"c/1"), (b"c/2", b"c/2")]
+        assert [e.key for u in updates for e in u.events] == [b"c/2"]
+        assert cache.snapshot() is cache.snapshot()
+        async with await view.cache_range("c/1", "c/2", timeout=10) as ranged:
+            assert ranged.keys() == [b"c/1"]
+        assert ranged.closed
+        await view.close()
+        assert cache.closed and cache.get("c/2")[0] == b"two"  # frozen, readable
+
+    asyncio.run(body())
+
+
 def test_the_view_ends_with_its_client(etcd_aio_client: etcd3.aio.Etcd3Client,
                                        plain: etcd3.Etcd3Client) -> None:
     async def body() -> None:

@@ -211,6 +211,38 @@ def test_bulk_calls_in_a_view(plain: etcd3.Etcd3Client, etcd_client: Any) -> Non
     assert plain.get("ns/b2")[0] == b"2" and plain.get("ns/b0") == (None, None)
 
 
+def test_a_cache_of_a_view(plain: etcd3.Etcd3Client, etcd_client: Any) -> None:
+    view = etcd_client
+    view.put("c/1", "one")
+    view.put("d", "other")
+    cache = view.cache_prefix("c/", timeout=10)
+    whole = view.cache_prefix("", timeout=10)
+    # The client's own cache of the same stored range shares the view's: each sees
+    # its own keys.
+    shared = plain.cache_range(b"ns/\0", b"ns0", timeout=10)
+    updates: List[Any] = []
+    whole.add_listener(updates.append)
+    assert cache.keys() == [b"c/1"] and list(cache) == [b"c/1"]
+    value, meta = cache.get("c/1")
+    assert (value, meta.key) == (b"one", b"c/1") and "c/1" in cache and "d" not in cache
+    assert whole.snapshot().to_dict() == {b"c/1": b"one", b"d": b"other"} and len(whole) == 2
+    revision = view.put("c/2", "two").header.revision
+    assert whole.wait_for_revision(revision, timeout=10) >= revision
+    assert [(k, v, m.key) for k, (v, m) in whole.items()] == [
+        (b"c/1", b"one", b"c/1"), (b"c/2", b"two", b"c/2"), (b"d", b"other", b"d")]
+    assert [m.key for _, m in whole.get_prefix("c/")] == [b"c/1", b"c/2"]
+    assert [m.key for _, m in whole.snapshot().values()] == [b"c/1", b"c/2", b"d"]
+    wait_for(lambda: len(updates) == 1)
+    assert [(e.key, e.value) for e in updates[0].events] == [(b"c/2", b"two")]
+    shared.wait_for_revision(revision, timeout=10)
+    assert shared.keys() == [b"ns/c/1", b"ns/c/2", b"ns/d"]
+    assert shared.get("ns/c/1")[1].key == b"ns/c/1"
+    assert set(view.caches) == {cache, whole}
+    view.close()
+    assert cache.closed and whole.closed and not shared.closed
+    shared.close()
+
+
 def test_closing_a_view_leaves_its_client_open(plain: etcd3.Etcd3Client) -> None:
     view = plain.namespace(b"ns/")
     assert view.prefix == b"ns/" and view.client is plain

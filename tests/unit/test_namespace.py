@@ -294,6 +294,8 @@ def test_namespaced_methods_take_the_clients_arguments(driver: str) -> None:
     client, view, passed = DRIVERS[driver]
     for name in _public(client) - passed - set(REFUSED) - {
             "transactions", "namespace", "closed"}:
+        if isinstance(inspect.getattr_static(client, name), property):
+            continue
         ours = inspect.signature(getattr(view, name))
         theirs = inspect.signature(getattr(client, name))
         plain = [p for p in theirs.parameters.values()
