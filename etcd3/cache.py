@@ -540,7 +540,7 @@ class CacheMixin(ServiceBase):
                      page_size: int = DEFAULT_PAGE_SIZE, progress: Any = None) -> PrefixCache:
         """A :class:`PrefixCache` of every key starting with ``prefix``: listed at one
         revision in pages (the first of ``page_size`` keys; later ones grow while
-        under 4 MiB), then kept up to date by a watch.
+        under 16 MiB), then kept up to date by a watch.
 
         Caches of the same range on this client share one list and one server watch.
         ``client.close()`` closes them.

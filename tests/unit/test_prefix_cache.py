@@ -203,8 +203,9 @@ def test_pages_grow_while_small_and_shrink_when_huge() -> None:
     assert cache_feed.next_page_size(100, small) == 200
     assert cache_feed.next_page_size(cache_feed.MAX_PAGE_KEYS, small) == (
         cache_feed.MAX_PAGE_KEYS)
-    huge = [kv(b"/k", b"v" * (1 << 20), 1)] * 10  # 10 MiB
+    big = b"v" * (cache_feed.PAGE_BYTES // 4)
+    huge = [kv(b"/k", big, 1)] * 10  # 2.5 pages' worth
     assert cache_feed.next_page_size(10, huge) == 5
-    assert cache_feed.next_page_size(1, huge[:1] * 9) == 1
-    fitting = [kv(b"/k", b"v" * (1 << 20), 1)] * 3  # 3 MiB: keep the size
+    assert cache_feed.next_page_size(1, huge) == 1
+    fitting = [kv(b"/k", big, 1)] * 3  # 3/4 of a page: keep the size
     assert cache_feed.next_page_size(3, fitting) == 3
