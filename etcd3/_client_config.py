@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import grpc
 
@@ -52,3 +52,43 @@ def resolve_endpoints(host: Optional[str], port: Optional[int], ca_cert: Optiona
         raise ValueError("no etcd endpoint given")
     return [spec if isinstance(spec, Endpoint) else Endpoint.from_url(spec, creds=creds)
             for spec in specs]
+
+
+def attach_recorder(transport: Any, metrics: Optional[bool], meter_provider: Any,
+                    tracer_provider: Any, trace_propagation: bool) -> None:
+    """Give ``transport`` (and its pool and token provider) the recorder the
+    ``metrics`` arguments ask for (see :mod:`etcd3.observability`), or none.
+
+    :raises ImportError: a provider is given but ``opentelemetry-api`` is missing.
+    """
+    from .observability import recorder_for
+
+    recorder = recorder_for(metrics, meter_provider, tracer_provider, trace_propagation)
+    transport.recorder = recorder
+    if transport.token_provider is not None:
+        transport.token_provider.recorder = recorder
+    pool = getattr(transport, "_pool", transport.__dict__.get("pool"))
+    if pool is not None:
+        pool.recorder = recorder
+
+
+def stats_of(transport: Any) -> Dict[str, Any]:
+    """``client.stats()``: the recorder's snapshot, with ``enabled``."""
+    from ._core.stats import Stats
+
+    recorder = transport.recorder
+    if recorder is None:
+        snapshot = Stats(_NoLock()).snapshot()
+        snapshot["enabled"] = False
+        return snapshot
+    snapshot = Stats.snapshot(recorder)
+    snapshot["enabled"] = True
+    return snapshot
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -43,10 +43,14 @@ class TerminalProgress:
             self.stream.flush()
 
 
-def progress_reporter(progress: Any, what: str, items: Any
+def progress_reporter(progress: Any, what: str, items: Any, recorder: Any = None
                       ) -> Tuple[Callable[[int], None], Callable[[], None]]:
     """(report(count_done), finish()) for a ``progress`` argument: None/False, True
-    (a terminal counter on stderr) or a callable taking the count done."""
+    (a terminal counter on stderr) or a callable taking the count done. A
+    ``recorder`` (see :mod:`etcd3.observability`) is told of the items done too."""
+    if recorder is not None:
+        report, finish = progress_reporter(progress, what, items)
+        return _Recorded(recorder, what, report), finish
     if progress is None or progress is False:
         return (lambda done: None), (lambda: None)
     if progress is True:
@@ -56,3 +60,19 @@ def progress_reporter(progress: Any, what: str, items: Any
     if callable(progress):
         return progress, (lambda: None)
     raise TypeError("progress must be a callable taking the count done, True or None")
+
+
+class _Recorded:
+    """A progress report that also tells a recorder how many more items are done."""
+
+    def __init__(self, recorder: Any, what: str, report: Callable[[int], None]) -> None:
+        self.recorder = recorder
+        self.what = what
+        self.report = report
+        self.done = 0
+
+    def __call__(self, done: int) -> None:
+        if done > self.done:
+            self.recorder.bulk_done(self.what, done - self.done)
+            self.done = done
+        self.report(done)

@@ -81,7 +81,8 @@ class BulkMixin(ServiceBase):
         lease_id = ops.lease_to_id(lease)
         if isinstance(items, Mapping):
             items = items.items()
-        report, finish = _progress.progress_reporter(progress, "put_many", items)
+        report, finish = _progress.progress_reporter(progress, "put_many", items,
+                                               self._transport.recorder)
         items = iter(items)  # not iterable: TypeError now, before anything is sent
         done = 0
 
@@ -113,7 +114,8 @@ class BulkMixin(ServiceBase):
         :raises BulkWriteError: as :meth:`put_many`; ``committed`` counts input keys.
         """
         check_settings(ops_per_txn, max_txn_bytes, window)
-        report, finish = _progress.progress_reporter(progress, "delete_many", keys)
+        report, finish = _progress.progress_reporter(progress, "delete_many", keys,
+                                               self._transport.recorder)
         deleted = 0
 
         def on_done(chunk: Chunk, response: Any) -> None:

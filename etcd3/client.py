@@ -8,12 +8,14 @@ transport (pool + retry + token) underneath is shared by all of them.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ._client_config import (
     DEFAULT_CHANNELS_PER_ENDPOINT,
+    attach_recorder,
     check_credentials,
     resolve_endpoints,
+    stats_of,
 )
 from ._core.write_batch_policy import checked_in_flight
 from ._grpc import rpc as _rpc
@@ -33,6 +35,7 @@ from .kv import KVMixin
 from .leases import LeaseMixin
 from .locks import LockMixin
 from .maintenance import MaintenanceMixin
+from .namespace import NamespacedClient
 from .pool import (
     ChannelPool,
     Endpoint,
@@ -104,6 +107,17 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         (its iterator raises it, its callback receives it). None (the default):
         watches keep trying, as etcd's Go client does, and a WARNING is logged after
         10 s. Each watch method also takes ``unreachable_timeout=``.
+    :param metrics: True: count calls, retries, ejections, token refreshes, watch
+        lag and more, read with :meth:`stats`, and report them to OpenTelemetry's
+        global meter provider when ``opentelemetry-api`` is installed; False: record
+        nothing; None (the default): as :func:`etcd3.observability.enable` said
+        (off unless called). See the observability guide.
+    :param meter_provider: an OpenTelemetry ``MeterProvider`` to report metrics to
+        (turns ``metrics`` on).
+    :param tracer_provider: an OpenTelemetry ``TracerProvider``: each unary call is
+        a span (retries are its events).
+    :param trace_propagation: send the span's trace context to etcd in gRPC metadata
+        (``traceparent``); off by default.
     :raises ValueError: bad endpoints, or only one of user/password given.
     :raises OSError: a certificate file cannot be read.
 
@@ -144,6 +158,10 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         read_batch_in_flight: int = 2,
         write_batch_in_flight: Optional[int] = None,
         watch_unreachable_timeout: Optional[float] = None,
+        metrics: Optional[bool] = None,
+        meter_provider: Any = None,
+        tracer_provider: Any = None,
+        trace_propagation: bool = False,
     ) -> None:
         check_credentials(user, password)
         resolved = resolve_endpoints(host, port, ca_cert, cert_key, cert_cert, endpoints,
@@ -161,6 +179,8 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
             token_provider=TokenProvider(user, password) if user and password else None,
             authenticate_method=_rpc.AUTHENTICATE,
         )
+        attach_recorder(self._transport, metrics, meter_provider, tracer_provider,
+                        trace_propagation)
         self._read_batcher = ReadBatcher(self._transport, _rpc.RANGE, _rpc.TXN,
                                          max_in_flight=read_batch_in_flight)
         write_in_flight = checked_in_flight(write_batch_in_flight)
@@ -179,6 +199,19 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
     def endpoints(self) -> List[Endpoint]:
         """The endpoints in use now (they change with ``endpoint_sync_interval``)."""
         return list(self._transport.pool.endpoints)
+
+    def stats(self) -> Dict[str, Any]:
+        """The client's counters now, as a plain dict (see the observability guide):
+        ``calls`` (per ``service/method``: count, errors, seconds_sum, seconds_max,
+        duration buckets), ``errors`` and ``retries`` (by gRPC status name),
+        ``endpoints`` (ejections and readmissions per endpoint),
+        ``token_refreshes`` (per endpoint), ``watch`` (watchers, resumes, lag_max,
+        queue_depth_max, queue_fill_max), ``keepalive`` (failures, leases_lost),
+        ``batches`` (read/write: batches, items, max), ``bulk`` (items per
+        operation) and ``enabled``. All zero, with ``enabled`` False, for a client
+        made without ``metrics``.
+        """
+        return stats_of(self._transport)
 
     def sync_endpoints(self) -> List[Endpoint]:
         """Replace the endpoints with the cluster's members' client URLs now.
@@ -199,6 +232,16 @@ class Etcd3Client(KVMixin, LeaseMixin, WatchMixin, LockMixin, ElectionMixin, STM
         return EndpointSyncer(transport.pool, interval,
                               functools.partial(_member_client_urls, transport),
                               functools.partial(member_endpoint, transport.pool))
+
+    def namespace(self, prefix: Union[str, bytes]) -> NamespacedClient:
+        """A view of this client where every key lives under ``prefix`` (etcd's Go
+        ``namespace``): keys go in and come back without it, ranges stay inside it.
+        The view shares this client's connections and streams; see
+        :class:`~etcd3.namespace.NamespacedClient`.
+
+        :raises TypeError: ``prefix`` is not str or bytes. :raises ValueError: empty.
+        """
+        return NamespacedClient(self, prefix)
 
     def __repr__(self) -> str:
         user = self._transport.token_provider.user if self._transport.token_provider else None

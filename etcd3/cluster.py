@@ -119,6 +119,8 @@ class ClusterMixin(ServiceBase):
             yet ("can only promote a learner member which is in sync with leader"):
             try again shortly; or the member is not a learner.
         :raises EntityNotFoundError: no such member.
+        :raises UnsupportedByProxyError: the endpoint is etcd's gRPC proxy, which does
+            not forward promotions.
         """
         self._call(_rpc.MEMBER_PROMOTE, pb.MemberPromoteRequest(ID=member_id),
                    timeout=timeout, context=f"member {member_id:x}")

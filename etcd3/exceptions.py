@@ -194,6 +194,12 @@ class ForkedWatchError(Etcd3Exception):
     watch again in the child (the client itself works there)."""
 
 
+class UnsupportedByProxyError(Etcd3Exception):
+    """etcd's gRPC proxy (``etcd grpc-proxy start``) stands between this client and
+    etcd and cannot do what was asked (say, a stream-wide watch progress request).
+    Send it to a member directly, or use the alternative the message names."""
+
+
 class CacheTimedOut(WatchTimedOut):
     """A cache did not load (``wait_ready``) or reach a revision
     (``wait_for_revision``) within the timeout; the message says what it waited for

@@ -31,13 +31,26 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from urllib.parse import urlsplit
 
 import grpc
 
 from . import exceptions
 from ._sync import forksafe as _forksafe
+
+if TYPE_CHECKING:
+    from ._core.stats import Stats
 
 log = logging.getLogger("etcd3")
 
@@ -249,6 +262,9 @@ class ChannelPool:
         considered still down.
     """
 
+    #: Told of ejections and re-admissions (see :mod:`etcd3.observability`).
+    recorder: Optional[Stats] = None
+
     def __init__(
         self,
         endpoints: Iterable[Endpoint],
@@ -360,6 +376,8 @@ class ChannelPool:
                 return
             self._eject(state)
         log.info("etcd3: endpoint %s ejected after a failure", state.endpoint)
+        if self.recorder is not None:
+            self.recorder.ejected(state.name)
 
     def _eject(self, state: EndpointState) -> None:
         state.failures += 1
@@ -381,6 +399,8 @@ class ChannelPool:
                 self._refresh_healthy()
             if readmitted:
                 log.info("etcd3: endpoint %s is back", state.endpoint)
+            if self.recorder is not None:
+                self.recorder.readmitted(state.name)
 
     def _start_due_probes(self) -> None:
         now = time.monotonic()
@@ -400,7 +420,26 @@ class ChannelPool:
         failed = [False]
         guard = threading.Lock()
 
-        def done(call: Any) -> None:
+        def done(ok: bool) -> None:
+            with guard:
+                failed[0] = failed[0] or not ok
+                pending[0] -= 1
+                if pending[0]:
+                    return
+            self._probe_finished(state, not failed[0])
+
+        for channel in state.channels:
+            self._probe_channel(channel, done)
+
+    def check(self, state: EndpointState, done: Callable[[bool], None]) -> None:
+        """Probe one channel of ``state`` as a health probe does, without blocking;
+        ``done(ok)`` is told the outcome (on a gRPC thread). For liveness checks that
+        cannot use the stream they watch (etcd's gRPC proxy ignores progress requests).
+        """
+        self._probe_channel(state.channels[0], done)
+
+    def _probe_channel(self, channel: grpc.Channel, done: Callable[[bool], None]) -> None:
+        def finished(call: Any) -> None:
             try:
                 call.result()
                 ok = True
@@ -410,23 +449,17 @@ class ChannelPool:
                 ok = call.code() not in _PROBE_FAILURES
             except Exception:
                 ok = False
-            with guard:
-                failed[0] = failed[0] or not ok
-                pending[0] -= 1
-                if pending[0]:
-                    return
-            self._probe_finished(state, not failed[0])
+            done(ok)
 
-        for channel in state.channels:
-            try:
-                probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
-                                            response_deserializer=_identity)
-                call = probe.future(_PROBE_REQUEST, timeout=self.probe_timeout,
-                                    metadata=(REQUIRE_LEADER,), wait_for_ready=True)
-            except Exception:  # the channel was closed meanwhile
-                self._probe_finished(state, False)
-                return
-            call.add_done_callback(done)
+        try:
+            probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
+                                        response_deserializer=_identity)
+            call = probe.future(_PROBE_REQUEST, timeout=self.probe_timeout,
+                                metadata=(REQUIRE_LEADER,), wait_for_ready=True)
+        except Exception:  # the channel was closed meanwhile
+            done(False)
+            return
+        call.add_done_callback(finished)
 
     def _probe_finished(self, state: EndpointState, ok: bool) -> None:
         with self._lock:
@@ -445,6 +478,8 @@ class ChannelPool:
                 self._eject(state)
         if readmitted:
             log.info("etcd3: endpoint %s is back", state.endpoint)
+            if self.recorder is not None:
+                self.recorder.readmitted(state.name)
 
     # -- membership -------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ and feeds the replies to :meth:`KeepAliveSchedule.answered`.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from .stats import Stats
 
 #: Re-send cadence of an unanswered keepalive (Go's 500 ms loop).
 RESEND_INTERVAL = 0.5
@@ -61,7 +64,9 @@ class StreamHealth:
 class KeepAliveSchedule:
     """The kept-alive leases of one client and when their stream may be reopened."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: Optional[Stats] = None) -> None:
+        #: Told of stream failures and lost leases (see :mod:`etcd3.observability`).
+        self.recorder = recorder
         self.entries: Dict[int, LeaseEntry] = {}
         #: Stream openings (or streams) that failed in a row.
         self.failures = 0
@@ -87,6 +92,8 @@ class KeepAliveSchedule:
         expired = [entry for entry in self.entries.values() if entry.deadline <= now]
         for entry in expired:
             del self.entries[entry.lease_id]
+        if expired and self.recorder is not None:
+            self.recorder.leases_lost_now(len(expired))
         return expired
 
     def due(self, now: float, health: StreamHealth) -> List[int]:
@@ -110,6 +117,8 @@ class KeepAliveSchedule:
         if entry is None:
             return None
         if ttl <= 0:
+            if self.recorder is not None:
+                self.recorder.leases_lost_now(1)
             return self.entries.pop(lease_id)
         entry.deadline = now + ttl
         entry.next_send = now + ttl / 3.0
@@ -131,6 +140,8 @@ class KeepAliveSchedule:
         seconds at most :data:`RESEND_INTERVAL`, and send every keepalive then."""
         if not self.entries:
             return
+        if self.recorder is not None:
+            self.recorder.keepalive_failed()
         self.failures += 1
         self.reopen_at = now + min(RESEND_INTERVAL, backoff(self.failures + 1))
         for entry in self.entries.values():
@@ -139,6 +150,8 @@ class KeepAliveSchedule:
     def open_failed(self, now: float, backoff: Callable[[int], float]) -> None:
         """Opening the stream failed: try again after ``backoff(failures + 1)``
         seconds at most :data:`RESEND_INTERVAL`."""
+        if self.recorder is not None:
+            self.recorder.keepalive_failed()
         self.failures += 1
         self.reopen_at = now + min(RESEND_INTERVAL, backoff(self.failures + 1))
 

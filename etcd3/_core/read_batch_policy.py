@@ -10,13 +10,16 @@ waiting and the calls; see that module for the why of each rule.
 
 from __future__ import annotations
 
-from typing import Generic, List, Optional, TypeVar
+from typing import TYPE_CHECKING, Generic, List, Optional, TypeVar
 
 T = TypeVar("T")
 
 #: The longest round trip a sample counts for: a call that hung (a frozen member)
 #: must not make queued reads wait long.
 MAX_ROUND_TRIP_SAMPLE = 0.25  # seconds
+
+if TYPE_CHECKING:
+    from .stats import Stats
 
 
 class ReadBatchPolicy(Generic[T]):
@@ -32,6 +35,9 @@ class ReadBatchPolicy(Generic[T]):
         reads (0 turns gathering off).
     :raises ValueError: ``max_in_flight`` or ``max_batch`` is below 1.
     """
+
+    #: Told of each batch sent (see :mod:`etcd3.observability`).
+    recorder: Optional[Stats] = None
 
     #: Gathering turns itself off after this many gathers in a row time out ...
     GATHER_MISSES_TO_PAUSE = 4
@@ -89,10 +95,14 @@ class ReadBatchPolicy(Generic[T]):
             return None
         batch = self.pending[:self.max_batch]
         del self.pending[:self.max_batch]
+        if self.recorder is not None:
+            self.recorder.batch("read", len(batch))
         return batch
 
-    def answered(self, seconds: float) -> None:
-        """A call of the batcher took ``seconds``."""
+    def answered(self, seconds: float, size: int = 1) -> None:
+        """A call of the batcher carrying ``size`` reads succeeded in ``seconds``."""
+        if self.recorder is not None:
+            self.recorder.read_batch_answered(size, seconds)
         sample = min(seconds, MAX_ROUND_TRIP_SAMPLE)
         self.round_trip += (sample - self.round_trip) / 8
 

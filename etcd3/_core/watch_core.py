@@ -13,23 +13,47 @@ store's revision at the time it joined (the driver reads it and calls
 
 Server watch ids are chosen by the client (``watch_id`` in WatchCreateRequest, etcd >=
 3.4), so responses map to watches directly; a refused create that comes back with id
--1 is matched by creation order. Every server watch resumes, on a new stream, from the
-revision after the last whole response it delivered: nothing is lost or repeated.
+-1 is matched by creation order. etcd's gRPC proxy ignores the requested id and numbers
+the watches of each stream itself from 0, in the order it received the creates: the
+client's ids start far above that (:data:`FIRST_WATCH_ID`), so an id below it marks a
+stream whose server assigns its own (:attr:`WatchCore.ids_assigned_by_server`), and it
+is mapped to the n-th create sent on that stream. Such a server (the proxy) ignores
+progress requests too: the drivers refuse them and probe the proxy otherwise. Every
+server watch resumes, on a new stream, from the revision after the last whole response
+it delivered: nothing is lost or repeated.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+)
 
 from ..etcdrpc import rpc_pb2 as pb
 from ..events import Event, WatchResponse, events_from_pb, header_from_pb
 from .watch_actions import Actions, Dispatch, End, Enqueue, Reconnect, Send, Settle
 from .watch_state import Item, ServerWatch, Subscriber, WatchSpec
 
+if TYPE_CHECKING:
+    from .stats import Stats
+
 #: watch_id etcd uses for stream-wide progress responses (RequestProgress).
 STREAM_WIDE = -1
+#: The first watch id the client asks for: far above the ids etcd's gRPC proxy gives
+#: out itself (0, 1, 2... per stream), so that the two never meet.
+FIRST_WATCH_ID = 1 << 40
+#: No watch of this client (a response to drop).
+UNKNOWN = -2
 
 
 class WatchErrors(Protocol):
@@ -57,7 +81,7 @@ class WatchCore:
     docstring). ``backlog(sub)`` tells how many items wait in an iterator's inbox."""
 
     def __init__(self, errors: WatchErrors, backlog: Callable[[Subscriber], int], *,
-                 coalesce: bool = True) -> None:
+                 coalesce: bool = True, recorder: Optional[Stats] = None) -> None:
         self.errors = errors
         self.backlog = backlog
         self.coalesce = coalesce
@@ -66,10 +90,22 @@ class WatchCore:
         self.shared: Dict[WatchSpec, ServerWatch] = {}
         self.stream_open = False
         self._sub_ids = itertools.count(1)
-        self._watch_ids = itertools.count(1)
+        self._watch_ids = itertools.count(FIRST_WATCH_ID)
         self._gen = 0
         self._progress_wanted = 0  # stream-wide progress answers owed to users
         self._creating: Deque[int] = collections.deque()  # awaiting "created", in order
+        #: The server of the current stream numbers watches itself (etcd's gRPC proxy).
+        self.ids_assigned_by_server = False
+        self._ids_honoured = False  # the stream's server took the ids asked for
+        # Until then: the unanswered creates of this stream by the number the proxy
+        # gives them (their position among the accepted creates), and the next number.
+        self._by_position: Dict[int, ServerWatch] = {}
+        self._next_position = 0
+        self._by_server_id: Dict[int, ServerWatch] = {}  # when the server numbers them
+        #: Told of resumes; reads :meth:`backlogs` (see :mod:`etcd3.observability`).
+        self.recorder = recorder
+        if recorder is not None:
+            recorder.watch_source(self)
 
     # -- the user ------------------------------------------------------------------------
 
@@ -148,7 +184,9 @@ class WatchCore:
         return actions
 
     def request_progress(self) -> Actions:
-        """Ask etcd for a progress notification on every watch (if a stream is open)."""
+        """Ask etcd for a progress notification on every watch (if a stream is open;
+        the driver refuses first when it goes through etcd's gRPC proxy, which
+        ignores such requests: see :attr:`ids_assigned_by_server`)."""
         if not self.stream_open:
             return []
         self._progress_wanted += 1
@@ -163,14 +201,35 @@ class WatchCore:
     def any_confirmed(self) -> bool:
         return any(sw.confirmed for sw in self.watches.values())
 
+    def backlogs(self) -> List[Tuple[int, int, Optional[int]]]:
+        """(lag, queue depth, max_queue) of every subscriber now: lag is how many
+        revisions its watch received beyond the last response its consumer took (0
+        until it took one); depth, the responses waiting for it (an unbounded
+        callback's are not counted). Safe to call from any thread."""
+        found = []
+        for sub in list(self.subs.values()):
+            sw = sub.watch
+            if sub.callback is None:
+                depth = self.backlog(sub) if sub.queue is not None else 0
+            else:
+                depth = max(sub.routed - sub.delivered, 0)
+            lag = max(sw.next_rev - 1 - sub.revision, 0) if sw and sub.revision else 0
+            found.append((lag, depth, sub.max_queue))
+        return found
+
     # -- the stream ----------------------------------------------------------------------
 
     def stream_opened(self) -> Actions:
         """A new stream is open: re-create every watch where it left off."""
         self._gen += 1
+        if self.recorder is not None and self._gen > 1:
+            self.recorder.watches_resumed(sum(sw.confirmed for sw in self.watches.values()))
         self.stream_open = True
         self._creating = collections.deque()
         self._progress_wanted = 0
+        self.ids_assigned_by_server = self._ids_honoured = False
+        self._by_position, self._next_position = {}, 0
+        self._by_server_id = {}
         actions: Actions = []
         for sw in self.watches.values():
             self._send_create(sw, actions)
@@ -200,11 +259,10 @@ class WatchCore:
         actions: Actions = []
         watch_id = response.watch_id
         if response.created:
-            # Creations are answered in request order; a failed one may carry id -1.
-            head = self._creating.popleft() if self._creating else STREAM_WIDE
-            if watch_id == STREAM_WIDE:
-                watch_id = head
+            watch_id = self._created_id(watch_id, actions)
         sw = self.watches.get(watch_id)
+        if sw is None:
+            sw = self._by_server_id.get(watch_id)
         if sw is None:
             if watch_id == STREAM_WIDE and not response.events:
                 self._progress_all(response, actions)
@@ -249,6 +307,48 @@ class WatchCore:
         self._route(sw, WatchResponse(header, events), actions)
         return actions
 
+    def _created_id(self, watch_id: int, actions: Actions) -> int:
+        """The client's id of the watch a creation response answers (:data:`UNKNOWN`
+        when it is gone)."""
+        creating = self._creating
+        if watch_id == STREAM_WIDE:
+            # A refused create may carry id -1; etcd answers creates in request order.
+            if not creating:
+                return STREAM_WIDE
+            refused_id = creating.popleft()
+            self._unnumber(refused_id)
+            return refused_id
+        if watch_id >= FIRST_WATCH_ID:
+            if not self._ids_honoured:
+                self._ids_honoured = True
+                self._by_position.clear()
+        else:  # numbered by the server: etcd's gRPC proxy
+            self.ids_assigned_by_server = True
+            sw = self._by_position.pop(watch_id, None)
+            if sw is None:
+                return UNKNOWN
+            if self.watches.get(sw.id) is not sw:  # cancelled before the proxy confirmed
+                actions.append(Send(pb.WatchRequest(
+                    cancel_request=pb.WatchCancelRequest(watch_id=watch_id))))
+                return UNKNOWN
+            self._by_server_id[watch_id] = sw
+            sw.server_id = watch_id
+            watch_id = sw.id
+        if watch_id in creating:
+            creating.remove(watch_id)
+        return watch_id
+
+    def _unnumber(self, refused_id: int) -> None:
+        """The create of ``refused_id`` was refused: the proxy numbers only the creates
+        it accepts, so the ones sent after it move down by one."""
+        positions = self._by_position
+        position = next((p for p, sw in positions.items() if sw.id == refused_id), None)
+        if position is None:
+            return
+        self._by_position = {p - (p > position): sw
+                             for p, sw in positions.items() if p != position}
+        self._next_position -= 1
+
     # -- the driver's end ----------------------------------------------------------------
 
     def close(self) -> Actions:
@@ -286,17 +386,23 @@ class WatchCore:
         if self.stream_open:
             sw.fragments = []
             sw.stream_gen = self._gen
+            sw.server_id = sw.id
             self._creating.append(sw.id)
+            if not self._ids_honoured:
+                self._by_position[self._next_position] = sw
+                self._next_position += 1
             actions.append(Send(sw.create_request()))
 
     def _drop(self, sw: ServerWatch, actions: Actions) -> None:
         self.watches.pop(sw.id, None)
+        if self._by_server_id.get(sw.server_id) is sw:
+            del self._by_server_id[sw.server_id]
         if self.shared.get(sw.spec) is sw:
             del self.shared[sw.spec]
         actions.append(Settle(sw))
         if self.stream_open and sw.stream_gen == self._gen:
             actions.append(Send(pb.WatchRequest(
-                cancel_request=pb.WatchCancelRequest(watch_id=sw.id))))
+                cancel_request=pb.WatchCancelRequest(watch_id=sw.server_id))))
 
     def _fail(self, sw: ServerWatch, error: BaseException, actions: Actions) -> None:
         # Before etcd confirmed the watch, its subscribers are still in subscribe(),

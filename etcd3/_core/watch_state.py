@@ -38,7 +38,7 @@ class Subscriber:
 
     __slots__ = ("id", "callback", "queue", "watch", "cancelled", "finished",
                  "threshold", "pending", "max_queue", "routed", "delivered", "error",
-                 "unreachable_timeout", "since")
+                 "unreachable_timeout", "since", "revision")
 
     def __init__(self, sub_id: int, callback: Optional[Callback], q: Any,
                  max_queue: Optional[int] = None,
@@ -66,6 +66,14 @@ class Subscriber:
         #: ConnectionFailedError (None: keep trying); counted from ``since`` at most.
         self.unreachable_timeout = unreachable_timeout
         self.since = since
+        #: The revision of the last response handed to the consumer (0: none yet).
+        self.revision = 0
+
+    def took(self, item: Any) -> None:
+        """The consumer is handed ``item`` now (a response or the error ending it)."""
+        if type(item) is WatchResponse:
+            events = item.events
+            self.revision = events[-1].mod_revision if events else item.header.revision
 
 
 class ServerWatch:
@@ -75,12 +83,14 @@ class ServerWatch:
     or that the watch ended; the core only says when to raise it.
     """
 
-    __slots__ = ("id", "spec", "next_rev", "subscribers", "joining", "confirmed", "ready",
-                 "fragments", "stream_gen", "auth_retried", "_callback_targets",
-                 "_queue_targets", "_bounded_callbacks", "_bounded_queues")
+    __slots__ = ("id", "server_id", "spec", "next_rev", "subscribers", "joining",
+                 "confirmed", "ready", "fragments", "stream_gen", "auth_retried",
+                 "_callback_targets", "_queue_targets", "_bounded_callbacks", "_bounded_queues")
 
     def __init__(self, watch_id: int, spec: WatchSpec, start_revision: int) -> None:
         self.id = watch_id
+        #: The id the server uses on the current stream (the proxy numbers its own).
+        self.server_id = watch_id
         self.spec = spec
         self.next_rev = start_revision  # 0: "from now", until the creation response
         self.subscribers: List[Subscriber] = []

@@ -23,7 +23,7 @@ calls.
 
 from __future__ import annotations
 
-from typing import Dict, Generic, List, Optional, Protocol, Set, TypeVar
+from typing import TYPE_CHECKING, Dict, Generic, List, Optional, Protocol, Set, TypeVar
 
 #: Bytes a write adds to a Txn beyond its key and value (tags, lengths, lease, flags).
 OP_OVERHEAD = 32
@@ -32,6 +32,9 @@ DEFAULT_MAX_OPS = 128
 #: Keys and values per batch: etcd's default --max-request-bytes is 1.5 MiB (about
 #: 1.57 MB); 1 MiB leaves room for the encoding and for servers set a little lower.
 DEFAULT_MAX_BYTES = 1 << 20
+
+if TYPE_CHECKING:
+    from .stats import Stats
 
 
 def checked_in_flight(value: Optional[int]) -> Optional[int]:
@@ -69,6 +72,9 @@ class WriteBatchPolicy(Generic[W]):
     :param max_bytes: keys and values per batch, in bytes (see :data:`OP_OVERHEAD`).
     :raises ValueError: a limit is below 1.
     """
+
+    #: Told of each batch sent (see :mod:`etcd3.observability`).
+    recorder: Optional[Stats] = None
 
     def __init__(self, *, max_in_flight: int = 1, max_ops: int = DEFAULT_MAX_OPS,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -175,6 +181,8 @@ class WriteBatchPolicy(Generic[W]):
             self.batched_writes += len(batch)
         else:
             self.sent_alone += 1
+        if self.recorder is not None:
+            self.recorder.batch("write", len(batch))
         return batch
 
     def too_many_ops(self, batch_size: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Optional, Set, Tuple, Union
 
 import grpc
 
@@ -25,6 +25,9 @@ from ..retry import Retry
 from . import call_errors as _call_errors
 from . import errors as _errors
 from .rpc import Method
+
+if TYPE_CHECKING:
+    from ..observability import Recorder
 
 log = logging.getLogger("etcd3")
 
@@ -43,7 +46,8 @@ class Attempts:
     """
 
     __slots__ = ("method", "request", "deadline", "context", "history", "state",
-                 "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid")
+                 "budgeted", "metadata", "pinned", "anonymous", "read_only", "avoid",
+                 "started", "span", "carried", "scope")
 
     def __init__(self, method: Method, request: Any, deadline: Deadline,
                  context: str, pinned: Optional[EndpointState] = None,
@@ -60,6 +64,10 @@ class Attempts:
         self.avoid: Optional[EndpointState] = None  # the next attempt skips it
         self.metadata: Metadata = None
         self.read_only: Optional[bool] = None  # a read-only Txn? (worked out once)
+        self.started = 0.0  # set by a recorder (see etcd3.observability)
+        self.span: Any = None
+        self.carried: Metadata = None  # trace context sent along, when asked
+        self.scope: Any = None  # the span made current while a blocking call runs
 
     def failed(self) -> _rules.History:
         """The history with the attempt in flight, which failed, added to it."""
@@ -94,6 +102,8 @@ class CallRules:
     timeout: Optional[float]
     token_provider: Any
     _left_running: Set[Any]
+    #: Metrics and traces (see :mod:`etcd3.observability`); None: nothing recorded.
+    recorder: Optional[Recorder] = None
 
     @property
     def closed(self) -> bool:
@@ -158,12 +168,16 @@ class CallRules:
         assert state is not None
         history = ctx.history = ctx.failed()
         if self.closed:
+            if self.recorder is not None:
+                self.recorder.call_ended(ctx, "CANCELLED")
             raise _call_errors.stamped(exceptions.ClientClosedError(
                 "this etcd3 client has been closed"), history) from error
         failure = _errors.classify(error, secure=state.endpoint.secure)
         decision = _rules.decide(ctx.kind(self), failure, history, ctx.deadline,
                                  self.retry, time.monotonic())
         ctx.history = decision.history
+        if self.recorder is not None:
+            self.recorder.attempt_failed(ctx, failure, decision)
         if decision.eject:
             self.pool.mark_failed(state)
         if isinstance(decision, _rules.Give):
@@ -187,10 +201,15 @@ class CallRules:
         """
         state = ctx.state
         if state is None:  # no endpoint was picked (the client is closed)
+            if self.recorder is not None:
+                self.recorder.call_ended(ctx, "CANCELLED", error)
             raise error
-        decision = _rules.decide(ctx.kind(self), _errors.classify_token_fetch(error),
-                                 ctx.failed(), ctx.deadline, self.retry, time.monotonic())
+        failure = _errors.classify_token_fetch(error)
+        decision = _rules.decide(ctx.kind(self), failure, ctx.failed(), ctx.deadline,
+                                 self.retry, time.monotonic())
         ctx.history = decision.history
+        if self.recorder is not None:
+            self.recorder.attempt_failed(ctx, failure, decision)
         if not isinstance(decision, _rules.RetryAfter):
             raise error
         log.info("etcd3: could not authenticate with %s (%s); trying another endpoint",
@@ -200,6 +219,8 @@ class CallRules:
         return decision.pause
 
     def _succeeded(self, ctx: Attempts) -> None:
+        if self.recorder is not None:
+            self.recorder.call_ended(ctx, "OK")
         state = ctx.state
         if state is not None and state.failures:
             self.pool.mark_ok(state)
@@ -254,6 +275,8 @@ class CallRules:
         failure = _rules.Failure(_rules.DEADLINE_EXCEEDED, "left running on the server")
         decision = _rules.decide(ctx.kind(self), failure, ctx.failed(), ctx.deadline,
                                  self.retry, time.monotonic())
+        if self.recorder is not None:
+            self.recorder.attempt_failed(ctx, failure, decision)
         if not isinstance(decision, _rules.RetryAfter):
             raise error
         ctx.history = decision.history
@@ -284,9 +307,12 @@ class CallRules:
                 safe = False
         return safe
 
-def routed_metadata(method: Method, auth: Metadata) -> Metadata:
+def routed_metadata(method: Method, auth: Metadata, carried: Metadata = None) -> Metadata:
     """The metadata of a call of ``method``: ``auth`` (the token, if any), plus
-    require-leader for the services that take it (see the module docstring)."""
+    require-leader for the services that take it (see the module docstring), plus
+    ``carried`` (trace context, when asked for)."""
+    if carried:
+        auth = (auth or ()) + carried
     if method.require_leader:
         return (auth or ()) + (REQUIRE_LEADER,)
     return auth

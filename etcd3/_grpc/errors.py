@@ -226,6 +226,10 @@ def classify_token_fetch(error: exc.Etcd3Exception) -> Failure:
     return Failure(code, str(error), not_sent=True, token_fetch=True)
 
 
+#: What etcd's gRPC proxy answers to a call it does not forward (MemberPromote).
+_PROXY_NOT_IMPLEMENTED = "not implemented"
+
+
 def exception_class_for(message: str) -> Type[exc.Etcd3Exception]:
     """The exception class for etcd's error text (without "etcdserver: ")."""
     return _BY_MESSAGE.get(message, exc.Etcd3Exception)
@@ -265,6 +269,10 @@ def translate(
     if cls is None:
         cls = exc.Etcd3Exception
     text = details or (code.name if code is not None else str(error))
+    if message == _PROXY_NOT_IMPLEMENTED and code is grpc.StatusCode.UNKNOWN:
+        cls = exc.UnsupportedByProxyError
+        text = ("not implemented: the endpoint is etcd's gRPC proxy, which does not "
+                "forward this call; send it to a member directly")
     if cls is exc.RequestTooLargeError and "larger than max" in details.lower():
         text = "request is too large for the server: " + text
     if context:

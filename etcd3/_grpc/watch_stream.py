@@ -55,6 +55,20 @@ class WatchStreamRules:
     _core: WatchCore
     _outage: Outage
     _transport: Any
+    endpoint: Any
+
+    def _progress_request(self) -> Actions:
+        """The actions of a user's progress request.
+
+        :raises UnsupportedByProxyError: the stream goes through etcd's gRPC proxy,
+            which ignores progress requests.
+        """
+        if self._core.ids_assigned_by_server:
+            raise exceptions.UnsupportedByProxyError(
+                f"the watch stream goes through etcd's gRPC proxy at {self.endpoint}, "
+                "which does not forward progress requests; watch with "
+                "progress_notify=True for periodic progress notifications instead")
+        return self._core.request_progress()
 
     def _apply(self, actions: Actions) -> None:
         raise NotImplementedError

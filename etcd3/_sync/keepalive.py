@@ -71,7 +71,7 @@ class KeepAliveEngine:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self._cond = threading.Condition()
-        self._schedule = KeepAliveSchedule()
+        self._schedule = KeepAliveSchedule(transport.recorder)
         self._stream: Optional[_Stream] = None
         self._readers: List[threading.Thread] = []
         self._thread: Optional[threading.Thread] = None
@@ -132,7 +132,7 @@ class KeepAliveEngine:
         the leases (the parent keeps renewing them); forget everything."""
         self._cond = threading.Condition()
         self._stopped = True
-        self._schedule = KeepAliveSchedule()
+        self._schedule = KeepAliveSchedule(self._transport.recorder)
         self._stream = None
         self._thread = None
         self._readers = []

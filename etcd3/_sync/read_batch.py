@@ -90,6 +90,7 @@ class ReadBatcher:
         self._policy: ReadBatchPolicy[_Read] = ReadBatchPolicy(
             max_in_flight=max_in_flight, max_batch=max_batch, max_wait=max_wait,
             gather=gather)
+        self._policy.recorder = transport.recorder
         self._transport = transport
         self._range = range_method
         self._txn = txn_method
@@ -215,7 +216,7 @@ class ReadBatcher:
         # once): hand out the results, then pass the slot on.
         try:
             response = call.result()
-            self._policy.answered(time.monotonic() - sent_at)
+            self._policy.answered(time.monotonic() - sent_at, len(batch))
             if len(batch) == 1:
                 batch[0].result = response
                 batch[0].state = _DONE

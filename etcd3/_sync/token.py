@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 from .. import exceptions
 from . import forksafe as _forksafe
+
+if TYPE_CHECKING:
+    from .._core.stats import Stats
 
 
 class TokenProvider:
@@ -17,6 +20,9 @@ class TokenProvider:
     endpoint because simple tokens may be valid only on the member that issued them.
     Concurrent refreshes of the same endpoint's token collapse into one RPC.
     """
+
+    #: Told of each token replaced after a rejection (see :mod:`etcd3.observability`).
+    recorder: Optional[Stats] = None
 
     def __init__(self, user: str, password: str) -> None:
         if not user or not password:
@@ -82,6 +88,8 @@ class TokenProvider:
                 self._tokens.pop(endpoint, None)
                 raise
             self._tokens[endpoint] = token
+            if rejected is not None and self.recorder is not None:
+                self.recorder.token_refreshed(endpoint)
             return token
 
     def clear(self) -> None:

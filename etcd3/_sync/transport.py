@@ -165,7 +165,7 @@ class Transport(CallRules):
         if not ctx.anonymous and self.token_provider is not None:
             metadata = self.metadata_for(
                 state, timeout=UNSET if auth_budget is None else auth_budget)
-        ctx.metadata = routed_metadata(ctx.method, metadata)
+        ctx.metadata = routed_metadata(ctx.method, metadata, ctx.carried)
         return self._callable(state, ctx.method, channel_index), remaining
 
     def _refresh(self, ctx: Attempts) -> None:
@@ -196,6 +196,9 @@ class Transport(CallRules):
             timeout = self.timeout
         deadline = NEVER if timeout is None else Deadline.after(timeout, zero_ok=False)
         ctx = Attempts(method, request, deadline, context, endpoint, anonymous)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.call_started(ctx)
         while True:
             try:
                 fn, attempt_timeout = self._begin_attempt(ctx)
@@ -225,10 +228,14 @@ class Transport(CallRules):
                 if pause:
                     time.sleep(pause)
                 continue
-            except BaseException:
+            except BaseException as error:
                 gate.leave()
+                if recorder is not None:
+                    recorder.call_ended(ctx, "UNKNOWN", error)
                 raise
             gate.leave()
+            if recorder is not None:
+                recorder.call_ended(ctx, "OK")
             if ctx.state.failures:  # type: ignore[union-attr]
                 self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
@@ -299,6 +306,8 @@ class Transport(CallRules):
         :raises ValueError: it is not > 0.
         """
         ctx = Attempts(method, request, self.deadline(timeout), context)
+        if self.recorder is not None:
+            self.recorder.call_started(ctx, current=False)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._start_future_attempt(ctx, future)
         return future

@@ -28,6 +28,7 @@ never change across resumes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -79,6 +80,7 @@ class SyncSubscriber(Subscriber):
                 return
             if isinstance(item, BaseException):
                 raise item
+            self.took(item)
             yield item
 
 
@@ -96,7 +98,8 @@ class WatchEngine(WatchStreamRules):
     def __init__(self, transport: Any, *, coalesce: bool = True,
                  unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
-        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce)
+        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce,
+                               recorder=transport.recorder)
         #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
         self.unreachable_timeout = unreachable_timeout
         self._lock = threading.Lock()
@@ -113,6 +116,7 @@ class WatchEngine(WatchStreamRules):
         self._outage = Outage()
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
+        self._stream_state: Any = None  # its pool state (for probes of a proxy)
         self._fork_paused = False  # streams ended for an os.fork() (see _forksafe)
         _forksafe.register_stream_owner(self)
         self._dispatch: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -255,7 +259,7 @@ class WatchEngine(WatchStreamRules):
     def request_progress(self) -> None:
         """Ask etcd for a progress notification on every watch of the stream."""
         with self._lock:
-            self._apply(self._core.request_progress())
+            self._apply(self._progress_request())
 
     # -- threads (started with the lock held) ---------------------------------------------
 
@@ -307,7 +311,7 @@ class WatchEngine(WatchStreamRules):
                     return
                 log.exception("etcd3: cannot open the watch stream; retrying")
                 continue
-            attached = self._attach_stream(call, requests, state.name)
+            attached = self._attach_stream(call, requests, state)
             if not attached:
                 gate.leave()
                 if self._closed.is_set():
@@ -359,7 +363,7 @@ class WatchEngine(WatchStreamRules):
                 self._stream_broke(state, failure, healthy)
 
     def _attach_stream(self, call: Any, requests: queue.SimpleQueue[Any],
-                       endpoint: str) -> bool:
+                       state: Any) -> bool:
         """Make ``call`` the engine's stream; False (the call cancelled) when the
         engine closed, or a fork is being prepared, while it was opening."""
         with self._lock:
@@ -367,7 +371,8 @@ class WatchEngine(WatchStreamRules):
                 call.cancel()
                 requests.put(END)
                 return False
-            self._requests, self._call, self.endpoint = requests, call, endpoint
+            self._requests, self._call, self.endpoint = requests, call, state.name
+            self._stream_state = state
             self._probe.attached(time.monotonic())
             self._apply(self._core.stream_opened())
             return True
@@ -403,6 +408,7 @@ class WatchEngine(WatchStreamRules):
 
     def _run_watchdog(self) -> None:
         while not self._closed.wait(_WATCHDOG_TICK):
+            check_proxy = None
             with self._lock:
                 self._check_outage(time.monotonic())
                 call = self._call
@@ -414,10 +420,24 @@ class WatchEngine(WatchStreamRules):
                                 "reconnecting", self.endpoint, silent)
                     self._stalled = True
                     call.cancel()
+                elif step == PROBE and self._core.ids_assigned_by_server:
+                    # etcd's gRPC proxy ignores progress requests: ask the proxy itself
+                    # (below: the answer may come at once, on this thread).
+                    check_proxy = (self._stream_state, call)
                 elif step == PROBE:
                     assert self._requests is not None
                     self._requests.put(pb.WatchRequest(
                         progress_request=pb.WatchProgressRequest()))
+            if check_proxy is not None:
+                state, call = check_proxy
+                self._transport.pool.check(state, functools.partial(self._proxy_answered,
+                                                                    call))
+
+    def _proxy_answered(self, call: Any, ok: bool) -> None:
+        """The probe of the proxy the stream ``call`` goes through answered (``ok``)."""
+        with self._lock:
+            if ok and call is self._call:
+                self._probe.last_seen = time.monotonic()
 
     def _check_outage(self, now: float) -> None:
         """WARN while no member answers the stream; end subscribers past their
@@ -434,6 +454,7 @@ class WatchEngine(WatchStreamRules):
             targets, payload = item
             for sub in targets:
                 if not sub.cancelled:
+                    sub.took(payload)
                     try:
                         sub.callback(payload)
                     except Exception:

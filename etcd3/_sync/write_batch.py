@@ -76,6 +76,7 @@ class WriteBatcher:
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._policy: WriteBatchPolicy[_Write] = WriteBatchPolicy(
             max_in_flight=max_in_flight, max_ops=max_ops, max_bytes=max_bytes)
+        self._policy.recorder = transport.recorder
         self._transport = transport
         self._lock = threading.Lock()
         self._closed = False

@@ -75,7 +75,7 @@ class AioKeepAliveEngine:
     def __init__(self, transport: AioTransport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._schedule = KeepAliveSchedule()
+        self._schedule = KeepAliveSchedule(transport.recorder)
         self._wake = asyncio.Event()
         self._task: Optional[asyncio.Task[None]] = None
         #: Opening a stream (it may authenticate first, retrying for the client

@@ -77,6 +77,15 @@ class AioChannelPool(ChannelPool):
             ok = False
         self._probe_finished(state, ok)
 
+    async def answers(self, state: EndpointState) -> bool:
+        """Probe one channel of ``state`` as a health probe does: True when it
+        answered. For liveness checks that cannot use the stream they watch (etcd's
+        gRPC proxy ignores progress requests)."""
+        try:
+            return await self._probe_one(state.channels[0])
+        except Exception:  # the channel was closed meanwhile
+            return False
+
     async def _probe_one(self, channel: grpc.aio.Channel) -> bool:
         probe = channel.unary_unary(_PROBE_PATH, request_serializer=_identity,
                                     response_deserializer=_identity)

@@ -84,6 +84,7 @@ class AioReadBatcher:
         self._policy: ReadBatchPolicy[_Read] = ReadBatchPolicy(
             max_in_flight=max_in_flight, max_batch=max_batch, max_wait=max_wait,
             gather=gather)
+        self._policy.recorder = transport.recorder
         self._transport = transport
         self._range = range_method
         self._txn = txn_method
@@ -208,14 +209,14 @@ class AioReadBatcher:
             read = batch[0]
             response = await self._transport.call_once(self._range, read.request,
                                                        timeout=timeout)
-            self._policy.answered(self._loop.time() - sent_at)
+            self._policy.answered(self._loop.time() - sent_at, len(batch))
             if not read.future.done():
                 read.future.set_result(response)
             return False
         request = codec.encode_txn_request([], [(codec.OP_RANGE, r.fields) for r in batch])
         response = await self._transport.call_once(self._txn, request, timeout=timeout,
                                                    read_only_txn=True)
-        self._policy.answered(self._loop.time() - sent_at)
+        self._policy.answered(self._loop.time() - sent_at, len(batch))
         header = response.header
         for read, op in zip(batch, response.responses):
             result = op.response_range

@@ -49,6 +49,8 @@ class AioTokenProvider(TokenProvider):
                 self._tokens.pop(endpoint, None)
                 raise
             self._tokens[endpoint] = token
+            if rejected is not None and self.recorder is not None:
+                self.recorder.token_refreshed(endpoint)
             return token
 
     def forget_loop(self) -> None:

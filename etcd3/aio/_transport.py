@@ -116,6 +116,7 @@ class AioTransport(CallRules):
                 self.token_provider.forget_loop()
             self._left_running = set()
         pool = self._pool = AioChannelPool(self._endpoints, **self._pool_args)
+        pool.recorder = self.recorder
         assert pool.loop is loop
         if self._on_bind is not None:
             self._on_bind()
@@ -198,11 +199,14 @@ class AioTransport(CallRules):
         deadline = NEVER if timeout is None else Deadline.after(timeout, zero_ok=False)
         pool = self.pool
         ctx = Attempts(method, request, deadline, context, endpoint, anonymous)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.call_started(ctx)
         while True:
             if self.token_provider is None and not self._closed:
                 # _begin_attempt without a token to fetch: nothing to await.
                 attempt_timeout, _ = self._plan_attempt(ctx)
-                ctx.metadata = routed_metadata(method, None)
+                ctx.metadata = routed_metadata(method, None, ctx.carried)
                 fn = self._callable(ctx.state, method)  # type: ignore[arg-type]
             else:
                 try:
@@ -232,6 +236,8 @@ class AioTransport(CallRules):
                     await asyncio.sleep(pause)
                 continue
             except asyncio.CancelledError as cancelled:
+                if recorder is not None:
+                    recorder.call_ended(ctx, "CANCELLED")
                 if self._closed and not _cancelling():
                     # close() closed the channel under the call; nobody cancelled
                     # this task, so it must not end as if someone had.
@@ -240,6 +246,12 @@ class AioTransport(CallRules):
                 if not method.repeatable:
                     _note(cancelled, _cancelled_write_note(ctx))
                 raise
+            except BaseException as error:
+                if recorder is not None:
+                    recorder.call_ended(ctx, "UNKNOWN", error)
+                raise
+            if recorder is not None:
+                recorder.call_ended(ctx, "OK")
             if ctx.state.failures:  # type: ignore[union-attr]
                 pool.mark_ok(ctx.state)  # type: ignore[arg-type]
             return result
@@ -255,7 +267,7 @@ class AioTransport(CallRules):
         if not ctx.anonymous and self.token_provider is not None:
             metadata = await self.metadata_for(
                 state, timeout=UNSET if auth_budget is None else auth_budget)
-        ctx.metadata = routed_metadata(ctx.method, metadata)
+        ctx.metadata = routed_metadata(ctx.method, metadata, ctx.carried)
         return self._callable(state, ctx.method), remaining
 
     async def _call_left_running(self, ctx: Attempts, fn: Any,

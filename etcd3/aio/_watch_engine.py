@@ -153,6 +153,7 @@ class WatchResponses:
         if isinstance(item, BaseException):
             self._done = True
             raise item
+        sub.took(item)
         return item  # type: ignore[no-any-return]
 
 
@@ -212,7 +213,8 @@ class AioWatchEngine(WatchStreamRules):
     def __init__(self, transport: Any, *, coalesce: bool = True,
                  unreachable_timeout: Optional[float] = None) -> None:
         self._transport = transport
-        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce)
+        self._core = WatchCore(GrpcWatchErrors(transport), _backlog, coalesce=coalesce,
+                               recorder=transport.recorder)
         #: Default ``unreachable_timeout`` of new subscribers (None: keep trying).
         self.unreachable_timeout = unreachable_timeout
         self._loop = asyncio.get_running_loop()
@@ -227,6 +229,7 @@ class AioWatchEngine(WatchStreamRules):
         self._outage = Outage()
         #: The endpoint (``host:port``) the stream is open to; None while it is down.
         self.endpoint: Optional[str] = None
+        self._stream_state: Any = None  # its pool state (for probes of a proxy)
         self._dispatch: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: List[asyncio.Task[Any]] = []
 
@@ -364,7 +367,7 @@ class AioWatchEngine(WatchStreamRules):
 
     def request_progress(self) -> None:
         """Ask etcd for a progress notification on every watch of the stream."""
-        self._apply(self._core.request_progress())
+        self._apply(self._progress_request())
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -415,6 +418,7 @@ class AioWatchEngine(WatchStreamRules):
                 call.cancel()
                 return
             self._requests, self._call, self.endpoint = requests, call, state.name
+            self._stream_state = state
             probe.attached(time.monotonic())
             self._apply(self._core.stream_opened())
             failure: Optional[BaseException] = None
@@ -496,9 +500,18 @@ class AioWatchEngine(WatchStreamRules):
                             "reconnecting", self.endpoint, silent)
                 self._stalled = True
                 self._drop_call()
+            elif step == PROBE and self._core.ids_assigned_by_server:
+                # etcd's gRPC proxy ignores progress requests: ask the proxy itself.
+                self._transport.pool.spawn(self._check_proxy(call, self._stream_state))
             elif step == PROBE and self._requests is not None:
                 self._requests.put_nowait(pb.WatchRequest(
                     progress_request=pb.WatchProgressRequest()))
+
+    async def _check_proxy(self, call: Any, state: Any) -> None:
+        """Probe the proxy the stream ``call`` goes through; an answer counts as one
+        from the stream."""
+        if await self._transport.pool.answers(state) and call is self._call:
+            self._probe.last_seen = time.monotonic()
 
     # -- the dispatcher -----------------------------------------------------------------
 
@@ -510,6 +523,7 @@ class AioWatchEngine(WatchStreamRules):
             targets, payload = item
             for sub in targets:
                 if not sub.cancelled:
+                    sub.took(payload)
                     try:
                         result = sub.callback(payload)
                         if inspect.isawaitable(result):

@@ -93,6 +93,7 @@ class AioWriteBatcher:
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._policy: WriteBatchPolicy[_Write] = WriteBatchPolicy(
             max_in_flight=max_in_flight, max_ops=max_ops, max_bytes=max_bytes)
+        self._policy.recorder = transport.recorder
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._tasks: Set[asyncio.Task[None]] = set()

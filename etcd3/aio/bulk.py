@@ -94,7 +94,8 @@ class AioBulkMixin(AioServiceBase):
         lease_id = ops.lease_to_id(lease)
         if isinstance(items, Mapping):
             items = items.items()
-        report, finish = _progress.progress_reporter(progress, "put_many", items)
+        report, finish = _progress.progress_reporter(progress, "put_many", items,
+                                               self._transport.recorder)
         with_prev = bool(prev_kv)
         entries = _pipeline.entries_of(
             items, lambda item: _ops.put_entry(item, lease_id, with_prev),
@@ -128,7 +129,8 @@ class AioBulkMixin(AioServiceBase):
         :raises BulkWriteError: as :meth:`put_many`; ``committed`` counts input keys.
         """
         check_settings(ops_per_txn, max_txn_bytes, window)
-        report, finish = _progress.progress_reporter(progress, "delete_many", keys)
+        report, finish = _progress.progress_reporter(progress, "delete_many", keys,
+                                               self._transport.recorder)
         entries = _pipeline.entries_of(keys, _ops.delete_entry, _ops.delete_entries)
         deleted = 0
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .._client_config import (
     DEFAULT_CHANNELS_PER_ENDPOINT,
+    attach_recorder,
     check_credentials,
     resolve_endpoints,
+    stats_of,
 )
 from .._core.watch_options import checked_unreachable_timeout
 from .._core.write_batch_policy import checked_in_flight
@@ -37,6 +39,7 @@ from .kv import AioKVMixin
 from .leases import AioLeaseMixin
 from .locks import AioLockMixin
 from .maintenance import AioMaintenanceMixin
+from .namespace import KeyType, NamespacedClient
 from .stm import AioSTMMixin
 from .stubs import AioRawStubsMixin
 from .watch import AioWatchMixin
@@ -68,6 +71,17 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
     is garbage-collected (its tasks are cancelled, its channels closed), and an
     ``asyncio.run()`` that ends with it open ends promptly.
 
+    :param metrics: True: count calls, retries, ejections, token refreshes, watch
+        lag and more, read with :meth:`stats`, and report them to OpenTelemetry's
+        global meter provider when ``opentelemetry-api`` is installed; False: record
+        nothing; None (the default): as :func:`etcd3.observability.enable` said
+        (off unless called). See the observability guide.
+    :param meter_provider: an OpenTelemetry ``MeterProvider`` to report metrics to
+        (turns ``metrics`` on).
+    :param tracer_provider: an OpenTelemetry ``TracerProvider``: each unary call is
+        a span (retries are its events).
+    :param trace_propagation: send the span's trace context to etcd in gRPC metadata
+        (``traceparent``); off by default.
     :raises ValueError: bad endpoints, or only one of user/password given.
     :raises OSError: a certificate file cannot be read.
     """
@@ -91,6 +105,10 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         read_batch_in_flight: int = 2,
         write_batch_in_flight: Optional[int] = None,
         watch_unreachable_timeout: Optional[float] = None,
+        metrics: Optional[bool] = None,
+        meter_provider: Any = None,
+        tracer_provider: Any = None,
+        trace_propagation: bool = False,
     ) -> None:
         check_credentials(user, password)
         resolved = resolve_endpoints(host, port, ca_cert, cert_key, cert_cert, endpoints,
@@ -117,10 +135,25 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
             authenticate_method=_rpc.AUTHENTICATE,
             on_bind=functools.partial(_bound, weakref.ref(self)),
         )
+        attach_recorder(self._transport, metrics, meter_provider, tracer_provider,
+                        trace_propagation)
         # Nothing the engines or the transport hold refers back to this object, so a
         # client dropped without close() is collected and released.
         self._finalizer = _engines.release_when_dropped(self, self._engines,
                                                         self._transport.close)
+
+    def stats(self) -> Dict[str, Any]:
+        """The client's counters now, as a plain dict (see the observability guide):
+        ``calls`` (per ``service/method``: count, errors, seconds_sum, seconds_max,
+        duration buckets), ``errors`` and ``retries`` (by gRPC status name),
+        ``endpoints`` (ejections and readmissions per endpoint),
+        ``token_refreshes`` (per endpoint), ``watch`` (watchers, resumes, lag_max,
+        queue_depth_max, queue_fill_max), ``keepalive`` (failures, leases_lost),
+        ``batches`` (read/write: batches, items, max), ``bulk`` (items per
+        operation) and ``enabled``. All zero, with ``enabled`` False, for a client
+        made without ``metrics``.
+        """
+        return stats_of(self._transport)
 
     @property
     def endpoints(self) -> List[Endpoint]:
@@ -146,6 +179,14 @@ class Etcd3Client(AioKVMixin, AioLeaseMixin, AioWatchMixin, AioLockMixin, AioEle
         if interval is not None:
             self._engine(_SYNCER, lambda: AioEndpointSyncer(self._transport, interval)
                          ).ensure_started()
+
+    def namespace(self, prefix: KeyType) -> NamespacedClient:
+        """A view of this client where every key lives under ``prefix`` (etcd's Go
+        ``namespace``); see :class:`etcd3.aio.namespace.NamespacedClient`.
+
+        :raises TypeError: ``prefix`` is not str or bytes. :raises ValueError: empty.
+        """
+        return NamespacedClient(self, prefix)
 
     def __repr__(self) -> str:
         provider = self._transport.token_provider

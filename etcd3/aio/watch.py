@@ -163,7 +163,11 @@ class AioWatchMixin(AioServiceBase):
             engine.cancel(watch_id)
 
     async def request_progress(self) -> None:
-        """Ask etcd to send a progress notification to every watch of this client."""
+        """Ask etcd to send a progress notification to every watch of this client.
+
+        :raises UnsupportedByProxyError: the watch stream goes through etcd's gRPC
+            proxy, which ignores such requests (watch with ``progress_notify=True``).
+        """
         engine = self._watch_engine_obj
         if engine is not None:
             engine.request_progress()

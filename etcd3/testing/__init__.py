@@ -18,8 +18,12 @@ down again::
     with FaultProxy(server.endpoint) as proxy:   # a member that can misbehave
         proxy.mode = "stall"              # answers pings, never an RPC
 
+    with EtcdProxy([server.endpoint]) as proxy:  # etcd's own gRPC proxy
+        client = etcd3.client(endpoints=[proxy.endpoint])
+
 It is also a pytest plugin providing the fixtures ``etcd_server`` (session),
-``etcd_cluster`` (session, 3 members), ``etcd_client`` (function scoped,
+``etcd_cluster`` (session, 3 members), ``etcd_proxy`` (session, etcd's gRPC proxy
+in front of ``etcd_server``), ``etcd_client`` (function scoped,
 an ``etcd3`` client on an emptied ``etcd_server``) and ``etcd_aio_client`` (the
 same with an :mod:`etcd3.aio` client, for tests that call ``asyncio.run()``
 themselves; see :mod:`etcd3.testing.fixtures`).
@@ -39,7 +43,8 @@ loopback ports), ``cleanup`` (what is still running at exit), ``process``,
 ``gateway`` (etcd's HTTP health and status), ``tls`` (:class:`TLSConfig`),
 ``etcdctl`` (:func:`run_etcdctl`), ``server`` (:class:`EtcdServer`), ``cluster``
 (:class:`EtcdCluster`), ``faults`` (:class:`FaultProxy`), ``netns`` and
-``partition`` (:class:`PartitionedCluster`), and ``fixtures`` (the pytest
+``partition`` (:class:`PartitionedCluster`), ``proxy`` (:class:`EtcdProxy`), and
+``fixtures`` (the pytest
 fixtures, re-exported here only when pytest is installed, so that the plugin
 module, this one, holds them).
 """
@@ -53,6 +58,7 @@ from .etcdctl import run_etcdctl as run_etcdctl  # public, though not in __all__
 from .faults import FaultProxy
 from .partition import PartitionedCluster
 from .ports import LOOPBACK as LOOPBACK  # likewise
+from .proxy import EtcdProxy
 from .server import EtcdServer
 from .tls import TLSConfig
 
@@ -63,7 +69,13 @@ except ImportError:  # pragma: no cover - the launchers work without pytest
 else:
     # pytest registers the fixtures it finds as attributes of the plugin module,
     # which is this package (the ``pytest11`` entry point ``etcd3.testing``).
-    from .fixtures import etcd_aio_client, etcd_client, etcd_cluster, etcd_server
+    from .fixtures import (
+        etcd_aio_client,
+        etcd_client,
+        etcd_cluster,
+        etcd_proxy,
+        etcd_server,
+    )
 
 __all__ = [
     "EtcdNotFoundError",
@@ -74,9 +86,11 @@ __all__ = [
     "EtcdServer",
     "EtcdCluster",
     "FaultProxy",
+    "EtcdProxy",
     "PartitionedCluster",
     "etcd_server",
     "etcd_cluster",
+    "etcd_proxy",
     "etcd_client",
     "etcd_aio_client",
 ]

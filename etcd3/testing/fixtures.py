@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import pytest
 
 from .cluster import EtcdCluster
+from .proxy import EtcdProxy
 from .server import EtcdServer
 
 
@@ -41,6 +42,15 @@ def etcd_cluster() -> Iterator[EtcdCluster]:
     """A 3-member etcd cluster for the whole test session."""
     with EtcdCluster(3) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def etcd_proxy(etcd_server: EtcdServer) -> Iterator[EtcdProxy]:
+    """etcd's gRPC proxy (``etcd grpc-proxy start``) in front of ``etcd_server``,
+    for the whole test session: connect to ``etcd_proxy.endpoint`` to test code the
+    way it runs behind a proxy."""
+    with EtcdProxy([etcd_server.endpoint]) as proxy:
+        yield proxy
 
 
 def _emptied(server: EtcdServer) -> EtcdServer:

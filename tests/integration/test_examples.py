@@ -27,6 +27,7 @@ CASES = [
     ("aio_fanout_server.py", [],
      "100 of 100 subscribers received all 100 events exactly once, in order"),
     ("feature_flags.py", [], "feature flags done."),
+    ("metrics_server.py", [], "metrics server done: counters moved."),
 ]
 
 

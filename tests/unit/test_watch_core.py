@@ -15,7 +15,7 @@ from etcd3._core.watch_actions import (
     Send,
     Settle,
 )
-from etcd3._core.watch_core import STREAM_WIDE, WatchCore
+from etcd3._core.watch_core import FIRST_WATCH_ID, STREAM_WIDE, WatchCore
 from etcd3._core.watch_state import Subscriber, WatchSpec
 from etcd3.etcdrpc import kv_pb2
 from etcd3.etcdrpc import rpc_pb2 as pb
@@ -445,3 +445,78 @@ def test_joiners_first_response_goes_out_as_one_delivery_in_join_order() -> None
     actions = core.receive(events(watch_id, 12))  # all attached now: one delivery
     assert [type(a) for a in actions] == [Dispatch]
     assert [s for s, _ in delivered(actions)] == [first, *joiners]
+
+
+# -- a server that numbers watches itself (etcd's gRPC proxy) ------------------------------
+
+
+def _subscribe_three(core: WatchCore) -> List[Subscriber]:
+    core.stream_opened()
+    subs = []
+    for spec in (SPEC, OTHER, WatchSpec(key=b"/third")):
+        sub = iterator_sub()
+        core.subscribe(sub, spec, None, now=0.0)
+        subs.append(sub)
+    return subs
+
+
+def test_client_ids_start_far_above_what_a_proxy_gives_out() -> None:
+    core = make_core()
+    first, second = _subscribe_three(core)[:2]
+    assert first.watch is not None and second.watch is not None
+    assert first.watch.id == FIRST_WATCH_ID and second.watch.id == FIRST_WATCH_ID + 1
+    core.receive(created(first.watch.id, 5))  # etcd keeps the id asked for
+    assert not core.ids_assigned_by_server
+
+
+def test_proxy_numbers_map_to_creates_in_order_even_when_answered_out_of_order() -> None:
+    core = make_core()
+    subs = _subscribe_three(core)
+    watches = [s.watch for s in subs]
+    # The proxy answers with its own ids (0, 1, 2: its order of the creates), and
+    # creates of different ranges come back in any order.
+    for proxy_id in (2, 0, 1):
+        actions = core.receive(created(proxy_id, 10))
+        assert [type(a) for a in actions] == [Settle]
+        assert actions[0].watch is watches[proxy_id]
+    assert core.ids_assigned_by_server
+    assert [w.server_id for w in watches if w is not None] == [0, 1, 2]
+    got = delivered(core.receive(events(1, 11)))
+    assert [(sub, revisions(item)) for sub, item in got] == [(subs[1], [11])]
+    # Cancelling uses the proxy's id.
+    assert cancels(core.cancel(subs[2].id) or []) == [2]
+    assert core.receive(events(2, 12)) == []
+
+
+def test_a_refused_create_takes_no_proxy_number() -> None:
+    core = make_core()
+    subs = _subscribe_three(core)
+    core.receive(refused(STREAM_WIDE, "permission denied"))  # the first create
+    assert isinstance(subs[0].error, Refused)
+    actions = core.receive(created(1, 10))  # the proxy's second accepted = our third
+    assert [a.watch for a in actions if isinstance(a, Settle)] == [subs[2].watch]
+    actions = core.receive(created(0, 10))
+    assert [a.watch for a in actions if isinstance(a, Settle)] == [subs[1].watch]
+
+
+def test_a_watch_cancelled_before_the_proxy_confirmed_it_is_cancelled_by_its_number() -> None:
+    core = make_core()
+    subs = _subscribe_three(core)
+    core.cancel(subs[1].id)
+    assert cancels(core.receive(created(1, 10))) == [1]
+    assert core.receive(events(1, 11)) == []
+
+
+def test_a_new_stream_forgets_the_proxy_numbers() -> None:
+    core = make_core()
+    subs = _subscribe_three(core)
+    for proxy_id in range(3):
+        core.receive(created(proxy_id, 10))
+    core.stream_closed()
+    assert [w for _, w in creates(core.stream_opened())] == [11, 11, 11]
+    assert not core.ids_assigned_by_server
+    # On a member the ids asked for come back, and route as such.
+    watch = subs[0].watch
+    assert watch is not None
+    core.receive(created(watch.id, 11))
+    assert not core.ids_assigned_by_server and watch.server_id == watch.id
