@@ -78,6 +78,28 @@ def test_range_cache_and_bad_input(etcd_client: Any) -> None:
         etcd_client.cache_prefix("/r/", progress="yes")
 
 
+def test_a_range_the_user_may_not_read_fails_at_once() -> None:
+    from auth_support import client_for, enable_root_auth
+
+    from etcd3.auth import Perms
+
+    with EtcdServer(name="etcd-cache-auth") as server:
+        enable_root_auth(server)
+        with client_for(server) as root:
+            root.add_user("dave", "dave-pw")
+            root.add_role("dave-ro").grant(Perms.r, "/dave/", prefix=True)
+            root.grant_role("dave", "dave-ro")
+            root.put("/dave/a", "1")
+            root.put("/secret/a", "x")
+        with client_for(server, "dave", "dave-pw", timeout=30) as dave:
+            allowed = dave.cache_prefix("/dave/")
+            assert allowed.get("/dave/a")[0] == b"1"
+            # etcd's refusal, not CacheTimedOut after the 30 s timeout.
+            with pytest.raises(exceptions.PermissionDeniedError):
+                dave.cache_prefix("/secret/")
+            assert dave.caches == [allowed]
+
+
 def test_read_your_writes_snapshots_and_listeners(etcd_client: Any) -> None:
     cache = etcd_client.cache_prefix("/ryw/", timeout=10)
     updates: List[CacheUpdate] = []
