@@ -436,7 +436,8 @@ class CacheView(ReadView):
         (``update.resync`` True, ``events``: what changed). Listeners run one at a
         time, on the client's watch dispatcher (a re-list: the cache's own thread or
         task), so a slow one delays the client's watch callbacks; what they raise is
-        logged.
+        logged. A listener (or any watch callback of the client) must not wait for
+        the cache (``wait_for_revision``): the cache is fed by that same thread.
 
         :raises TypeError: ``listener`` is not callable.
         """
