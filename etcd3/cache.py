@@ -399,8 +399,7 @@ class _Feed:
 
 def _down_since(engine: WatchEngine) -> Optional[float]:
     """When the watch stream last lost every member (None: a member answers it)."""
-    # The engine's outage record (read without its lock: one attribute read).
-    return engine._outage.since
+    return engine.down_since  # read without its lock: one attribute read
 
 
 class CacheHub:

@@ -12,7 +12,7 @@ failure to the pool) stays with the driver.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Optional
 
 from .. import exceptions
 from .._core.watch_actions import Actions
@@ -56,6 +56,12 @@ class WatchStreamRules:
     _outage: Outage
     _transport: Any
     endpoint: Any
+
+    @property
+    def down_since(self) -> Optional[float]:
+        """When (``time.monotonic()``) the stream lost its last answering member;
+        None while one answers (or nothing is watched)."""
+        return self._outage.since
 
     def _progress_request(self) -> Actions:
         """The actions of a user's progress request.

@@ -89,7 +89,7 @@ class _AioFeed:
         since = self._stale_since
         if since is not None:
             return since
-        return self.hub.watch_engine._outage.since  # one attribute read
+        return self.hub.watch_engine.down_since
 
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()  # one thread: nothing to lock
