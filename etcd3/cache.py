@@ -115,6 +115,10 @@ class _Feed:
     def is_ready(self) -> bool:
         return self.ready.is_set()
 
+    def add_index(self, name: str, fn: Any) -> None:
+        with self._lock:
+            self.store.add_index(name, fn)
+
     def stale_since(self) -> Optional[float]:
         since = self._stale_since
         if since is not None:

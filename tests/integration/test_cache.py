@@ -131,6 +131,25 @@ def test_read_your_writes_snapshots_and_listeners(etcd_client: Any) -> None:
         cache.wait_for_revision(outside + 1000, timeout=5)
 
 
+def test_an_index_of_the_values_is_consistent_at_each_revision(etcd_client: Any) -> None:
+    etcd_client.put("/svc/a", "eu:10.0.0.1")
+    etcd_client.put("/svc/b", "us:10.0.0.2")
+    with etcd_client.cache_prefix("/svc/", timeout=10) as cache:
+        cache.add_index("zone", lambda key, value: value.split(b":")[0])
+        assert [m.key for _, m in cache.by_index("zone", b"eu")] == [b"/svc/a"]
+        before = cache.snapshot()
+        txn = etcd_client.transactions
+        response = etcd_client.transaction_response([], [
+            txn.put("/svc/b", "eu:10.0.0.2"), txn.put("/svc/c", "eu:10.0.0.3"),
+            txn.delete("/svc/a")])
+        cache.wait_for_revision(response.header.revision, timeout=10)
+        assert [m.key for _, m in cache.by_index("zone", b"eu")] == [b"/svc/b", b"/svc/c"]
+        assert cache.by_index("zone", b"us") == []
+        assert [m.key for _, m in before.by_index("zone", b"eu")] == [b"/svc/a"]
+        with pytest.raises(KeyError):
+            cache.by_index("region", b"eu")
+
+
 def test_transactions_are_applied_whole(etcd_client: Any) -> None:
     """A reader never sees half of a multi-key transaction, in snapshots or updates."""
     keys = [f"/txn/{k}" for k in "abcd"]
