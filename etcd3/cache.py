@@ -115,6 +115,10 @@ class _Feed:
     def is_ready(self) -> bool:
         return self.ready.is_set()
 
+    def add_index(self, name: str, fn: Any) -> None:
+        with self._lock:
+            self.store.add_index(name, fn)
+
     def stale_since(self) -> Optional[float]:
         since = self._stale_since
         if since is not None:
@@ -539,7 +543,7 @@ class CacheMixin(ServiceBase):
                      page_size: int = DEFAULT_PAGE_SIZE, progress: Any = None) -> PrefixCache:
         """A :class:`PrefixCache` of every key starting with ``prefix``: listed at one
         revision in pages (the first of ``page_size`` keys; later ones grow while
-        under 4 MiB), then kept up to date by a watch.
+        under 16 MiB), then kept up to date by a watch.
 
         Caches of the same range on this client share one list and one server watch.
         ``client.close()`` closes them.

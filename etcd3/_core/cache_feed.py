@@ -21,8 +21,8 @@ DEFAULT_PAGE_SIZE = 1000
 #: of keys and values, up to MAX_PAGE_KEYS keys: etcd counts the rest of the range
 #: for every page, so a list in small pages costs O(keys^2) on the server (300,000
 #: keys: 21 s in pages of 1,000, 1.7 s in pages of 50,000).
-PAGE_BYTES = 4 << 20
-MAX_PAGE_KEYS = 1 << 17
+PAGE_BYTES = 16 << 20
+MAX_PAGE_KEYS = 1 << 18
 #: Seconds between re-list attempts grow up to this.
 MAX_BACKOFF = 5.0
 #: How often an idle feed checks whether every cache using it was dropped.

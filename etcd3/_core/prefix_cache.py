@@ -29,17 +29,19 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Hashable,
     Iterable,
     Iterator,
     List,
     Optional,
     Protocol,
     Sequence,
+    Set,
     Tuple,
     Union,
 )
 
-from .. import codec
+from .. import codec, exceptions
 from ..events import DeleteEvent, Event, PutEvent
 from ..results import KeyValue, KVMetadata
 
@@ -82,14 +84,38 @@ class CacheUpdate:
         return f"CacheUpdate({kind}, revision={self.revision}, events={len(self.events)})"
 
 
+Index = Dict[Hashable, Set[bytes]]
+IndexFn = Callable[[bytes, bytes], Optional[Hashable]]
+
+
+def _indexed(fn: IndexFn, kv: KeyValue) -> Optional[Hashable]:
+    """``fn(key, value)``; a function that raises leaves the key out (None)."""
+    try:
+        return fn(kv.key, kv.value)
+    except Exception:
+        return None
+
+
+def build_index(fn: IndexFn, data: Dict[bytes, KeyValue]) -> Index:
+    index: Index = {}
+    for key, kv in data.items():
+        value = _indexed(fn, kv)
+        if value is not None:
+            index.setdefault(value, set()).add(key)
+    return index
+
+
 class _Generation:
     """One version of the contents; ``frozen`` once a snapshot shares its map."""
 
-    __slots__ = ("map", "order", "revision", "frozen", "snap")
+    __slots__ = ("map", "order", "revision", "frozen", "snap", "indexes")
 
     def __init__(self, data: Dict[bytes, KeyValue], order: Optional[List[bytes]],
-                 revision: int, frozen: bool = False) -> None:
+                 revision: int, frozen: bool = False,
+                 indexes: Optional[Dict[str, Index]] = None) -> None:
         self.map = data
+        #: name -> {indexed value: {key, ...}}, over the same contents.
+        self.indexes: Dict[str, Index] = indexes if indexes is not None else {}
         #: The keys in order, once someone needed them (None: not built).
         self.order = order
         self.revision = revision
@@ -134,6 +160,14 @@ class ReadView:
         :raises TypeError: ``prefix`` not str or bytes.
         """
         return self._view().get_prefix(prefix)
+
+    def by_index(self, name: str, value: Hashable) -> List[ValueMeta]:
+        """``(value, metadata)`` of every key the index ``name`` files under
+        ``value``, in key order, at one revision.
+
+        :raises KeyError: no index ``name`` (see ``add_index``).
+        """
+        return self._view().by_index(name, value)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._view().keys())
@@ -205,6 +239,33 @@ class Snapshot(ReadView):
             out.append((kv.value, kv))
         return out
 
+    def by_index(self, name: str, value: Hashable) -> List[ValueMeta]:
+        """``(value, metadata)`` of every key whose index ``name`` function gave
+        ``value``, in key order, at this snapshot's revision.
+
+        :raises KeyError: no index ``name`` (see ``add_index``).
+        """
+        try:
+            index = self._gen.indexes[name]
+        except KeyError:
+            raise KeyError(f"the cache has no index {name!r}") from None
+        data = self._map
+        out: List[ValueMeta] = []
+        for key in sorted(index.get(value, ())):
+            kv = data[key]
+            out.append((kv.value, kv))
+        return out
+
+    def index_values(self, name: str) -> List[Hashable]:
+        """The values index ``name`` holds keys for (in no particular order).
+
+        :raises KeyError: no index ``name``.
+        """
+        try:
+            return list(self._gen.indexes[name])
+        except KeyError:
+            raise KeyError(f"the cache has no index {name!r}") from None
+
     def to_dict(self) -> Dict[bytes, bytes]:
         """``{key: value}`` of every key (a new dict)."""
         return {key: kv.value for key, kv in self._map.items()}
@@ -233,10 +294,11 @@ def updates_by_revision(events: Sequence[Event]) -> List[CacheUpdate]:
 class CacheStore:
     """The contents of one cached range (see the module docstring)."""
 
-    __slots__ = ("map", "_gen", "loaded")
+    __slots__ = ("map", "_gen", "loaded", "_index_fns")
 
     def __init__(self) -> None:
         self._gen = _Generation({}, [], 0)
+        self._index_fns: Dict[str, IndexFn] = {}
         #: The live dict of key -> KeyValue (replaced, never mutated, once frozen).
         self.map: Dict[bytes, KeyValue] = self._gen.map
         #: True once :meth:`replace` loaded a list.
@@ -266,7 +328,9 @@ class CacheStore:
         if gen.frozen:
             order = gen.order
             gen = _Generation(dict(gen.map), None if order is None else list(order),
-                              gen.revision)
+                              gen.revision, indexes={
+                                  name: {value: set(keys) for value, keys in index.items()}
+                                  for name, index in gen.indexes.items()})
             self._gen = gen
             self.map = gen.map
         return gen
@@ -280,7 +344,8 @@ class CacheStore:
         data = {kv.key: kv for kv in entries}
         old = self._gen
         first = not self.loaded
-        self._gen = _Generation(data, None, revision)
+        self._gen = _Generation(data, None, revision, indexes={
+            name: build_index(fn, data) for name, fn in self._index_fns.items()})
         self.map = data
         self.loaded = True
         if first:
@@ -299,17 +364,56 @@ class CacheStore:
         gen = self._writable()
         data = gen.map
         order = gen.order
+        indexes = gen.indexes
         for event in events:
             key = event.key
+            if indexes:
+                self._unindex(indexes, data.get(key))
             if isinstance(event, DeleteEvent):
                 if data.pop(key, None) is not None and order is not None:
                     del order[bisect.bisect_left(order, key)]
             else:
                 if key not in data and order is not None:
                     bisect.insort(order, key)
-                data[key] = entry_of(event)
+                kv = data[key] = entry_of(event)
+                if indexes:
+                    self._index(indexes, kv)
         gen.revision = events[-1].mod_revision
         return updates_by_revision(events)
+
+    def add_index(self, name: str, fn: IndexFn) -> None:
+        """Keep an index ``name`` of the keys by ``fn(key, value)`` (None: not
+        indexed; a function that raises leaves the key out), updated with every
+        change and consistent with the contents at every revision.
+
+        :raises ValueError: an index ``name`` exists already.
+        :raises TypeError: ``fn`` is not callable.
+        """
+        if not callable(fn):
+            raise TypeError("the index function must be callable")
+        if name in self._index_fns:
+            raise ValueError(f"the cache has an index {name!r} already")
+        gen = self._writable()
+        gen.indexes[name] = build_index(fn, gen.map)
+        self._index_fns[name] = fn
+
+    def _unindex(self, indexes: Dict[str, Index], old: Optional[KeyValue]) -> None:
+        if old is None:
+            return
+        for name, fn in self._index_fns.items():
+            value = _indexed(fn, old)
+            if value is not None:
+                keys = indexes[name].get(value)
+                if keys is not None:
+                    keys.discard(old.key)
+                    if not keys:
+                        del indexes[name][value]
+
+    def _index(self, indexes: Dict[str, Index], kv: KeyValue) -> None:
+        for name, fn in self._index_fns.items():
+            value = _indexed(fn, kv)
+            if value is not None:
+                indexes[name].setdefault(value, set()).add(kv.key)
 
     def advance(self, revision: int) -> bool:
         """Nothing in the range changed up to ``revision`` (a progress notification):
@@ -319,7 +423,8 @@ class CacheStore:
             return False
         if gen.frozen:
             # Same contents at a later revision: share the map, new snapshot identity.
-            gen = _Generation(gen.map, gen.order, revision, frozen=True)
+            gen = _Generation(gen.map, gen.order, revision, frozen=True,
+                              indexes=gen.indexes)
             self._gen = gen
         else:
             gen.revision = revision
@@ -352,6 +457,9 @@ class Feed(Protocol):
 
     def is_ready(self) -> bool:
         """True once the range was loaded (or the feed failed or closed)."""
+
+    def add_index(self, name: str, fn: IndexFn) -> None:
+        """:meth:`CacheStore.add_index`, serialized with the feed's writes."""
 
 
 Listener = Callable[[CacheUpdate], Any]
@@ -436,13 +544,29 @@ class CacheView(ReadView):
         (``update.resync`` True, ``events``: what changed). Listeners run one at a
         time, on the client's watch dispatcher (a re-list: the cache's own thread or
         task), so a slow one delays the client's watch callbacks; what they raise is
-        logged.
+        logged. A listener (or any watch callback of the client) must not wait for
+        the cache (``wait_for_revision``): the cache is fed by that same thread.
 
         :raises TypeError: ``listener`` is not callable.
         """
         if not callable(listener):
             raise TypeError("listener must be callable")
         self._listeners = self._listeners + (listener,)
+
+    def add_index(self, name: str, fn: IndexFn) -> None:
+        """Keep an index of the keys by ``fn(key, value)`` (a hashable, or None to
+        leave the key out; a function that raises leaves it out too), updated with
+        every change and consistent with the contents at every revision; read it
+        with ``by_index(name, value)`` (here or on a snapshot). Caches of one range
+        on a client share their indexes.
+
+        :raises ValueError: an index ``name`` exists already.
+        :raises TypeError: ``fn`` is not callable.
+        :raises CacheClosedError: the cache is closed.
+        """
+        if self._closed:
+            raise exceptions.CacheClosedError("the cache is closed")
+        self._feed.add_index(name, fn)
 
     def remove_listener(self, listener: Listener) -> None:
         """Stop calling ``listener`` (no-op if it was not added)."""

@@ -85,6 +85,9 @@ class _AioFeed:
     def is_ready(self) -> bool:
         return self.ready.is_set()
 
+    def add_index(self, name: str, fn: Any) -> None:
+        self.store.add_index(name, fn)  # one thread: nothing to lock
+
     def stale_since(self) -> Optional[float]:
         since = self._stale_since
         if since is not None:

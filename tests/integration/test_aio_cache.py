@@ -54,6 +54,8 @@ def test_reads_writes_listeners_and_close(etcd_aio_client: Any) -> None:
         revision = (await client.get_response("/a/x")).header.revision
         await cache.wait_for_revision(revision, timeout=10)
         assert len(updates[-1].events) == 3 and updates[-1].revision == revision
+        cache.add_index("value", lambda key, value: value)
+        assert [m.key for _, m in cache.by_index("value", b"1")] == [b"/a/x", b"/a/y"]
         # Caches of one range share one server watch.
         again = await client.cache_prefix(b"/a/", timeout=10)
         assert len(client._watch_engine()._watches) == 1

@@ -78,6 +78,28 @@ def test_range_cache_and_bad_input(etcd_client: Any) -> None:
         etcd_client.cache_prefix("/r/", progress="yes")
 
 
+def test_a_range_the_user_may_not_read_fails_at_once() -> None:
+    from auth_support import client_for, enable_root_auth
+
+    from etcd3.auth import Perms
+
+    with EtcdServer(name="etcd-cache-auth") as server:
+        enable_root_auth(server)
+        with client_for(server) as root:
+            root.add_user("dave", "dave-pw")
+            root.add_role("dave-ro").grant(Perms.r, "/dave/", prefix=True)
+            root.grant_role("dave", "dave-ro")
+            root.put("/dave/a", "1")
+            root.put("/secret/a", "x")
+        with client_for(server, "dave", "dave-pw", timeout=30) as dave:
+            allowed = dave.cache_prefix("/dave/")
+            assert allowed.get("/dave/a")[0] == b"1"
+            # etcd's refusal, not CacheTimedOut after the 30 s timeout.
+            with pytest.raises(exceptions.PermissionDeniedError):
+                dave.cache_prefix("/secret/")
+            assert dave.caches == [allowed]
+
+
 def test_read_your_writes_snapshots_and_listeners(etcd_client: Any) -> None:
     cache = etcd_client.cache_prefix("/ryw/", timeout=10)
     updates: List[CacheUpdate] = []
@@ -107,6 +129,25 @@ def test_read_your_writes_snapshots_and_listeners(etcd_client: Any) -> None:
     cache.close()
     with pytest.raises(exceptions.CacheClosedError):
         cache.wait_for_revision(outside + 1000, timeout=5)
+
+
+def test_an_index_of_the_values_is_consistent_at_each_revision(etcd_client: Any) -> None:
+    etcd_client.put("/svc/a", "eu:10.0.0.1")
+    etcd_client.put("/svc/b", "us:10.0.0.2")
+    with etcd_client.cache_prefix("/svc/", timeout=10) as cache:
+        cache.add_index("zone", lambda key, value: value.split(b":")[0])
+        assert [m.key for _, m in cache.by_index("zone", b"eu")] == [b"/svc/a"]
+        before = cache.snapshot()
+        txn = etcd_client.transactions
+        response = etcd_client.transaction_response([], [
+            txn.put("/svc/b", "eu:10.0.0.2"), txn.put("/svc/c", "eu:10.0.0.3"),
+            txn.delete("/svc/a")])
+        cache.wait_for_revision(response.header.revision, timeout=10)
+        assert [m.key for _, m in cache.by_index("zone", b"eu")] == [b"/svc/b", b"/svc/c"]
+        assert cache.by_index("zone", b"us") == []
+        assert [m.key for _, m in before.by_index("zone", b"eu")] == [b"/svc/a"]
+        with pytest.raises(KeyError):
+            cache.by_index("region", b"eu")
 
 
 def test_transactions_are_applied_whole(etcd_client: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -203,8 +203,54 @@ def test_pages_grow_while_small_and_shrink_when_huge() -> None:
     assert cache_feed.next_page_size(100, small) == 200
     assert cache_feed.next_page_size(cache_feed.MAX_PAGE_KEYS, small) == (
         cache_feed.MAX_PAGE_KEYS)
-    huge = [kv(b"/k", b"v" * (1 << 20), 1)] * 10  # 10 MiB
+    big = b"v" * (cache_feed.PAGE_BYTES // 4)
+    huge = [kv(b"/k", big, 1)] * 10  # 2.5 pages' worth
     assert cache_feed.next_page_size(10, huge) == 5
-    assert cache_feed.next_page_size(1, huge[:1] * 9) == 1
-    fitting = [kv(b"/k", b"v" * (1 << 20), 1)] * 3  # 3 MiB: keep the size
+    assert cache_feed.next_page_size(1, huge) == 1
+    fitting = [kv(b"/k", big, 1)] * 3  # 3/4 of a page: keep the size
     assert cache_feed.next_page_size(3, fitting) == 3
+
+
+def by_color(key: bytes, value: bytes) -> object:
+    if value == b"boom":
+        raise ValueError("a bad value")
+    return value.split(b":")[0] or None
+
+
+def keys_of(pairs: List[Any]) -> List[bytes]:
+    return [meta.key for _, meta in pairs]
+
+
+def test_an_index_follows_every_change_and_snapshots_keep_theirs() -> None:
+    store = CacheStore()
+    store.replace([kv(b"/a", b"red:1", 2), kv(b"/b", b"blue:1", 2), kv(b"/c", b"red:2", 2),
+                   kv(b"/d", b":none", 2)], 10)
+    store.add_index("color", by_color)
+    with pytest.raises(ValueError):
+        store.add_index("color", by_color)
+    before = store.snapshot()
+    assert keys_of(before.by_index("color", b"red")) == [b"/a", b"/c"]
+    assert sorted(before.index_values("color")) == [b"blue", b"red"]  # type: ignore[type-var]
+    store.apply([put(b"/a", b"blue:2", 11), delete(b"/c", 11), put(b"/e", b"red:3", 12),
+                 put(b"/f", b"boom", 12)])
+    after = store.snapshot()
+    assert keys_of(after.by_index("color", b"red")) == [b"/e"]
+    assert keys_of(after.by_index("color", b"blue")) == [b"/a", b"/b"]
+    assert after.by_index("color", b"green") == [] and b"/f" in after
+    assert keys_of(before.by_index("color", b"red")) == [b"/a", b"/c"]  # unchanged
+    store.apply([delete(b"/e", 13)])
+    assert b"red" not in store.snapshot().index_values("color")
+    with pytest.raises(KeyError):
+        after.by_index("size", 1)
+
+
+def test_an_index_is_rebuilt_by_a_resync_and_kept_by_progress() -> None:
+    store = CacheStore()
+    store.replace([kv(b"/a", b"red:1", 2)], 10)
+    store.add_index("color", by_color)
+    snap = store.snapshot()
+    store.advance(12)
+    assert keys_of(store.snapshot().by_index("color", b"red")) == [b"/a"]
+    store.replace([kv(b"/b", b"red:9", 20), kv(b"/c", b"blue:9", 20)], 30)
+    assert keys_of(store.snapshot().by_index("color", b"red")) == [b"/b"]
+    assert keys_of(snap.by_index("color", b"red")) == [b"/a"]
