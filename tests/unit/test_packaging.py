@@ -16,3 +16,11 @@ def test_every_package_is_listed_in_pyproject() -> None:
              for p in (ROOT / "etcd3").rglob("__init__.py")}
     assert found - listed == set()
     assert "etcd3.aio" in listed
+
+
+def test_test_modules_have_distinct_names() -> None:
+    """pytest imports test modules by basename (the test directories are not
+    packages): two files of one name stop the whole collection."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [p.name for p in tests.glob("*/test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
