@@ -203,8 +203,13 @@ class Recorder(Stats):
 
     def call_ended(self, ctx: Any, code: str, error: Optional[BaseException] = None
                    ) -> None:
-        """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name."""
-        seconds = time.perf_counter() - ctx.started
+        """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name.
+        A call already ended (its final error is on its way out) is left alone."""
+        started = ctx.started
+        if not started:
+            return
+        ctx.started = 0.0
+        seconds = time.perf_counter() - started
         self._ended(ctx.method.path, code, seconds)
         span = ctx.span
         if span is not None:
