@@ -226,6 +226,15 @@ class Recorder(Stats):
                 span.set_status(self._status(self._error, str(error or code)))
             span.end()
 
+    def future_done(self, ctx: Any, future: Any) -> None:
+        """The future of the call ``ctx`` is settled: end the call, unless the
+        transport ended it already (a success, or its final error)."""
+        if not ctx.started:
+            return
+        error = None if future.cancelled() else future.exception()
+        code = "CANCELLED" if future.cancelled() else ("UNKNOWN" if error else "OK")
+        self.call_ended(ctx, code, error)
+
     def _ended(self, path: str, code: str, seconds: float) -> None:
         """A call of ``path`` ended with ``code`` after ``seconds``: count it, and
         queue its ``rpc.client.duration`` point."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -309,9 +310,10 @@ class Transport(CallRules):
         :raises ValueError: it is not > 0.
         """
         ctx = Attempts(method, request, self.deadline(timeout), context)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if self.recorder is not None:
             self.recorder.call_started(ctx, current=False)
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.add_done_callback(functools.partial(self.recorder.future_done, ctx))
         self._start_future_attempt(ctx, future)
         return future
 

@@ -259,3 +259,17 @@ def test_a_cancelled_call_ends_its_span_and_leaves_no_current_span(
     assert len(gets) == 1
     assert gets[0].status.status_code is trace.StatusCode.ERROR
     assert gets[0].attributes["rpc.grpc.status_code"] == 1  # CANCELLED
+
+
+def test_calls_made_as_futures_are_spans_too(etcd_server: EtcdServer,
+                                            telemetry: Telemetry) -> None:
+    # put_many keeps several Txns in flight as futures of the threaded transport.
+    with etcd3.client(host=etcd_server.host, port=etcd_server.port,
+                      tracer_provider=telemetry.tracers) as client:
+        assert client.put_many({f"/otel/futures/{i:03}": b"v" for i in range(300)},
+                               ops_per_txn=50) == 300
+        txns = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"]
+    spans = [s for s in telemetry.spans.get_finished_spans()
+             if s.name == "etcdserverpb.KV/Txn"]
+    assert txns == len(spans) == 6
+    assert all(s.status.status_code is trace.StatusCode.UNSET for s in spans)
