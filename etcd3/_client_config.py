@@ -67,7 +67,9 @@ def attach_recorder(transport: Any, metrics: Optional[bool], meter_provider: Any
     transport.recorder = recorder
     if transport.token_provider is not None:
         transport.token_provider.recorder = recorder
-    pool = getattr(transport, "_pool", transport.__dict__.get("pool"))
+    # The threaded transport's pool exists now; the asyncio one makes its pool in
+    # the event loop later and hands the recorder on then.
+    pool = transport.__dict__.get("pool")
     if pool is not None:
         pool.recorder = recorder
 

@@ -203,8 +203,13 @@ class Recorder(Stats):
 
     def call_ended(self, ctx: Any, code: str, error: Optional[BaseException] = None
                    ) -> None:
-        """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name."""
-        seconds = time.perf_counter() - ctx.started
+        """The call ``ctx`` ended: ``code`` is ``"OK"`` or the gRPC status name.
+        A call already ended (its final error is on its way out) is left alone."""
+        started = ctx.started
+        if not started:
+            return
+        ctx.started = 0.0
+        seconds = time.perf_counter() - started
         self._ended(ctx.method.path, code, seconds)
         span = ctx.span
         if span is not None:
@@ -220,6 +225,15 @@ class Recorder(Stats):
             if code != "OK":
                 span.set_status(self._status(self._error, str(error or code)))
             span.end()
+
+    def future_done(self, ctx: Any, future: Any) -> None:
+        """The future of the call ``ctx`` is settled: end the call, unless the
+        transport ended it already (a success, or its final error)."""
+        if not ctx.started:
+            return
+        error = None if future.cancelled() else future.exception()
+        code = "CANCELLED" if future.cancelled() else ("UNKNOWN" if error else "OK")
+        self.call_ended(ctx, code, error)
 
     def _ended(self, path: str, code: str, seconds: float) -> None:
         """A call of ``path`` ended with ``code`` after ``seconds``: count it, and

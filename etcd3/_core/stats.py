@@ -14,6 +14,7 @@ driver's (this module may not import threading): every update holds it briefly.
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_left
 from typing import Any, ContextManager, Dict, Iterable, List, Optional, Protocol, Tuple
 
 #: Upper bounds (seconds) of the call duration buckets in a snapshot; the last
@@ -49,12 +50,7 @@ class _Calls:
         self.seconds += seconds
         if seconds > self.max:
             self.max = seconds
-        index = 0
-        for bound in DURATION_BUCKETS:
-            if seconds <= bound:
-                break
-            index += 1
-        self.buckets[index] += 1
+        self.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
 
     def as_dict(self) -> Dict[str, Any]:
         return {"count": self.count, "errors": self.errors,

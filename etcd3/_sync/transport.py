@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -199,46 +200,49 @@ class Transport(CallRules):
         recorder = self.recorder
         if recorder is not None:
             recorder.call_started(ctx)
-        while True:
-            try:
-                fn, attempt_timeout = self._begin_attempt(ctx)
-            except exceptions.Etcd3Exception as error:
-                wait = self._token_fetch_failed(ctx, error)
-                if wait:
-                    time.sleep(wait)
-                continue
-            gate = _forksafe.GATE
-            gate.enter()
-            try:
-                if self._without_deadline(ctx):
-                    result = self._call_left_running(ctx, fn, attempt_timeout)
-                else:
-                    result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
-            except grpc.RpcError as error:
-                gate.leave()
-                step = self._after_failure(ctx, error)
-                if isinstance(step, _rules.Refresh):
-                    self._refresh(ctx)
-                elif step.pause:
-                    time.sleep(step.pause)
-                continue
-            except LeftRunning as left:
-                gate.leave()
-                pause = self._left_running_timed_out(ctx, left.call)
-                if pause:
-                    time.sleep(pause)
-                continue
-            except BaseException as error:
+        try:
+            while True:
+                try:
+                    fn, attempt_timeout = self._begin_attempt(ctx)
+                except exceptions.Etcd3Exception as error:
+                    wait = self._token_fetch_failed(ctx, error)
+                    if wait:
+                        time.sleep(wait)
+                    continue
+                gate = _forksafe.GATE
+                gate.enter()
+                try:
+                    if self._without_deadline(ctx):
+                        result = self._call_left_running(ctx, fn, attempt_timeout)
+                    else:
+                        result = fn(request, timeout=attempt_timeout, metadata=ctx.metadata)
+                except grpc.RpcError as error:
+                    gate.leave()
+                    step = self._after_failure(ctx, error)
+                    if isinstance(step, _rules.Refresh):
+                        self._refresh(ctx)
+                    elif step.pause:
+                        time.sleep(step.pause)
+                    continue
+                except LeftRunning as left:
+                    gate.leave()
+                    pause = self._left_running_timed_out(ctx, left.call)
+                    if pause:
+                        time.sleep(pause)
+                    continue
+                except BaseException:
+                    gate.leave()
+                    raise
                 gate.leave()
                 if recorder is not None:
-                    recorder.call_ended(ctx, "UNKNOWN", error)
-                raise
-            gate.leave()
-            if recorder is not None:
-                recorder.call_ended(ctx, "OK")
-            if ctx.state.failures:  # type: ignore[union-attr]
-                self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
-            return result
+                    recorder.call_ended(ctx, "OK")
+                if ctx.state.failures:  # type: ignore[union-attr]
+                    self.pool.mark_ok(ctx.state)  # type: ignore[arg-type]
+                return result
+        except BaseException as error:
+            if recorder is not None:  # ended here unless ended already
+                recorder.call_ended(ctx, "UNKNOWN", error)
+            raise
 
     def _call_left_running(self, ctx: Attempts, fn: Any, wait: Optional[float]) -> Any:
         """One attempt sent without a gRPC deadline, waited for up to ``wait`` s.
@@ -306,9 +310,10 @@ class Transport(CallRules):
         :raises ValueError: it is not > 0.
         """
         ctx = Attempts(method, request, self.deadline(timeout), context)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if self.recorder is not None:
             self.recorder.call_started(ctx, current=False)
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.add_done_callback(functools.partial(self.recorder.future_done, ctx))
         self._start_future_attempt(ctx, future)
         return future
 

@@ -202,59 +202,59 @@ class AioTransport(CallRules):
         recorder = self.recorder
         if recorder is not None:
             recorder.call_started(ctx)
-        while True:
-            if self.token_provider is None and not self._closed:
-                # _begin_attempt without a token to fetch: nothing to await.
-                attempt_timeout, _ = self._plan_attempt(ctx)
-                ctx.metadata = routed_metadata(method, None, ctx.carried)
-                fn = self._callable(ctx.state, method)  # type: ignore[arg-type]
-            else:
-                try:
-                    fn, attempt_timeout = await self._begin_attempt(ctx)
-                except exceptions.Etcd3Exception as error:
-                    wait = self._token_fetch_failed(ctx, error)
-                    if wait:
-                        await asyncio.sleep(wait)
-                    continue
-            try:
-                if self._without_deadline(ctx):
-                    result = await self._call_left_running(ctx, fn, attempt_timeout)
+        try:
+            while True:
+                if self.token_provider is None and not self._closed:
+                    # _begin_attempt without a token to fetch: nothing to await.
+                    attempt_timeout, _ = self._plan_attempt(ctx)
+                    ctx.metadata = routed_metadata(method, None, ctx.carried)
+                    fn = self._callable(ctx.state, method)  # type: ignore[arg-type]
                 else:
-                    result = await fn(request, timeout=attempt_timeout,
-                                      metadata=_aio_metadata(ctx.metadata))
-            except grpc.RpcError as error:
-                step = self._after_failure(ctx, error)
-                if isinstance(step, _rules.Refresh):
-                    assert ctx.state is not None
-                    await self.refresh_token(ctx.state, ctx.metadata)
-                elif step.pause:
-                    await asyncio.sleep(step.pause)
-                continue
-            except LeftRunning as left:
-                pause = self._left_running_timed_out(ctx, left.call)
-                if pause:
-                    await asyncio.sleep(pause)
-                continue
-            except asyncio.CancelledError as cancelled:
+                    try:
+                        fn, attempt_timeout = await self._begin_attempt(ctx)
+                    except exceptions.Etcd3Exception as error:
+                        wait = self._token_fetch_failed(ctx, error)
+                        if wait:
+                            await asyncio.sleep(wait)
+                        continue
+                try:
+                    if self._without_deadline(ctx):
+                        result = await self._call_left_running(ctx, fn, attempt_timeout)
+                    else:
+                        result = await fn(request, timeout=attempt_timeout,
+                                          metadata=_aio_metadata(ctx.metadata))
+                except grpc.RpcError as error:
+                    step = self._after_failure(ctx, error)
+                    if isinstance(step, _rules.Refresh):
+                        assert ctx.state is not None
+                        await self.refresh_token(ctx.state, ctx.metadata)
+                    elif step.pause:
+                        await asyncio.sleep(step.pause)
+                    continue
+                except LeftRunning as left:
+                    pause = self._left_running_timed_out(ctx, left.call)
+                    if pause:
+                        await asyncio.sleep(pause)
+                    continue
+                except asyncio.CancelledError as cancelled:
+                    if self._closed and not _cancelling():
+                        # close() closed the channel under the call; nobody cancelled
+                        # this task, so it must not end as if someone had.
+                        raise _call_errors.stamped(exceptions.ClientClosedError(_CLOSED),
+                                                   ctx.failed()) from cancelled
+                    if not method.repeatable:
+                        _note(cancelled, _cancelled_write_note(ctx))
+                    raise
                 if recorder is not None:
-                    recorder.call_ended(ctx, "CANCELLED")
-                if self._closed and not _cancelling():
-                    # close() closed the channel under the call; nobody cancelled
-                    # this task, so it must not end as if someone had.
-                    raise _call_errors.stamped(exceptions.ClientClosedError(_CLOSED),
-                                               ctx.failed()) from cancelled
-                if not method.repeatable:
-                    _note(cancelled, _cancelled_write_note(ctx))
-                raise
-            except BaseException as error:
-                if recorder is not None:
-                    recorder.call_ended(ctx, "UNKNOWN", error)
-                raise
-            if recorder is not None:
-                recorder.call_ended(ctx, "OK")
-            if ctx.state.failures:  # type: ignore[union-attr]
-                pool.mark_ok(ctx.state)  # type: ignore[arg-type]
-            return result
+                    recorder.call_ended(ctx, "OK")
+                if ctx.state.failures:  # type: ignore[union-attr]
+                    pool.mark_ok(ctx.state)  # type: ignore[arg-type]
+                return result
+        except BaseException as error:
+            if recorder is not None:  # ended here unless ended already
+                stopped = isinstance(error, asyncio.CancelledError)
+                recorder.call_ended(ctx, "CANCELLED" if stopped else "UNKNOWN", error)
+            raise
 
     async def _begin_attempt(self, ctx: Attempts) -> Tuple[Any, Optional[float]]:
         """Pick the endpoint of the next attempt; returns (multi-callable, timeout)."""

@@ -224,3 +224,52 @@ def test_clients_sharing_a_meter_provider_add_up(etcd_server: EtcdServer,
         "rpc.system": "grpc", "rpc.service": "etcdserverpb.KV", "rpc.method": "Put",
         "rpc.grpc.status_code": 0}) == 1
     assert first.stats()["bulk"] == {"put_many": 2}
+
+
+def test_a_cancelled_call_ends_its_span_and_leaves_no_current_span(
+        etcd_server: EtcdServer, telemetry: Telemetry) -> None:
+    import asyncio
+
+    import etcd3.aio
+
+    async def body() -> None:
+        async with etcd3.aio.client(host=etcd_server.host, port=etcd_server.port,
+                                    metrics=True,
+                                    tracer_provider=telemetry.tracers) as client:
+            await client.put("/otel/cancel", "v")
+            task = asyncio.current_task()
+            assert task is not None
+            etcd_server.pause()  # the get hangs until it is cancelled
+            try:
+                handle = asyncio.get_running_loop().call_later(0.3, task.cancel)
+                with pytest.raises(asyncio.CancelledError):
+                    await client.get("/otel/cancel")
+                handle.cancel()
+                if hasattr(task, "uncancel"):
+                    task.uncancel()
+            finally:
+                etcd_server.resume()
+            # The call's span ended with it: it is not left current in this task.
+            assert not trace.get_current_span().get_span_context().is_valid
+            assert client.stats()["errors"] == {"CANCELLED": 1}
+
+    asyncio.run(body())
+    gets = [s for s in telemetry.spans.get_finished_spans()
+            if s.name == "etcdserverpb.KV/Range"]
+    assert len(gets) == 1
+    assert gets[0].status.status_code is trace.StatusCode.ERROR
+    assert gets[0].attributes["rpc.grpc.status_code"] == 1  # CANCELLED
+
+
+def test_calls_made_as_futures_are_spans_too(etcd_server: EtcdServer,
+                                            telemetry: Telemetry) -> None:
+    # put_many keeps several Txns in flight as futures of the threaded transport.
+    with etcd3.client(host=etcd_server.host, port=etcd_server.port,
+                      tracer_provider=telemetry.tracers) as client:
+        assert client.put_many({f"/otel/futures/{i:03}": b"v" for i in range(300)},
+                               ops_per_txn=50) == 300
+        txns = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"]
+    spans = [s for s in telemetry.spans.get_finished_spans()
+             if s.name == "etcdserverpb.KV/Txn"]
+    assert txns == len(spans) == 6
+    assert all(s.status.status_code is trace.StatusCode.UNSET for s in spans)
