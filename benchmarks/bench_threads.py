@@ -4,6 +4,14 @@ against an etcd this script starts. Also single-thread get/put latency.
 
     python benchmarks/bench_threads.py            # table
     python benchmarks/bench_threads.py --json     # rows for the benchmark runner
+    python benchmarks/bench_threads.py --cpu      # client CPU per call, 1/8/64 threads
+
+``--cpu`` measures where a single call's time goes: get and put at 1, 8 and 64
+threads through this client (read batching and write coalescing left at their
+defaults) and through a bare stub, interleaved round by round, reporting calls per
+second and the client process's CPU time per call (``time.process_time``: every
+thread, gRPC's included). The difference is what this client adds; the bare figure
+is gRPC's own cost.
 
 Each figure is the median of ``--rounds`` timed rounds; the whole run is bounded
 (about 40 s with the defaults).
@@ -17,7 +25,7 @@ import statistics
 import sys
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import grpc
 
@@ -55,6 +63,62 @@ def throughput(op: Callable[[], object], threads: int, seconds: float) -> float:
     for worker_thread in workers:
         worker_thread.join()
     return sum(counts) / (time.perf_counter() - started)
+
+
+def throughput_cpu(op: Callable[[], object], threads: int, seconds: float
+                   ) -> Tuple[float, float]:
+    """(calls per second, client CPU microseconds per call) of ``op`` run by
+    ``threads`` threads for ``seconds``."""
+    cpu = time.process_time()
+    started = time.perf_counter()
+    rate = throughput(op, threads, seconds)
+    calls = rate * (time.perf_counter() - started)
+    return rate, (time.process_time() - cpu) / max(calls, 1) * 1e6
+
+
+def run_cpu(rounds: int, seconds: float, thread_counts: Sequence[int]
+            ) -> List[Dict[str, object]]:
+    """Rows: this client vs a bare stub, get and put, at each thread count."""
+    value = b"v" * 100
+    rows: List[Dict[str, object]] = []
+    with EtcdServer() as server:
+        channel = grpc.insecure_channel(server.endpoint)
+        stub = rpc_pb2_grpc.KVStub(channel)
+        client = etcd3.client(endpoints=[server.endpoint])
+        client.put(KEY, value)
+        range_request = rpc_pb2.RangeRequest(key=KEY)
+        put_request = rpc_pb2.PutRequest(key=KEY, value=value)
+        ops = {("get", "this"): lambda: client.get(KEY),
+               ("get", "bare"): lambda: stub.Range(range_request).kvs[0].value,
+               ("put", "this"): lambda: client.put(KEY, value),
+               ("put", "bare"): lambda: stub.Put(put_request)}
+        for op in ops.values():
+            throughput(op, 1, 0.2)  # warm up both paths
+        results: Dict[Tuple[int, str, str], List[Tuple[float, float]]] = {}
+        for _ in range(rounds):
+            for threads in thread_counts:
+                for key, op in ops.items():
+                    results.setdefault((threads, *key), []).append(
+                        throughput_cpu(op, threads, seconds))
+        client.close()
+        channel.close()
+    for threads in thread_counts:
+        for name in ("get", "put"):
+            this = results[(threads, name, "this")]
+            bare = results[(threads, name, "bare")]
+            this_cpu = statistics.median(c for _, c in this)
+            bare_cpu = statistics.median(c for _, c in bare)
+            rows.append({
+                "workload": f"{name}, {threads} thread{'s' if threads > 1 else ''}, "
+                            "client CPU per call",
+                "this": round(this_cpu, 1), "baseline": round(bare_cpu, 1),
+                "unit": "us/call", "ratio": round(bare_cpu / this_cpu, 3),
+                "higher_is_better": False,
+                "notes": f"{statistics.median(r for r, _ in this):,.0f} vs "
+                         f"{statistics.median(r for r, _ in bare):,.0f} calls/s; "
+                         "baseline: bare KVStub",
+            })
+    return rows
 
 
 def latency_us(op: Callable[[], object], count: int) -> float:
@@ -129,15 +193,23 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0, help="per round")
     parser.add_argument("--latency-ops", type=int, default=1000)
+    parser.add_argument("--cpu", action="store_true",
+                        help="client CPU per call vs a bare stub at --threads")
+    parser.add_argument("--threads", default="1,8,64",
+                        help="thread counts for --cpu (comma-separated)")
     args = parser.parse_args(argv)
-    rows = run(args.rounds, args.seconds, args.latency_ops)
+    if args.cpu:
+        rows = run_cpu(args.rounds, args.seconds,
+                       [int(n) for n in args.threads.split(",")])
+    else:
+        rows = run(args.rounds, args.seconds, args.latency_ops)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'workload':58} {'this':>10} {'baseline':>10} {'unit':>6} {'ratio':>7}")
+    print(f"{'workload':58} {'this':>10} {'baseline':>10} {'unit':>8} {'ratio':>7}  notes")
     for row in rows:
         print(f"{row['workload']:58} {row['this']:>10} {row['baseline']:>10} "
-              f"{row['unit']:>6} {row['ratio']:>7}")
+              f"{row['unit']:>8} {row['ratio']:>7}  {row['notes']}")
     return 0
 
 

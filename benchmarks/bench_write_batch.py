@@ -173,11 +173,15 @@ def main() -> None:
         parser.add_argument("--threaded", action="store_true",
                             help="the threaded client with that many threads (aetcd "
                                  "still runs tasks)")
+        parser.add_argument("--in-flight", default=",".join(map(str, TASKS)),
+                            help="threads/tasks per row (comma-separated; default "
+                                 "64,8,1)")
 
     bench = Bench("bench_write_batch", __doc__.split("\n")[0], add_args)
     args = bench.args
     rounds = args.rounds or (1 if bench.quick else 5)
     seconds = args.seconds or (0.5 if bench.quick else 2.0)
+    in_flight = tuple(int(n) for n in args.in_flight.split(","))
     settings: List[Optional[int]] = [None] + [int(c) for c in args.coalesce.split(",")]
     columns = ["off"] + [f"on ({c} in flight)" for c in settings[1:]]
     aetcd = not args.no_aetcd
@@ -191,14 +195,16 @@ def main() -> None:
     rates: Dict[Tuple[int, str], List[float]] = {}
     cpus: Dict[Tuple[int, str], List[float]] = {}
     shared: Dict[Tuple[int, str], List[float]] = {}
+    by_round: Dict[Tuple[int, int, str], float] = {}
     with bench.server() as server:
         endpoint = server.endpoint
         for r in range(rounds):
-            for tasks in TASKS:
+            for tasks in in_flight:
                 for column, setting in zip(columns, settings):
                     out = _run_child(endpoint, tasks, setting, seconds, args.threaded)
                     if out is not None:
                         rates.setdefault((tasks, column), []).append(out["rate"])
+                        by_round[(r, tasks, column)] = out["rate"]
                         cpus.setdefault((tasks, column), []).append(out["cpu_us"])
                         shared.setdefault((tasks, column), []).append(
                             out["writes"] / max(out["revisions"], 1))
@@ -213,13 +219,22 @@ def main() -> None:
     def rate(tasks: int, column: str) -> float:
         return _median(rates.get((tasks, column), []))
 
+    def paired(tasks: int, column: str) -> float:
+        """The median of each round's ratio to "off": the two ran seconds apart, so
+        a busy spell of a shared machine hits both (steadier than a ratio of
+        medians)."""
+        return _median([by_round[(r, tasks, column)] / by_round[(r, tasks, "off")]
+                        for r in range(rounds) if (r, tasks, column) in by_round
+                        and (r, tasks, "off") in by_round])
+
     # The headline compares a fixed setting (the first of --coalesce), never the best
     # of several per row: that would pick the luckiest round of a noisy machine.
     on = columns[1]
     what = "threads" if args.threaded else "tasks"
-    for tasks in TASKS:
+    for tasks in in_flight:
         extra: Dict[str, Any] = {c: rate(tasks, c) for c in columns}
-        notes = (f"{rounds} rounds x {seconds:g} s; {on}; writes per revision "
+        notes = (f"{rounds} rounds x {seconds:g} s; {on}; per-round ratio "
+                 f"{paired(tasks, on):.2f}x; writes per revision "
                  f"{_median(shared.get((tasks, on), [])):.1f}; client CPU "
                  f"{_median(cpus.get((tasks, on), [])):.0f} vs "
                  f"{_median(cpus.get((tasks, 'off'), [])):.0f} us/put")
@@ -236,9 +251,9 @@ def main() -> None:
     print()
     ons = columns[1:len(settings)]
     lines = [{what: tasks, **{c: rate(tasks, c) for c in columns},
-              **{f"{c}/off": rate(tasks, c) / rate(tasks, "off") for c in ons},
+              **{f"{c}/off": paired(tasks, c) for c in ons},
               **({f"{on}/aetcd": rate(tasks, on) / rate(tasks, "aetcd")} if aetcd else {})}
-             for tasks in TASKS]
+             for tasks in in_flight]
     print(format_table(lines, [what, *columns, *(f"{c}/off" for c in ons),
                                *([f"{on}/aetcd"] if aetcd else [])]))
     print()

@@ -55,6 +55,9 @@ class ReadBatchPolicy(Generic[T]):
         self.round_trip = 0.0  # moving average of a batch's round trip, seconds
         self.in_flight = 0
         self.pending: List[T] = []
+        #: A finished batch's slot is waiting for its readers' next reads: meanwhile
+        #: new reads queue for it instead of taking a free slot.
+        self.gathering = False
         self.gather_target = 0
         self.gather_misses = 0
         self.batches = 0
@@ -63,10 +66,12 @@ class ReadBatchPolicy(Generic[T]):
         """Forget the reads in flight and queued (they belong to another process)."""
         self.in_flight = 0
         self.pending = []
+        self.gathering = False
 
     def try_send(self) -> bool:
-        """True (a slot is taken) when a new read may go out at once; False: queue it."""
-        if self.in_flight < self.max_in_flight:
+        """True (a slot is taken) when a new read may go out at once; False: queue it
+        (every slot is busy, or a slot is gathering: the read joins its batch)."""
+        if self.in_flight < self.max_in_flight and not self.gathering:
             self.in_flight += 1
             return True
         return False
@@ -89,8 +94,9 @@ class ReadBatchPolicy(Generic[T]):
 
     def next_batch(self) -> Optional[List[T]]:
         """A slot freed up: the queued reads that leave in it now (at most
-        ``max_batch``), or None when none wait (the slot is released)."""
-        if not self.pending:
+        ``max_batch``), or None when none wait or another slot is gathering them (the
+        slot is released)."""
+        if not self.pending or self.gathering:
             self.in_flight -= 1
             return None
         batch = self.pending[:self.max_batch]
@@ -114,15 +120,17 @@ class ReadBatchPolicy(Generic[T]):
         """A batch of ``answered`` reads was answered: True when its slot should wait
         (at most ``gather`` seconds) until :meth:`gathered_enough`."""
         self.batches += 1
-        if self.gather <= 0 or (self.gather_misses >= self.GATHER_MISSES_TO_PAUSE
+        if self.gathering or self.gather <= 0 or (self.gather_misses >= self.GATHER_MISSES_TO_PAUSE
                                 and self.batches % self.GATHER_RETRY_EVERY):
             return False
         target = min(len(self.pending) + answered, self.max_batch)
         if len(self.pending) >= target:
             return False
         self.gather_target = target
+        self.gathering = True
         return True
 
     def gathering_ended(self, gathered: bool) -> None:
         """A gathering slot got its reads (``gathered``) or timed out."""
+        self.gathering = False
         self.gather_misses = 0 if gathered else self.gather_misses + 1

@@ -43,6 +43,15 @@ def delete_op(key: bytes, prev_kv: bool) -> Tuple[int, Any]:
     return codec.OP_DELETE_RANGE, (key, None, prev_kv)
 
 
+def encode_alone(op: Tuple[int, Any]) -> bytes:
+    """The PutRequest / DeleteRangeRequest a write (:func:`put_op`,
+    :func:`delete_op`) sends when it goes alone."""
+    kind, fields = op
+    if kind == codec.OP_PUT:
+        return codec.encode_put_request(*fields)
+    return codec.encode_delete_range_request(*fields)
+
+
 def encode_batch(ops: Iterable[Tuple[int, Any]]) -> bytes:
     """The batch's TxnRequest: no compares, every write in ``success``."""
     return codec.encode_txn_request([], list(ops))

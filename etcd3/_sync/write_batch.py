@@ -28,7 +28,7 @@ import logging
 import threading
 from typing import Any, List, Optional
 
-from .. import codec, exceptions
+from .. import exceptions
 from .._core.deadline import Deadline, Timeout
 from .._core.write_batch_policy import DEFAULT_MAX_BYTES, DEFAULT_MAX_OPS, WriteBatchPolicy
 from .._grpc import rpc as _rpc
@@ -43,13 +43,12 @@ _QUEUED, _SENT, _GO, _ALONE, _DONE = range(5)
 
 
 class _Write:
-    __slots__ = ("method", "request", "op", "key", "size", "deadline", "context",
+    __slots__ = ("method", "op", "key", "size", "deadline", "context",
                  "ready", "state", "result", "error")
 
-    def __init__(self, method: Method, request: bytes, op: Any, key: bytes, size: int,
+    def __init__(self, method: Method, op: Any, key: bytes, size: int,
                  deadline: Deadline, context: str) -> None:
         self.method = method
-        self.request = request
         self.op = op
         self.key = key
         self.size = size
@@ -98,8 +97,7 @@ class WriteBatcher:
 
         :raises Etcd3Exception: as the unbatched Put would.
         """
-        request = codec.encode_put_request(key, value, lease, prev_kv)
-        return self._write(_rpc.PUT, request, _batch.put_op(key, value, lease, prev_kv),
+        return self._write(_rpc.PUT, _batch.put_op(key, value, lease, prev_kv),
                            key, len(key) + len(value), timeout, context)
 
     def delete(self, key: bytes, prev_kv: bool, *, timeout: Timeout, context: str) -> Any:
@@ -107,26 +105,28 @@ class WriteBatcher:
 
         :raises Etcd3Exception: as the unbatched DeleteRange would.
         """
-        request = codec.encode_delete_range_request(key, None, prev_kv)
-        return self._write(_rpc.DELETE_RANGE, request, _batch.delete_op(key, prev_kv),
+        return self._write(_rpc.DELETE_RANGE, _batch.delete_op(key, prev_kv),
                            key, len(key), timeout, context)
 
-    def _write(self, method: Method, request: bytes, op: Any, key: bytes, size: int,
+    def _write(self, method: Method, op: Any, key: bytes, size: int,
                timeout: Timeout, context: str) -> Any:
+        # The request a write sends alone is encoded only if it does: a batched one
+        # travels as its op.
         transport = self._transport
         policy = self._policy
         write = None
         with self._lock:
             closed = self._closed
             if not closed and not policy.try_send(key):
-                write = _Write(method, request, op, key, size, transport.deadline(timeout),
-                               context)
+                write = _Write(method, op, key, size, transport.deadline(timeout), context)
                 policy.enqueue(write)
         if closed:
-            return transport.call(method, request, timeout=timeout, context=context)
+            return transport.call(method, _batch.encode_alone(op), timeout=timeout,
+                                  context=context)
         if write is None:
             try:
-                return transport.call(method, request, timeout=timeout, context=context)
+                return transport.call(method, _batch.encode_alone(op), timeout=timeout,
+                                      context=context)
             finally:
                 self._finished(key, slot=True)
         self._wait(write)
@@ -139,7 +139,8 @@ class WriteBatcher:
             remaining = write.deadline.remaining()
             if remaining is not None and remaining <= 0:
                 raise _batch.expired_queued(method, context)
-            return transport.call(method, request, timeout=remaining, context=context)
+            return transport.call(method, _batch.encode_alone(op), timeout=remaining,
+                                  context=context)
         finally:
             self._finished(key, slot=slot)
 

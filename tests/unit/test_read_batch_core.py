@@ -85,11 +85,30 @@ def test_gathering_pauses_after_misses_and_is_retried_now_and_then() -> None:
     for _ in range(policy.GATHER_MISSES_TO_PAUSE):
         assert policy.start_gathering(answered=2)
         policy.gathering_ended(gathered=False)
-    tried = [policy.start_gathering(answered=2)
-             for _ in range(2 * policy.GATHER_RETRY_EVERY)]
+    tried = []
+    for _ in range(2 * policy.GATHER_RETRY_EVERY):
+        tried.append(policy.start_gathering(answered=2))
+        if tried[-1]:
+            policy.gathering_ended(gathered=False)
     assert tried.count(True) == 2  # once in every GATHER_RETRY_EVERY batches
     policy.gathering_ended(gathered=True)
     assert policy.gather_misses == 0 and policy.start_gathering(answered=2)
+
+
+def test_while_a_slot_gathers_new_reads_join_its_batch() -> None:
+    # 8 readers and 2 slots: a free slot must not split them into two halves that
+    # take turns (each batch half as full, twice the server's work per read).
+    policy: ReadBatchPolicy[str] = ReadBatchPolicy(max_in_flight=2, gather=0.001)
+    assert policy.try_send()
+    policy.enqueue("a")
+    assert policy.start_gathering(answered=2)
+    assert not policy.try_send()  # a slot is free, but the read joins the gathering
+    policy.enqueue("b")
+    assert not policy.start_gathering(answered=2)  # one slot gathers at a time
+    assert policy.next_batch() is None and policy.in_flight == 0  # left to the gatherer
+    assert policy.pending == ["a", "b"]
+    policy.gathering_ended(gathered=True)
+    assert policy.try_send()
 
 
 def test_reset_forgets_reads_of_another_process() -> None:
