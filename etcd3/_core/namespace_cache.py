@@ -72,6 +72,15 @@ class _Reads:
         start = self._keys.prefix + codec.to_bytes(prefix, "prefix")
         return [(value, copy(meta)) for value, meta in self._target.get_prefix(start)]
 
+    def by_index(self, name: str, value: Any) -> List[ValueMeta]:
+        """``(value, metadata)`` of every key the index ``name`` files under
+        ``value``, in key order, at one revision (see :meth:`_Live.add_index`).
+
+        :raises KeyError: no index ``name``.
+        """
+        copy = self._keys.kv_copy
+        return [(v, copy(meta)) for v, meta in self._target.by_index(name, value)]
+
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.keys())
 
@@ -162,6 +171,20 @@ class _Live(_Reads):
 
         self._listeners[listener] = deliver
         self._target.add_listener(deliver)
+
+    def add_index(self, name: str, fn: Callable[[bytes, bytes], Any]) -> None:
+        """Keep an index of the keys by ``fn(key, value)``, as
+        :meth:`etcd3.cache.PrefixCache.add_index` does; ``fn`` is given keys without
+        the prefix.
+
+        :raises ValueError: an index ``name`` exists already.
+        :raises TypeError: ``fn`` is not callable.
+        :raises CacheClosedError: the cache is closed.
+        """
+        if not callable(fn):
+            raise TypeError("the index function must be callable")
+        strip = self._keys.strip
+        self._target.add_index(name, lambda key, value: fn(strip(key), value))
 
     def remove_listener(self, listener: Callable[[Any], Any]) -> None:
         """Stop calling ``listener`` (no-op if it was not added)."""
