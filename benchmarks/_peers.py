@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -70,9 +71,12 @@ def python_for(client: str) -> Optional[str]:
 
 
 def version_of(python: str, distribution: str) -> str:
+    # Not from this checkout's directory: python-etcd3's distribution is "etcd3" too,
+    # and the checkout's metadata would answer for it.
     proc = subprocess.run([python, "-c", "import importlib.metadata as m; "
                            f"print(m.version({distribution!r}))"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          cwd=tempfile.gettempdir())
     return proc.stdout.strip() or "?"
 
 
