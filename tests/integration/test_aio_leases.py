@@ -210,7 +210,7 @@ def test_keepalive_survives_freezing_then_killing_its_member() -> None:
         async def body() -> None:
             async with etcd3.aio.client(endpoints=cluster.endpoints, timeout=10) as client:
                 reported: List[Lease] = []
-                lease = await client.lease(3, keep_alive=True, on_expired=reported.append)
+                lease = await client.lease(5, keep_alive=True, on_expired=reported.append)
                 await client.put("/survivor", "v", lease=lease)
                 engine = client._keepalive
                 assert engine is not None
@@ -221,7 +221,7 @@ def test_keepalive_survives_freezing_then_killing_its_member() -> None:
                 frozen = next(m for m in cluster.members if m.endpoint == frozen_endpoint)
                 await asyncio.to_thread(frozen.pause)
                 try:
-                    await asyncio.sleep(7)  # more than twice the TTL
+                    await asyncio.sleep(11)  # more than twice the TTL
                     assert reported == [] and not lease.expired
                     assert engine.stream_endpoint not in (None, frozen_endpoint)
                     assert await lease.remaining_ttl > 0
@@ -238,7 +238,7 @@ def test_keepalive_survives_freezing_then_killing_its_member() -> None:
                                             f"{member_id:x}")
                     await wait_until(lambda: cluster.leader() is member)
                 member.kill()
-                await asyncio.sleep(7)  # more than twice the TTL
+                await asyncio.sleep(11)  # more than twice the TTL
                 assert reported == [] and not lease.expired
                 assert engine.stream_endpoint not in (None, stream_endpoint)
                 assert await lease.remaining_ttl > 0
