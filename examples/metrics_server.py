@@ -17,27 +17,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import time
 import urllib.request
-from typing import Dict, Iterator, List
+from typing import Dict
+
+from _support import etcd_endpoints
 
 import etcd3
-
-
-@contextlib.contextmanager
-def etcd_endpoints() -> Iterator[List[str]]:
-    """The configured endpoints, or those of an etcd started just for this run."""
-    configured = os.environ.get("ETCD_ENDPOINTS")
-    if configured:
-        yield [item.strip() for item in configured.split(",") if item.strip()]
-        return
-    from etcd3.testing import EtcdServer
-
-    print("ETCD_ENDPOINTS is not set: starting a local etcd for this run...")
-    with EtcdServer() as server:
-        yield [server.endpoint]
 
 
 def workload(etcd: etcd3.Etcd3Client, prefix: str) -> None:
