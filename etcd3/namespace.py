@@ -18,7 +18,6 @@ its one keepalive stream. The key rules are :mod:`etcd3._core.namespace`'s.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import weakref
 from typing import (
@@ -32,7 +31,6 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
-    Set,
     Tuple,
     TypeVar,
     Union,
@@ -46,12 +44,11 @@ from ._core.namespace import (
     KeySpace,
     PassThrough,
     StripFailedKeys,
-    client_closed,
+    ViewBase,
     moved_items,
     moved_keys,
     prefix_end,
     prev_kv_reporter,
-    refused,
     view_closed,
 )
 from ._core.namespace_cache import NamespacedCache
@@ -74,7 +71,7 @@ CancelFn = Callable[[], None]
 T = TypeVar("T")
 
 
-class NamespacedClient:
+class NamespacedClient(ViewBase["Client"]):
     """A client whose keys all live under ``prefix`` (etcd's Go ``namespace``).
 
     Made by :meth:`etcd3.Etcd3Client.namespace`. It has the client's key API with
@@ -103,60 +100,14 @@ class NamespacedClient:
     #: The transaction builders (``view.transactions.value(key) == ...``): keys are
     #: moved into the namespace when the transaction runs.
     transactions = Transactions()
+    _watches: Dict[Any, CancelFn]
 
     def __init__(self, etcd_client: Client, prefix: KeyType) -> None:
-        self._keys = KeySpace(prefix)
-        self._client = etcd_client
-        self._closed = False
+        super().__init__(etcd_client, prefix)
         self._mutex = threading.Lock()
-        self._tokens = itertools.count(1)
-        #: Cancels of the watches started through this view, by watch id (callbacks)
-        #: or by token (iterators).
-        self._watches: Dict[Any, CancelFn] = {}
-        self._leases: Set[int] = set()
         self._caches: weakref.WeakSet[NamespacedCache] = weakref.WeakSet()
 
-    @property
-    def prefix(self) -> bytes:
-        """The namespace's prefix."""
-        return self._keys.prefix
-
-    @property
-    def client(self) -> Client:
-        """The client under the view."""
-        return self._client
-
-    def namespace(self, prefix: KeyType) -> NamespacedClient:
-        """A view of the namespace ``self.prefix + prefix`` (on the same client).
-
-        :raises TypeError: not str or bytes. :raises ValueError: empty.
-        """
-        return NamespacedClient(self._client, self._keys.key(prefix, "namespace prefix"))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} prefix={self.prefix!r} of {self._client!r}>"
-
-    def __getattr__(self, name: str) -> Any:
-        raise refused(self, name)
-
     # -- lifetime -------------------------------------------------------------------------
-
-    def _live(self) -> Client:
-        """The client, if the view and the client are open.
-
-        :raises ClientClosedError: either was closed.
-        """
-        if self._closed:
-            raise view_closed(self.prefix)
-        client = self._client
-        if client.closed:
-            raise client_closed(self.prefix)
-        return client
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close`, or once the client is closed."""
-        return self._closed or self._client.closed
 
     def close(self) -> None:
         """End the watches started through this view, close its caches and stop

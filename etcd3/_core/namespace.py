@@ -26,17 +26,22 @@ engines coalesce identical watches), so they are copied.
 
 from __future__ import annotations
 
+import itertools
 from typing import (
     Any,
     AsyncIterable,
     AsyncIterator,
+    Dict,
+    Generic,
     Iterable,
     Iterator,
     List,
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
+    TypeVar,
 )
 
 from .. import codec, exceptions
@@ -114,6 +119,68 @@ def client_closed(prefix: bytes) -> exceptions.ClientClosedError:
     """The error of a call through a view whose client is closed."""
     return exceptions.ClientClosedError(
         f"the etcd3 client under namespace {prefix!r} has been closed")
+
+
+ClientT = TypeVar("ClientT")
+
+
+class ViewBase(Generic[ClientT]):
+    """What a namespace view of either driver holds and answers without I/O: its
+    key space, its client, whether it is open, and the watches and leases started
+    through it (each driver's view adds the calls)."""
+
+    def __init__(self, etcd_client: ClientT, prefix: Any) -> None:
+        self._keys = KeySpace(prefix)
+        self._client = etcd_client
+        self._closed = False
+        self._tokens = itertools.count(1)
+        #: Cancels of the watches started through this view, by watch id (callbacks)
+        #: or by token (iterators).
+        self._watches: Dict[Any, Any] = {}
+        self._leases: Set[int] = set()
+
+    @property
+    def prefix(self) -> bytes:
+        """The namespace's prefix."""
+        return self._keys.prefix
+
+    @property
+    def client(self) -> ClientT:
+        """The client under the view."""
+        return self._client
+
+    def namespace(self: ViewT, prefix: Any) -> ViewT:
+        """A view of the namespace ``self.prefix + prefix`` (on the same client).
+
+        :raises TypeError: not str or bytes. :raises ValueError: empty.
+        """
+        return type(self)(self._client, self._keys.key(prefix, "namespace prefix"))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} prefix={self.prefix!r} of {self._client!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        raise refused(self, name)
+
+    def _live(self) -> ClientT:
+        """The client, if the view and the client are open.
+
+        :raises ClientClosedError: either was closed.
+        """
+        if self._closed:
+            raise view_closed(self.prefix)
+        client = self._client
+        if client.closed:  # type: ignore[attr-defined]
+            raise client_closed(self.prefix)
+        return client
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``, or once the client is closed."""
+        return self._closed or bool(self._client.closed)  # type: ignore[attr-defined]
+
+
+ViewT = TypeVar("ViewT", bound=ViewBase[Any])
 
 
 def prefix_end(key_prefix: Any) -> bytes:

@@ -16,7 +16,6 @@ one watch stream and its one keepalive stream.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from typing import (
     TYPE_CHECKING,
@@ -29,7 +28,6 @@ from typing import (
     List,
     Optional,
     Sequence,
-    Set,
     Tuple,
     Union,
 )
@@ -39,12 +37,11 @@ from .._core.namespace import (
     KeySpace,
     PassThrough,
     StripFailedKeys,
-    client_closed,
+    ViewBase,
     moved_items,
     moved_keys,
     prefix_end,
     prev_kv_reporter,
-    refused,
     view_closed,
 )
 from .._core.namespace_cache import AioNamespacedCache
@@ -109,7 +106,7 @@ class WatchEvents:
         await self._responses.aclose()
 
 
-class NamespacedClient:
+class NamespacedClient(ViewBase["AioClient"]):
     """An asyncio client whose keys all live under ``prefix``; the asyncio twin of
     :class:`etcd3.namespace.NamespacedClient` (same rules, same names, awaited).
 
@@ -123,58 +120,13 @@ class NamespacedClient:
 
     #: The transaction builders; keys are moved into the namespace when it runs.
     transactions = Transactions()
+    _watches: Dict[Any, CancelFn]
 
     def __init__(self, etcd_client: AioClient, prefix: KeyType) -> None:
-        self._keys = KeySpace(prefix)
-        self._client = etcd_client
-        self._closed = False
-        self._tokens = itertools.count(1)
-        #: Cancels of the watches started through this view.
-        self._watches: Dict[Any, CancelFn] = {}
-        self._leases: Set[int] = set()
+        super().__init__(etcd_client, prefix)
         self._caches: weakref.WeakSet[AioNamespacedCache] = weakref.WeakSet()
 
-    @property
-    def prefix(self) -> bytes:
-        """The namespace's prefix."""
-        return self._keys.prefix
-
-    @property
-    def client(self) -> AioClient:
-        """The client under the view."""
-        return self._client
-
-    def namespace(self, prefix: KeyType) -> NamespacedClient:
-        """A view of the namespace ``self.prefix + prefix`` (on the same client).
-
-        :raises TypeError: not str or bytes. :raises ValueError: empty.
-        """
-        return NamespacedClient(self._client, self._keys.key(prefix, "namespace prefix"))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} prefix={self.prefix!r} of {self._client!r}>"
-
-    def __getattr__(self, name: str) -> Any:
-        raise refused(self, name)
-
     # -- lifetime -------------------------------------------------------------------------
-
-    def _live(self) -> AioClient:
-        """The client, if the view and the client are open.
-
-        :raises ClientClosedError: either was closed.
-        """
-        if self._closed:
-            raise view_closed(self.prefix)
-        client = self._client
-        if client.closed:
-            raise client_closed(self.prefix)
-        return client
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close`, or once the client is closed."""
-        return self._closed or self._client.closed
 
     async def close(self) -> None:
         """End the watches started through this view, close its caches and stop
