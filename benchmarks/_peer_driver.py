@@ -51,27 +51,21 @@ def _this_on_path() -> None:
         sys.path.insert(0, root)
 
 
-def _force_batching(transport: Any) -> None:
-    """Batch reads as against etcd >= 3.5.5 (see bench_aio.py: the benchmark's etcd
-    3.5.1 is one the client never batches against by itself). Call it before the
-    first get: a get starts learning the server's version, whose answer would
-    replace the one set here."""
-    for state in transport.pool.states:
-        state.version = (3, 5, 5)
-        state.version_pending = float("inf")
+#: read_batch_in_flight for this client with batching off: never that many reads.
+NO_BATCHING = 1_000_000
 
 
 class AsyncClient:
     """get/put/bulk/prefix/watch for one asyncio client."""
 
-    def __init__(self, name: str, endpoint: str, force_batching: bool) -> None:
+    def __init__(self, name: str, endpoint: str, batching: bool) -> None:
         # grpc-aio-hasleader: the bare stub sending etcd's require-leader metadata
         # with each call, as this client does.
         self.metadata = (("hasleader", "true"),) if name == "grpc-aio-hasleader" else None
         name = "grpc-aio" if name == "grpc-aio-hasleader" else name
         self.name = name
         self.endpoint = endpoint
-        self.force_batching = force_batching
+        self.batching = batching
         self.version = "?"
 
     async def open(self) -> None:
@@ -82,11 +76,10 @@ class AsyncClient:
             import etcd3.aio
 
             self.version = etcd3.__version__
-            self.c = etcd3.aio.client(endpoints=[self.endpoint])
-            await self.c.put("/bench/warm", "")  # binds the pool; a get would start
-            # learning the server version, which could undo _force_batching
-            if self.force_batching:
-                _force_batching(self.c._transport)
+            self.c = etcd3.aio.client(
+                endpoints=[self.endpoint],
+                read_batch_in_flight=2 if self.batching else NO_BATCHING)
+            await self.c.put("/bench/warm", "")  # binds the pool
         elif self.name == "grpc-aio":
             _this_on_path()
             import grpc
@@ -257,7 +250,7 @@ class AsyncClient:
 class ThreadedClient:
     """get/put/bulk/prefix/watch for one threaded client."""
 
-    def __init__(self, name: str, endpoint: str, force_batching: bool) -> None:
+    def __init__(self, name: str, endpoint: str, batching: bool) -> None:
         host, port = endpoint.rsplit(":", 1)
         self.name = name
         if name == "threaded":
@@ -265,10 +258,9 @@ class ThreadedClient:
             import etcd3
 
             self.version = etcd3.__version__
-            self.c = etcd3.client(endpoints=[endpoint])
-            self.c.put("/bench/warm", "")  # not a get: see AsyncClient.open
-            if force_batching:
-                _force_batching(self.c._transport)
+            self.c = etcd3.client(endpoints=[endpoint],
+                                  read_batch_in_flight=2 if batching else NO_BATCHING)
+            self.c.put("/bench/warm", "")
         elif name in ("python-etcd3", "etcd-sdk-python"):
             if name == "python-etcd3":
                 import etcd3  # the peer's package of that name, from its own venv
@@ -428,7 +420,7 @@ def _kv_round_threaded(client: ThreadedClient, args: argparse.Namespace
 
 
 async def run_async(args: argparse.Namespace) -> Dict[str, Any]:
-    client = AsyncClient(args.client, args.endpoint, args.force_batching)
+    client = AsyncClient(args.client, args.endpoint, not args.no_batching)
     await client.open()
     out: Dict[str, Any] = {"client": args.client, "version": client.version}
     try:
@@ -464,7 +456,7 @@ async def run_async(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def run_threaded(args: argparse.Namespace) -> Dict[str, Any]:
-    client = ThreadedClient(args.client, args.endpoint, args.force_batching)
+    client = ThreadedClient(args.client, args.endpoint, not args.no_batching)
     out: Dict[str, Any] = {"client": args.client, "version": client.version}
     try:
         if args.workload in ("get", "put"):
@@ -510,7 +502,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=100_000,
                         help="bulk: keys; watch: events written")
-    parser.add_argument("--force-batching", action="store_true")
+    parser.add_argument("--no-batching", action="store_true",
+                        help="this client: read batching off")
     parser.add_argument("--prefix", default="/bench/watch/",
                         help="watch: the prefix (round r watches PREFIX + 'r/')")
     args = parser.parse_args()

@@ -82,7 +82,7 @@ def version_of(python: str, distribution: str) -> str:
 
 def run_driver(client: str, endpoint: str, workload: str, *, in_flight: int = 1,
                seconds: float = 2.0, rounds: int = 1, count: int = 0,
-               force_batching: bool = False, timeout: float = 600
+               batching: bool = True, timeout: float = 600
                ) -> Optional[Dict[str, Any]]:
     """One workload through one client in a child process: the driver's JSON result,
     or None (logged) when the client is missing or the run failed."""
@@ -93,8 +93,8 @@ def run_driver(client: str, endpoint: str, workload: str, *, in_flight: int = 1,
                        "--workload", workload, "--in-flight", str(in_flight),
                        "--seconds", str(seconds), "--rounds", str(rounds),
                        "--count", str(count)]
-    if force_batching:
-        argv.append("--force-batching")
+    if not batching:
+        argv.append("--no-batching")
     env = dict(os.environ)
     env["ETCD3_BENCH_ROOT"] = ROOT
     if client not in OURS:  # a peer must not see this checkout (python-etcd3 is "etcd3")

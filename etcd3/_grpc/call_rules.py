@@ -298,14 +298,6 @@ class CallRules:
             return False
         return not txn_unsafe_version(version)
 
-    def batching_safe(self) -> bool:
-        """True when every endpoint is known to be safe for read-only Txns (see
-        :meth:`read_txn_safe`; learning the unknown versions starts meanwhile)."""
-        safe = True
-        for state in self.pool.states:
-            if not self.read_txn_safe(state):
-                safe = False
-        return safe
 
 def routed_metadata(method: Method, auth: Metadata, carried: Metadata = None) -> Metadata:
     """The metadata of a call of ``method``: ``auth`` (the token, if any), plus

@@ -21,10 +21,13 @@ Linearizability holds: a read is sent no earlier than it was issued, and etcd se
 a read-only Txn like a Range (a linearizable read unless every op is serializable).
 
 Server safety: etcd 3.5.0 to 3.5.4 panic when a read-only Txn's context ends while it
-is applied (etcd issue #14110): a batch whose deadline passes at the wrong moment
-would crash the member. So batching is on only while every endpoint's server version
-is known (see ``Transport.read_txn_safe``) to be unaffected; until then, and always
-against an affected server, every read is a plain Range, which is safe.
+is applied (etcd issue #14110): a batch whose deadline passes, or which is cancelled,
+at the wrong moment would crash the member. So a batch sent to an endpoint not known
+(see ``Transport.read_txn_safe``) to be unaffected goes without a gRPC deadline and
+is never cancelled: its readers stop waiting for it at the attempt's deadline (the
+batch is then *abandoned*: its slot is freed, its readers re-run their reads alone,
+and it is left to finish on the server), and closing the client gives it a moment
+to finish first.
 If a batch fails for any reason, every read in it is re-run alone on the normal call
 path, so errors (and retries) are exactly those of an unbatched call. A lone reader
 never waits: with nothing in flight its call goes out at once, as a plain Range; and
@@ -48,15 +51,33 @@ from .._core.read_batch_policy import ReadBatchPolicy
 from .._grpc import errors as _errors
 from .._grpc.rpc import Method
 from . import forksafe as _forksafe
-from .transport import Transport
+from .transport import NoDeadline, Transport
 
 log = logging.getLogger("etcd3")
 
 _QUEUED, _SENT, _DONE, _SOLO = 0, 1, 2, 3
+_NEVER = float("inf")
+
+
+class _Batch:
+    """Reads sent together, and how long their readers wait for the call."""
+
+    __slots__ = ("reads", "give_up_at", "no_deadline", "over")
+
+    def __init__(self, reads: List[_Read]) -> None:
+        self.reads = reads
+        # None until the call is started; then when its readers stop waiting for it
+        # (inf: the call carries its own gRPC deadline, so they never need to).
+        self.give_up_at: Optional[float] = None
+        self.no_deadline: Optional[NoDeadline] = None
+        # Set (under the batcher's lock) once the call's answer is being handed out
+        # or the batch was abandoned: whichever comes first owns the readers.
+        self.over = False
 
 
 class _Read:
-    __slots__ = ("request", "fields", "deadline", "context", "ready", "state", "result")
+    __slots__ = ("request", "fields", "deadline", "context", "ready", "state", "result",
+                 "batch")
 
     def __init__(self, request: bytes, fields: Sequence[Any], deadline: Deadline,
                  context: str) -> None:
@@ -70,6 +91,7 @@ class _Read:
         self.ready.acquire()
         self.state = _QUEUED
         self.result: Any = None
+        self.batch: Optional[_Batch] = None
 
 
 class ReadBatcher:
@@ -149,9 +171,6 @@ class ReadBatcher:
 
         :raises Etcd3Exception: as :meth:`Transport.call` would for this Range.
         """
-        if not self._transport.batching_safe():
-            return self._transport.call(self._range, request, timeout=timeout,
-                                        context=context)
         policy = self._policy
         with self._lock:
             if policy.try_send():
@@ -176,44 +195,92 @@ class ReadBatcher:
                     policy.withdraw(read)
             if stuck:  # the slots are held by slow calls: don't queue behind them
                 return self._solo(read)
-            read.ready.acquire()
+            self._wait_sent(read)
         if read.state == _DONE:
             return read.result
         return self._solo(read)
 
+    def _wait_sent(self, read: _Read) -> None:
+        """Wait until ``read``'s batch is answered, or abandon the batch when its
+        call (sent without a deadline) is not answered in time."""
+        ready = read.ready
+        while True:
+            batch = read.batch
+            give_up_at = None if batch is None else batch.give_up_at
+            if give_up_at is None:  # the call is being started: look again shortly
+                if ready.acquire(timeout=0.001):
+                    return
+            elif give_up_at == _NEVER:
+                ready.acquire()
+                return
+            elif ready.acquire(timeout=max(give_up_at - time.monotonic(), 0.0)):
+                return
+            else:
+                assert batch is not None
+                if not self._abandon(batch):  # its answer is being handed out
+                    ready.acquire()
+                return
+
+    def _abandon(self, batch: _Batch) -> bool:
+        """Stop waiting for ``batch``'s call, unless its answer is being handed out
+        (False): its readers re-run their reads alone and its slot is passed on; the
+        call is left to finish on the server (see the module docstring)."""
+        with self._lock:
+            if batch.over:
+                return False
+            batch.over = True
+        assert batch.no_deadline is not None
+        self._transport.abandon(batch.no_deadline)
+        self._settle(batch.reads)
+        return True
+
     def _release(self) -> None:
         """Free a slot, or send the queued reads in it."""
         with self._lock:
-            batch = self._policy.next_batch()
-            if batch is None:
+            reads = self._policy.next_batch()
+            if reads is None:
                 return
-            for read in batch:
+            batch = _Batch(reads)
+            for read in reads:
                 read.state = _SENT
+                read.batch = batch
         self._send(batch)
 
-    def _send(self, batch: List[_Read]) -> None:
+    def _send(self, batch: _Batch) -> None:
         """Start the call for ``batch`` (which holds a slot) without waiting for it."""
+        reads = batch.reads
         try:
-            timeout = Deadline.earliest(r.deadline for r in batch).remaining()
+            timeout = Deadline.earliest(r.deadline for r in reads).remaining()
             if timeout is not None and timeout <= 0:
                 raise exceptions.ConnectionTimeoutError("batch deadline passed")
-            if len(batch) == 1:
-                call = self._transport.start_once(self._range, batch[0].request,
-                                                  timeout=timeout)
+            if len(reads) == 1:
+                call, no_deadline = self._transport.start_once(
+                    self._range, reads[0].request, timeout=timeout)
             else:
                 request = codec.encode_txn_request(
-                    [], [(codec.OP_RANGE, r.fields) for r in batch])
-                call = self._transport.start_once(self._txn, request, timeout=timeout,
-                                                  read_only_txn=True)
+                    [], [(codec.OP_RANGE, r.fields) for r in reads])
+                call, no_deadline = self._transport.start_once(
+                    self._txn, request, timeout=timeout, read_only_txn=True)
         except Exception:  # each read re-runs alone and meets its own error
-            self._settle(batch)
+            batch.over = True
+            self._settle(reads)
             return
         sent_at = time.monotonic()
+        batch.no_deadline = no_deadline
+        if no_deadline is None or no_deadline.wait is None:
+            batch.give_up_at = _NEVER
+        else:
+            batch.give_up_at = sent_at + no_deadline.wait
         call.add_done_callback(lambda done: self._finished(batch, done, sent_at))
 
-    def _finished(self, batch: List[_Read], call: Any, sent_at: float) -> None:
+    def _finished(self, batch_of: _Batch, call: Any, sent_at: float) -> None:
         # Runs on gRPC's completion thread (or the sender's, if the call failed at
         # once): hand out the results, then pass the slot on.
+        with self._lock:
+            if batch_of.over:  # abandoned: its readers and slot have moved on
+                return
+            batch_of.over = True
+        batch = batch_of.reads
         try:
             response = call.result()
             self._policy.answered(time.monotonic() - sent_at, len(batch))

@@ -24,10 +24,11 @@ Txn's context ends (deadline or cancel) while it is applied (etcd issue #14110, 
 in 3.5.5). The server version of each endpoint is learnt with a Status call and
 cached on its :class:`~etcd3.pool.EndpointState` (forgotten when the endpoint is
 ejected, since it may come back as another version). Until it is known to be safe,
-the read batcher sends plain Ranges, and any other read-only Txn (every op a range:
-a user's ``transaction()``, ``get_many``, an STM commit without writes) is sent
-without a gRPC deadline: the caller still waits only until its deadline, and the call
-is left to finish on the server rather than cancelled.
+every read-only Txn (every op a range: a batch of reads, a user's ``transaction()``,
+``get_many``, an STM commit without writes) is sent without a gRPC deadline: the
+caller still waits only until its deadline, and the call is left to finish on the
+server rather than cancelled; close() gives such calls a moment to finish before it
+closes the channels.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import functools
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple
 
 import grpc
 
@@ -318,7 +319,7 @@ class Transport(CallRules):
         return future
 
     def start_once(self, method: Method, request: Any, *, timeout: Optional[float],
-                   read_only_txn: bool = False) -> Any:
+                   read_only_txn: bool = False) -> Tuple[Any, Optional[NoDeadline]]:
         """Start ONE attempt of a read without waiting: no retry, no error
         translation. For callers that handle every failure themselves (the read
         batcher re-runs failed batches as ordinary calls).
@@ -326,25 +327,40 @@ class Transport(CallRules):
         The attempt gets the budget of a repeatable call's first attempt (see
         :mod:`etcd3.retry`); when it runs out of it, its endpoint is ejected before
         the future's callbacks run.
-        Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure).
+        Returns the gRPC future (``result()`` raises ``grpc.RpcError`` on failure)
+        and None; or, for a ``read_only_txn`` to an endpoint not known to be safe for
+        one (see :meth:`read_txn_safe`), the future of a call sent without a gRPC
+        deadline and the :class:`NoDeadline` that says how long to wait for it:
+        the caller gives up by itself, with :meth:`abandon`, never by cancelling.
         :raises Etcd3Exception: no call could be started (e.g. the client is closed,
             or it has no auth token for the endpoint yet: fetching one would block).
-        :raises UnsafeServerError: ``read_only_txn`` and the endpoint picked is not
-            known to be safe for one (see :meth:`read_txn_safe`).
         """
         state = self.pool.pick()
-        if read_only_txn and not self.read_txn_safe(state):
-            raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
         metadata = routed_metadata(method, self.metadata_for(state, fetch=False))
         budget = timeout
         if len(self.pool.endpoints) > 1:
             budget = self.retry.attempt_budget(
                 timeout, more_endpoints=self.pool.has_untried((state.name,)))
         fn = self._callable(state, method, 0)  # see _start_future_attempt
+        attempt_only = budget is not None and (timeout is None or budget < timeout)
+        if read_only_txn and not self.read_txn_safe(state):
+            call = _start_future(fn, request, None, metadata)
+            self._left_running.add(call)
+            call.add_done_callback(self._left_running.discard)
+            return call, NoDeadline(state, budget, attempt_only)
         call = _start_future(fn, request, budget, metadata)
-        if budget is not None and (timeout is None or budget < timeout):
+        if attempt_only:
             call.add_done_callback(lambda done: self._once_done(state, done))
-        return call
+        return call, None
+
+    def abandon(self, no_deadline: NoDeadline) -> None:
+        """Stop waiting for a call :meth:`start_once` sent without a deadline: it is
+        left to finish on the server; when only its attempt's budget (not the
+        caller's deadline) ran out, its endpoint is ejected as a hung one would be."""
+        if no_deadline.attempt_only:
+            log.info("etcd3: a batch of reads on %s got no answer within its attempt "
+                     "budget; it is left running there", no_deadline.state.name)
+            self.pool.mark_failed(no_deadline.state)
 
     def _once_done(self, state: EndpointState, call: Any) -> None:
         # An attempt that ran out of its own budget (not the caller's deadline): the
@@ -531,8 +547,16 @@ def _leave_gate(_: Any) -> None:
     _forksafe.GATE.leave()
 
 
-class UnsafeServerError(exceptions.Etcd3Exception):
-    """Internal: the endpoint picked may crash on the request (see start_once)."""
+class NoDeadline(NamedTuple):
+    """A read-only Txn :meth:`Transport.start_once` sent without a gRPC deadline."""
+
+    #: The endpoint it went to.
+    state: EndpointState
+    #: Seconds to wait for it before giving up (None: no limit).
+    wait: Optional[float]
+    #: True when ``wait`` is the attempt's budget, shorter than the caller's deadline
+    #: (giving up then ejects the endpoint; see :meth:`Transport.abandon`).
+    attempt_only: bool
 
 
 def _identity(data: bytes) -> bytes:

@@ -14,10 +14,11 @@ why of each), decided by the same sans-I/O
   seconds) for the readers it just answered to queue their next reads. In asyncio
   those readers run in the next loop iteration, before any timer, so a reader that
   comes straight back is never missed.
-* Server safety: batches go out only while every endpoint's server is known not to
-  crash on a read-only Txn whose context ends (etcd 3.5.0-3.5.4, etcd #14110; see
-  :meth:`~etcd3._grpc.call_rules.CallRules.batching_safe`); until then every read is
-  a plain Range.
+* Server safety: a batch to an endpoint not known to be safe for a read-only Txn
+  whose context ends (etcd 3.5.0-3.5.4, etcd #14110; see
+  :meth:`~etcd3._grpc.call_rules.CallRules.read_txn_safe`) goes without a gRPC
+  deadline and is never cancelled: at its deadline, or when the client closes, it is
+  left to finish on the server (see :meth:`~etcd3.aio._transport.AioTransport.call_once`).
 * A batch that fails for any reason re-runs each of its reads alone on the normal
   call path (:meth:`~etcd3.aio._transport.AioTransport.call`), so errors and retries
   are exactly those of an unbatched read.
@@ -111,7 +112,7 @@ class AioReadBatcher:
         """
         transport = self._transport
         policy = self._policy
-        if self._closed or not transport.batching_safe():
+        if self._closed:
             return await transport.call(self._range, request, timeout=timeout,
                                         context=context)
         if policy.try_send():

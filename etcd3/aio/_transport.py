@@ -331,26 +331,34 @@ class AioTransport(CallRules):
         re-runs failed batches as ordinary calls). Gets a repeatable call's first
         attempt budget; running out of it ejects the endpoint.
 
+        A ``read_only_txn`` to an endpoint not known to be safe for one (see
+        :meth:`read_txn_safe`) goes without a gRPC deadline and is never cancelled:
+        when its time runs out, or the caller is cancelled, it is left to finish on
+        the server (:meth:`aclose` gives it a moment before closing the channels).
+
         :raises grpc.RpcError: the attempt failed.
+        :raises ConnectionTimeoutError: a call left running got no answer in time.
         :raises Etcd3Exception: it could not start (client closed, no token yet).
-        :raises UnsafeServerError: ``read_only_txn`` and the endpoint picked is not
-            known to be safe for one.
         """
         pool = self.pool
         state = pool.pick()
-        if read_only_txn and not self.read_txn_safe(state):
-            raise UnsafeServerError(f"{state.name} may crash on a read-only Txn")
         metadata = routed_metadata(method, await self.metadata_for(state))
         budget = timeout
         if len(pool.endpoints) > 1:
             budget = self.retry.attempt_budget(
                 timeout, more_endpoints=pool.has_untried((state.name,)))
+        attempt_only = budget is not None and (timeout is None or budget < timeout)
+        fn = self._callable(state, method)
         try:
-            result = await self._callable(state, method)(
-                request, timeout=budget, metadata=_aio_metadata(metadata))
-        except grpc.RpcError as error:
-            if (error.code() is grpc.StatusCode.DEADLINE_EXCEEDED and budget is not None
-                    and (timeout is None or budget < timeout)):
+            if read_only_txn and not self.read_txn_safe(state):
+                result = await self._once_left_running(
+                    fn(request, timeout=None, metadata=_aio_metadata(metadata)), budget)
+            else:
+                result = await fn(request, timeout=budget, metadata=_aio_metadata(metadata))
+        except (grpc.RpcError, exceptions.ConnectionTimeoutError) as error:
+            timed_out = (not isinstance(error, grpc.RpcError)
+                         or error.code() is grpc.StatusCode.DEADLINE_EXCEEDED)
+            if timed_out and attempt_only:
                 log.info("etcd3: a read on %s got no answer within its attempt budget",
                          state.name)
                 pool.mark_failed(state)
@@ -358,6 +366,25 @@ class AioTransport(CallRules):
         if state.failures:
             pool.mark_ok(state)
         return result
+
+    async def _once_left_running(self, coroutine: Any, wait: Optional[float]) -> Any:
+        """Await the call ``coroutine`` starts for at most ``wait`` s, never cancelling
+        it: when time runs out or the caller is cancelled, it is left running.
+
+        :raises ConnectionTimeoutError: no answer within ``wait``.
+        """
+        call = asyncio.ensure_future(coroutine)
+        try:
+            done, _ = await asyncio.wait((call,), timeout=wait)
+        except asyncio.CancelledError:
+            self._leave_running(call)
+            raise
+        if not done:
+            self._leave_running(call)
+            raise exceptions.ConnectionTimeoutError(
+                "a batch of reads got no answer in time; it is left to finish on the "
+                "server (cancelling it can crash etcd 3.5.0-3.5.4)")
+        return call.result()
 
     # -- streams ----------------------------------------------------------------------
 
@@ -428,10 +455,6 @@ class AioTransport(CallRules):
             # for a read-only Txn: give those left running a moment to finish.
             await asyncio.wait(list(self._left_running), timeout=LEFT_RUNNING_GRACE)
         await pool.aclose()
-
-
-class UnsafeServerError(exceptions.Etcd3Exception):
-    """Internal: the endpoint picked may crash on the request (see call_once)."""
 
 
 def _cancelled_write_note(ctx: Attempts) -> str:

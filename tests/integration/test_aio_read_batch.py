@@ -21,16 +21,6 @@ def _batcher(client: etcd3.aio.Etcd3Client) -> AioReadBatcher:
     return client._engine("read_batch", client._new_read_batcher)
 
 
-def _allow_batching(client: etcd3.aio.Etcd3Client) -> None:
-    """Let the batcher send read-only Txns even to etcd 3.5.0-3.5.4 (it never does by
-    itself: they panic when such a Txn's context ends while it is applied). Safe in
-    the tests that use it: their reads have no deadline that could expire, and the
-    client is closed only once every read has returned."""
-    for state in client._transport.pool.states:
-        state.version = (3, 5, 5)
-        state.version_pending = float("inf")
-
-
 async def _settled(client: etcd3.aio.Etcd3Client) -> None:
     """Wait until the last batch's slot has stopped gathering for readers that
     are done (bounded)."""
@@ -60,7 +50,6 @@ def test_200_concurrent_gets_each_get_their_own_value(etcd_server) -> None:
                                     read_batch_in_flight=1) as client:
             for n in range(0, 200, 2):  # odd keys stay absent
                 await client.put(f"/abatch/{n}", f"value-{n}")
-            _allow_batching(client)
             batches = _count_batches(_batcher(client))
 
             async def reader(n: int) -> None:
@@ -88,7 +77,6 @@ def test_options_such_as_revision_ride_along_in_a_batch(etcd_server) -> None:
                                     read_batch_in_flight=1) as client:
             first = (await client.put("/aopts/k", "old")).header.revision
             await client.put("/aopts/k", "new")
-            _allow_batching(client)
             batches = _count_batches(_batcher(client))
 
             async def read(n: int) -> Any:
@@ -123,7 +111,6 @@ def test_a_failing_batch_re_runs_its_reads_alone(etcd_server) -> None:
             first = (await client.put("/afail/k", "1")).header.revision
             latest = (await client.put("/afail/k", "2")).header.revision
             await client.compact(latest)
-            _allow_batching(client)
             batches = _count_batches(_batcher(client))
 
             async def read(n: int) -> str:
@@ -147,7 +134,6 @@ def test_a_lone_reader_goes_out_at_once_as_a_plain_range(etcd_server) -> None:
     async def body() -> None:
         async with etcd3.aio.client(endpoints=[etcd_server.endpoint]) as client:
             await client.put("/alone", "v")
-            _allow_batching(client)
             batches = _count_batches(_batcher(client))
             for _ in range(5):
                 assert (await client.get("/alone"))[0] == b"v"
@@ -162,7 +148,6 @@ def test_a_queued_read_goes_alone_when_the_slots_stay_taken(etcd_server) -> None
         async with etcd3.aio.client(endpoints=[etcd_server.endpoint],
                                     read_batch_in_flight=1) as client:
             await client.put("/aslow", "v")
-            _allow_batching(client)
             policy = _batcher(client).policy
             assert policy.try_send()  # a slow call holds the only slot
             try:
@@ -180,7 +165,6 @@ def test_a_cancelled_queued_reader_leaves_the_queue(etcd_server) -> None:
         async with etcd3.aio.client(endpoints=[etcd_server.endpoint],
                                     read_batch_in_flight=1) as client:
             await client.put("/acancel", "v")
-            _allow_batching(client)
             policy = _batcher(client).policy
             assert policy.try_send()
             try:
@@ -202,12 +186,27 @@ def test_a_cancelled_queued_reader_leaves_the_queue(etcd_server) -> None:
     _run(body)
 
 
-def test_batching_only_where_the_server_version_is_safe(etcd_server) -> None:
+def _count_left_running(client: etcd3.aio.Etcd3Client) -> List[int]:
+    """One entry per call the transport sends without a gRPC deadline from now on."""
+    transport = client._transport
+    once = transport._once_left_running
+    counted: List[int] = []
+
+    async def counting(coroutine: Any, wait: Any) -> Any:
+        counted.append(1)
+        return await once(coroutine, wait)
+
+    transport._once_left_running = counting  # type: ignore[method-assign]
+    return counted
+
+
+def test_batches_to_affected_servers_carry_no_deadline(etcd_server) -> None:
     """etcd 3.5.0-3.5.4 crash when a read-only Txn's context ends while it is applied
-    (etcd #14110): the asyncio batcher, too, sends them only plain Ranges."""
+    (etcd #14110): batches sent there go without a gRPC deadline and are never
+    cancelled; other versions get the attempt's deadline on the wire."""
     affected = (3, 5, 0) <= etcd_server.version_info < (3, 5, 5)
 
-    async def body() -> List[int]:
+    async def body() -> None:
         async with etcd3.aio.client(endpoints=[etcd_server.endpoint],
                                     read_batch_in_flight=1) as client:
             await client.put("/asafe/k", "v")
@@ -215,33 +214,71 @@ def test_batching_only_where_the_server_version_is_safe(etcd_server) -> None:
             for _ in range(500):
                 if state.version is not None:
                     break
-                await client.get("/asafe/k")  # starts the Status call that learns it
+                client._transport.read_txn_safe(state)  # learns it, as a batch does
                 await asyncio.sleep(0.02)
             assert state.version == etcd_server.version_info
             batches = _count_batches(_batcher(client))
+            left_running = _count_left_running(client)
             # A queued read waits only so long for a slot before it goes alone (a
             # slow first answer on a loaded machine sends them all alone): a few
-            # rounds, bounded, so a safe server shows a batch.
+            # rounds, bounded, until one batch held several reads.
             for _ in range(5):
                 results = await asyncio.gather(*(client.get("/asafe/k")
                                                  for _ in range(64)))
                 assert all(value == b"v" for value, _ in results)
-                if batches and not affected:
+                if batches and max(batches) > 1:
                     break
-            return batches
+            assert batches and max(batches) > 1, batches
+            several = sum(1 for size in batches if size > 1)
+            assert len(left_running) == (several if affected else 0)
 
-    batches = _run(body)
-    if affected:
-        assert batches == [], f"etcd {etcd_server.version} was sent read-only Txns"
-    else:
-        assert batches and max(batches) > 1, batches
+    _run(body)
+
+
+def test_a_batch_on_a_frozen_affected_member_is_left_running(etcd_server) -> None:
+    """A batch sent without a deadline (etcd 3.5.0-3.5.4) whose member stops
+    answering: its readers give up at their deadline, the call is left running (not
+    cancelled), and the member, once resumed, answers it and goes on serving."""
+    async def body() -> None:
+        async with etcd3.aio.client(
+                endpoints=[etcd_server.endpoint], read_batch_in_flight=1,
+                grpc_options=[("grpc.keepalive_time_ms", 600_000),
+                              ("grpc.http2.ping_timeout_ms", 600_000)]) as client:
+            await client.put("/afrozen/k", "v")
+            for _ in range(8):  # every channel connected (calls take them in turn)
+                await client.get("/afrozen/k")
+            for state in client._transport.pool.states:  # batch as against 3.5.1
+                state.version = (3, 5, 1)
+                state.version_pending = float("inf")
+            batcher = _batcher(client)
+            batcher.policy.max_wait = 10.0  # the queued reads wait for the slot below
+            etcd_server.pause()
+            try:
+                assert batcher.policy.try_send()  # a slow call holds the only slot...
+                queued = [asyncio.ensure_future(client.get("/afrozen/k", timeout=1.5))
+                          for _ in range(6)]
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                assert len(batcher.policy.pending) == 6
+                batcher._release()  # ... and hands it to the six reads as one batch
+                results = await asyncio.gather(*queued, return_exceptions=True)
+                assert all(isinstance(r, exceptions.ConnectionTimeoutError)
+                           for r in results), results
+                left = list(client._transport._left_running)
+                assert len(left) == 1 and not left[0].done()
+            finally:
+                etcd_server.resume()
+            await asyncio.wait_for(asyncio.shield(left[0]), 20)  # answered after all
+            assert (await client.get("/afrozen/k"))[0] == b"v"
+            assert not client._transport._left_running
+
+    _run(body)
 
 
 def test_reads_queued_when_the_client_closes_meet_the_closed_client(etcd_server) -> None:
     async def body() -> None:
         client = etcd3.aio.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1)
         await client.put("/aclose", "v")
-        _allow_batching(client)
         policy = _batcher(client).policy
         assert policy.try_send()
         queued = [asyncio.ensure_future(client.get("/aclose")) for _ in range(5)]
@@ -272,7 +309,6 @@ def test_a_reader_cancelled_after_leaving_the_queue_just_ends(etcd_server) -> No
         async with etcd3.aio.client(endpoints=[etcd_server.endpoint],
                                     read_batch_in_flight=1) as client:
             await client.put("/aleft", "v")
-            _allow_batching(client)
             batcher = _batcher(client)
             assert batcher.policy.try_send()
             queued = [asyncio.ensure_future(client.get("/aleft")) for _ in range(3)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import List
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -12,6 +12,7 @@ import etcd3
 from etcd3 import exceptions
 from etcd3._grpc import rpc as _rpc
 from etcd3._sync.read_batch import ReadBatcher
+from etcd3.testing import EtcdServer
 
 
 def _run(threads: int, target) -> List[BaseException]:
@@ -37,26 +38,15 @@ def _count_batches(batcher: ReadBatcher) -> List[int]:
     send = batcher._send
 
     def counting_send(batch) -> None:
-        batches.append(len(batch))
+        batches.append(len(batch.reads))
         send(batch)
 
     batcher._send = counting_send  # type: ignore[method-assign]
     return batches
 
 
-def _allow_batching(client: etcd3.Etcd3Client) -> None:
-    """Let the batcher send read-only Txns even to etcd 3.5.0-3.5.4 (it never does by
-    itself: they panic when such a Txn's context ends while it is applied). Safe in
-    the tests that use it: their reads have no deadline that could expire, and the
-    client is closed only once every read has returned."""
-    for state in client._transport.pool.states:
-        state.version = (3, 5, 5)
-        state.version_pending = float("inf")
-
-
 def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> None:
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
-        _allow_batching(client)
         batches = _count_batches(client._read_batcher)
 
         def worker(n: int) -> None:
@@ -76,7 +66,6 @@ def test_reads_are_batched_and_each_thread_reads_its_own_writes(etcd_server) -> 
 
 def test_a_failing_read_in_a_batch_fails_alone(etcd_server) -> None:
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
-        _allow_batching(client)
         first = client.put("/batchc/k", "1").header.revision
         latest = client.put("/batchc/k", "2").header.revision
         client.compact(latest)
@@ -110,7 +99,6 @@ def test_batcher_rejects_bad_limits(etcd_client: etcd3.Etcd3Client) -> None:
 def test_gathering_fills_batches_and_pauses_when_readers_do_not_return(
         etcd_server) -> None:
     with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
-        _allow_batching(client)
         batcher = client._read_batcher
         batches = _count_batches(batcher)
         client.put("/gather/k", "v")
@@ -147,27 +135,102 @@ def test_gathering_fills_batches_and_pauses_when_readers_do_not_return(
         assert batcher._pending == [] and batcher._gathering is None
 
 
-def test_batching_only_where_the_server_version_is_safe(etcd_server) -> None:
+def _record_batch_calls(client: etcd3.Etcd3Client) -> List[Tuple[Any, Any]]:
+    """(gRPC call, NoDeadline or None) of every batch of reads sent from now on."""
+    transport = client._transport
+    start_once = transport.start_once
+    sent: List[Tuple[Any, Any]] = []
+
+    def recording(method, request, *, timeout, read_only_txn=False):
+        call, no_deadline = start_once(method, request, timeout=timeout,
+                                       read_only_txn=read_only_txn)
+        if read_only_txn:
+            sent.append((call, no_deadline))
+        return call, no_deadline
+
+    transport.start_once = recording  # type: ignore[method-assign]
+    return sent
+
+
+def test_batches_to_affected_servers_carry_no_deadline(etcd_server) -> None:
     """etcd 3.5.0-3.5.4 crash when a read-only Txn's context ends while it is applied
-    (etcd #14110): the batcher learns each server's version and sends them only plain
-    Ranges; other versions get batches once their version is known."""
+    (etcd #14110): batches sent there carry no gRPC deadline (and are never
+    cancelled); other versions get the attempt's deadline on the wire."""
     affected = (3, 5, 0) <= etcd_server.version_info < (3, 5, 5)
-    with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1) as client:
+    with etcd3.client(endpoints=[etcd_server.endpoint], read_batch_in_flight=1,
+                      timeout=30) as client:
         client.put("/safe/k", "v")
         deadline = time.monotonic() + 10
         state = client._transport.pool.states[0]
         while state.version is None and time.monotonic() < deadline:
-            client.get("/safe/k")  # starts the Status call that learns the version
+            client._transport.read_txn_safe(state)  # learns the version, as a batch does
             time.sleep(0.02)
         assert state.version == etcd_server.version_info
-        batches = _count_batches(client._read_batcher)
+        sent = _record_batch_calls(client)
 
         def worker(n: int) -> None:
             for _ in range(40):
                 assert client.get("/safe/k")[0] == b"v"
 
         assert _run(8, worker) == []
-    if affected:
-        assert batches == [], f"etcd {etcd_server.version} was sent read-only Txns"
-    else:
-        assert batches and max(batches) > 1, batches
+    assert sent, "8 reading threads never shared a transaction"
+    for call, no_deadline in sent:
+        if affected:
+            assert no_deadline is not None and no_deadline.wait is not None
+            assert call.time_remaining() is None  # no deadline on the wire
+        else:
+            assert no_deadline is None
+            assert call.time_remaining() is not None
+
+
+def test_a_batch_on_a_frozen_affected_member_is_abandoned_not_cancelled() -> None:
+    """A batch sent without a deadline (etcd 3.5.0-3.5.4) whose member stops
+    answering: its readers give up at their deadline, the call is left running (not
+    cancelled), the next reads are not stuck behind it, and the member, once
+    resumed, answers it and goes on serving."""
+    with EtcdServer(name="rb-frozen") as server, etcd3.client(
+            endpoints=[server.endpoint], read_batch_in_flight=1,
+            grpc_options=[("grpc.keepalive_time_ms", 600_000),
+                          ("grpc.http2.ping_timeout_ms", 600_000)]) as client:
+        client.put("/frozen/k", "v")
+        for _ in range(8):  # every channel connected
+            client.get("/frozen/k")
+        for state in client._transport.pool.states:  # batch as against etcd 3.5.1
+            state.version = (3, 5, 1)
+            state.version_pending = float("inf")
+        sent = _record_batch_calls(client)
+        batcher = client._read_batcher
+        batcher._policy.max_wait = 10.0  # queued readers wait for the slot below
+        server.pause()
+        try:
+            errors: List[BaseException] = []
+
+            def reader(n: int) -> None:
+                try:
+                    client.get("/frozen/k", timeout=1.5)
+                except BaseException as error:
+                    errors.append(error)
+
+            assert batcher._policy.try_send()  # a slow call holds the only slot...
+            readers = [threading.Thread(target=reader, args=(n,)) for n in range(6)]
+            for thread in readers:
+                thread.start()
+            for _ in range(2000):
+                if len(batcher._pending) == 6:
+                    break
+                time.sleep(0.001)
+            batcher._release()  # ... and hands it to the six readers as one batch
+            for thread in readers:
+                thread.join(20)
+            assert len(errors) == 6, errors
+            assert all(isinstance(e, exceptions.ConnectionTimeoutError) for e in errors)
+            assert len(sent) == 1
+            call, no_deadline = sent[0]
+            assert no_deadline is not None and not call.done()  # left running
+            assert call in client._transport._left_running
+            assert batcher._in_flight == 0  # its slot was passed on
+        finally:
+            server.resume()
+        call.result(timeout=20)  # the member answers it after all
+        assert server.running and client.get("/frozen/k")[0] == b"v"
+        assert call not in client._transport._left_running

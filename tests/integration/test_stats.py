@@ -17,7 +17,6 @@ import pytest
 from auth_support import enable_root_auth
 
 import etcd3
-from etcd3._core.txn_safety import txn_unsafe_version
 from etcd3.retry import Retry
 from etcd3.testing import EtcdCluster, EtcdServer
 
@@ -197,7 +196,7 @@ def test_concurrent_reads_and_writes_report_their_batch_sizes(
         etcd_server: EtcdServer, connect: Any) -> None:
     client = connect(host=etcd_server.host, port=etcd_server.port, metrics=True,
                      read_batch_in_flight=1, write_batch_in_flight=1)
-    client.get("/stats/batch/warm")  # learns the server's version: batching allowed
+    client.get("/stats/batch/warm")
 
     def batches() -> Dict[str, Dict[str, int]]:
         return client.stats()["batches"]  # type: ignore[no-any-return]
@@ -206,13 +205,9 @@ def test_concurrent_reads_and_writes_report_their_batch_sizes(
            lambda: _burst(client, 8, lambda c, i: c.put(f"/stats/batch/{i}", "v")))
     assert batches()["write"]["items"] >= batches()["write"]["batches"] >= 1
     reads = lambda: _burst(client, 8, lambda c, i: c.get(f"/stats/batch/{i}"))  # noqa: E731
-    if txn_unsafe_version(etcd_server.version_info):
-        reads()  # etcd 3.5.0-3.5.4 may crash on a batch: every read goes alone
-        assert batches()["read"] == {"batches": 0, "items": 0, "max": 0}
-    else:
-        writes = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"]
-        _until(lambda: batches()["read"]["max"] > 1, "a read batch", reads)
-        assert batches()["read"]["items"] >= batches()["read"]["batches"] >= 1
-        # A batch of several reads is one Txn call, counted as one.
-        read_txns = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"] - writes
-        assert 1 <= read_txns <= batches()["read"]["batches"]
+    writes = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"]
+    _until(lambda: batches()["read"]["max"] > 1, "a read batch", reads)
+    assert batches()["read"]["items"] >= batches()["read"]["batches"] >= 1
+    # A batch of several reads is one Txn call, counted as one.
+    read_txns = client.stats()["calls"]["etcdserverpb.KV/Txn"]["count"] - writes
+    assert 1 <= read_txns <= batches()["read"]["batches"]
