@@ -19,6 +19,7 @@ is the median of the per-round ratios (so a load spike hits both sides of a roun
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -26,11 +27,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from _common import describe_machine, log, machine
+from bench_threads import throughput
 
 import etcd3
 from etcd3.testing import EtcdServer
@@ -77,29 +77,10 @@ def go_rate(binary: str, endpoint: str, op: str, workers: int, seconds: float) -
 
 
 def python_rate(call: Callable[[int], object], threads: int, seconds: float) -> float:
-    """Calls per second of ``call(i)`` from ``threads`` threads over ``seconds``."""
-    stop = threading.Event()
-    counts = [0] * threads
-    barrier = threading.Barrier(threads + 1)
-
-    def worker(n: int) -> None:
-        barrier.wait()
-        i = n
-        while not stop.is_set():
-            call(i % KEYS)
-            i += threads
-            counts[n] += 1
-
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in workers:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for thread in workers:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - started)
+    """Calls per second of ``call(i)`` (``i`` going round the keys) from ``threads``
+    threads over ``seconds``."""
+    counter = itertools.count()
+    return throughput(lambda: call(next(counter) % KEYS), threads, seconds)
 
 
 def run(binary: str, in_flight: Sequence[int], ops: Sequence[str], rounds: int,

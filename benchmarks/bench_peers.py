@@ -4,6 +4,8 @@ side by side in one run, against one etcd this script starts.
     python benchmarks/bench_peers.py            # full run (10+ minutes on 2 cores)
     python benchmarks/bench_peers.py --quick    # smoke run (small sizes, 1 round)
     python benchmarks/bench_peers.py --markdown # the table as Markdown
+    python benchmarks/bench_peers.py --chart    # also benchmarks/peers.png and .json
+    python benchmarks/bench_peers.py --redraw   # the chart again from peers.json
     python benchmarks/run.py --peers            # the same
 
 Peers, each pip-installed into a venv of its own under a cache directory
@@ -25,7 +27,10 @@ Read batching is on for this client (its default), whatever the etcd version.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from _common import Bench, describe_machine, format_table, log, machine, markdown_table
@@ -49,11 +54,68 @@ def _args(parser: argparse.ArgumentParser) -> None:
                         help="print the table as Markdown (for README.md)")
     parser.add_argument("--only", default=None,
                         help="comma-separated column names or driver names to run")
+    parser.add_argument("--chart", action="store_true",
+                        help="also write benchmarks/peers.png (needs matplotlib) and "
+                             "the figures to benchmarks/peers.json")
+    parser.add_argument("--redraw", action="store_true",
+                        help="only redraw benchmarks/peers.png from peers.json")
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHART = os.path.join(HERE, "peers.png")
+SAVED = os.path.join(HERE, "peers.json")
+#: The chart's baseline: the client people move from.
+BASELINE = "python-etcd3"
+
+
+def write_chart(table: List[Dict[str, Any]], columns: List[str], footer: str,
+                path: str = CHART) -> bool:
+    """Grouped bars: each client's rate per workload, relative to python-etcd3 (log
+    scale); False without matplotlib or without the baseline's figures."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.stderr.write("--chart needs matplotlib (pip install matplotlib)\n")
+        return False
+    if BASELINE not in columns:
+        sys.stderr.write(f"--chart needs the {BASELINE} column\n")
+        return False
+    rows = [r for r in table if r.get(BASELINE, 0) == r.get(BASELINE, 0)
+            and r.get(BASELINE, 0) > 0]
+    fig, ax = plt.subplots(figsize=(12, 0.55 * len(rows) * len(columns) / 3 + 2))
+    height = 0.8 / len(columns)
+    palette = ["#1b5e20", "#43a047", "#1565c0", "#6a1b9a", "#9e9e9e", "#ef6c00"]
+    for n, column in enumerate(columns):
+        ys = [len(rows) - 1 - i + 0.4 - height * (n + 0.5) for i in range(len(rows))]
+        ratios = [r[column] / r[BASELINE] if r.get(column, 0) == r.get(column, 0)
+                  else 0.0 for r in rows]
+        ax.barh(ys, ratios, height=height, color=palette[n % len(palette)], label=column)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks([len(rows) - 1 - i for i in range(len(rows))])
+    ax.set_yticklabels([r["workload"] for r in rows], fontsize=8)
+    ax.set_xlabel(f"rate relative to {BASELINE} (log scale; longer is faster)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("Python etcd clients side by side (bench_peers.py)", fontsize=10)
+    fig.text(0.01, 0.005, footer.replace("\n", "; "), fontsize=6, wrap=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def main() -> None:
     bench = Bench("bench_peers", __doc__.split("\n")[0], _args)
     args = bench.args
+    if args.redraw:
+        with open(SAVED) as saved:
+            data = json.load(saved)
+        if write_chart(data["table"], data["columns"], data["footer"]):
+            log(f"wrote {CHART}")
+        return
     quick = bench.quick
     rounds = args.rounds or (1 if quick else 3)
     seconds = 0.5 if quick else 2.0
@@ -114,6 +176,12 @@ def main() -> None:
     footer = (describe_machine(machine()) + "\npeers: " + ", ".join(versions)
               + (f"\nnot installed: {', '.join(failed)}" if failed else "")
               + f"\n{rounds} round(s), medians; {' '.join(PEERS)} from PyPI")
+    if args.chart:
+        with open(SAVED, "w") as saved:
+            json.dump({"table": table, "columns": columns, "footer": footer}, saved,
+                      indent=1)
+        if write_chart(table, columns, footer):
+            log(f"wrote {CHART} and {SAVED}")
     if args.json:
         bench.finish()
         return

@@ -278,8 +278,16 @@ class AioTransport(CallRules):
 
         :raises LeftRunning: no answer in time: the call is left running.
         """
-        call = asyncio.ensure_future(fn(ctx.request, timeout=None,
-                                        metadata=_aio_metadata(ctx.metadata)))
+        return await self._unbounded(
+            fn(ctx.request, timeout=None, metadata=_aio_metadata(ctx.metadata)), wait)
+
+    async def _unbounded(self, coroutine: Any, wait: Optional[float]) -> Any:
+        """Await the call ``coroutine`` starts for at most ``wait`` s, never cancelling
+        it: when the caller is cancelled, it is left running.
+
+        :raises LeftRunning: no answer in time (the caller decides what to do with it).
+        """
+        call = asyncio.ensure_future(coroutine)
         try:
             done, _ = await asyncio.wait((call,), timeout=wait)
         except asyncio.CancelledError:
@@ -351,8 +359,15 @@ class AioTransport(CallRules):
         fn = self._callable(state, method)
         try:
             if read_only_txn and not self.read_txn_safe(state):
-                result = await self._once_left_running(
-                    fn(request, timeout=None, metadata=_aio_metadata(metadata)), budget)
+                try:
+                    result = await self._unbounded(
+                        fn(request, timeout=None, metadata=_aio_metadata(metadata)), budget)
+                except LeftRunning as left:
+                    self._leave_running(left.call)
+                    raise exceptions.ConnectionTimeoutError(
+                        "a batch of reads got no answer in time; it is left to finish "
+                        "on the server (cancelling it can crash etcd 3.5.0-3.5.4)"
+                    ) from None
             else:
                 result = await fn(request, timeout=budget, metadata=_aio_metadata(metadata))
         except (grpc.RpcError, exceptions.ConnectionTimeoutError) as error:
@@ -366,25 +381,6 @@ class AioTransport(CallRules):
         if state.failures:
             pool.mark_ok(state)
         return result
-
-    async def _once_left_running(self, coroutine: Any, wait: Optional[float]) -> Any:
-        """Await the call ``coroutine`` starts for at most ``wait`` s, never cancelling
-        it: when time runs out or the caller is cancelled, it is left running.
-
-        :raises ConnectionTimeoutError: no answer within ``wait``.
-        """
-        call = asyncio.ensure_future(coroutine)
-        try:
-            done, _ = await asyncio.wait((call,), timeout=wait)
-        except asyncio.CancelledError:
-            self._leave_running(call)
-            raise
-        if not done:
-            self._leave_running(call)
-            raise exceptions.ConnectionTimeoutError(
-                "a batch of reads got no answer in time; it is left to finish on the "
-                "server (cancelling it can crash etcd 3.5.0-3.5.4)")
-        return call.result()
 
     # -- streams ----------------------------------------------------------------------
 

@@ -189,14 +189,14 @@ def test_a_cancelled_queued_reader_leaves_the_queue(etcd_server) -> None:
 def _count_left_running(client: etcd3.aio.Etcd3Client) -> List[int]:
     """One entry per call the transport sends without a gRPC deadline from now on."""
     transport = client._transport
-    once = transport._once_left_running
+    unbounded = transport._unbounded
     counted: List[int] = []
 
     async def counting(coroutine: Any, wait: Any) -> Any:
         counted.append(1)
-        return await once(coroutine, wait)
+        return await unbounded(coroutine, wait)
 
-    transport._once_left_running = counting  # type: ignore[method-assign]
+    transport._unbounded = counting  # type: ignore[method-assign]
     return counted
 
 
