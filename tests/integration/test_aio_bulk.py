@@ -367,9 +367,21 @@ def test_member_killed_or_frozen_mid_put_many_is_accounted_for(cluster: EtcdClus
         cluster.wait_healthy()
 
 
+@pytest.fixture(scope="module")
+def read_cluster() -> Iterator[EtcdCluster]:
+    """A cluster of its own for the get_many tests. The put_many tests above SIGKILL a
+    member under write load, which on etcd 3.5.0-3.5.2 can leave it applying later
+    writes at revisions shifted from the other members' (etcd issue #13766, fixed in
+    3.5.3); a read pinned at one member's revision then reads another member's older
+    state. That is etcd's bug, not get_many's, and not what these tests are about."""
+    with EtcdCluster(3) as started:
+        yield started
+
+
 @pytest.mark.parametrize("fault", ["kill", "pause"])
-def test_get_many_survives_a_member_killed_or_frozen_mid_read(cluster: EtcdCluster,
+def test_get_many_survives_a_member_killed_or_frozen_mid_read(read_cluster: EtcdCluster,
                                                              fault: str) -> None:
+    cluster = read_cluster
     # A follower: losing the leader is the retry rules' business (reads wait for an
     # election), not get_many's.
     leader = cluster.leader()
