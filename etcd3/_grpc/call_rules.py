@@ -288,6 +288,18 @@ class CallRules:
                  state.name)
         return decision.pause
 
+    def once_budget(self, state: EndpointState, timeout: Optional[float]
+                    ) -> Tuple[Optional[float], bool]:
+        """The budget of a single attempt on ``state`` (a repeatable call's first,
+        see :mod:`etcd3.retry`) within ``timeout``, and whether it is shorter than
+        ``timeout`` (running out of it then means the member did not answer in time,
+        not that the caller's deadline passed)."""
+        budget = timeout
+        if len(self.pool.endpoints) > 1:
+            budget = self.retry.attempt_budget(
+                timeout, more_endpoints=self.pool.has_untried((state.name,)))
+        return budget, budget is not None and (timeout is None or budget < timeout)
+
     def read_txn_safe(self, state: EndpointState) -> bool:
         """True when ``state``'s server is known not to panic on a read-only Txn whose
         context ends (see the module docstring); when its version is not known yet,

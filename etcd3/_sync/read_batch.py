@@ -273,14 +273,14 @@ class ReadBatcher:
             batch.give_up_at = sent_at + no_deadline.wait
         call.add_done_callback(lambda done: self._finished(batch, done, sent_at))
 
-    def _finished(self, batch_of: _Batch, call: Any, sent_at: float) -> None:
+    def _finished(self, sent: _Batch, call: Any, sent_at: float) -> None:
         # Runs on gRPC's completion thread (or the sender's, if the call failed at
         # once): hand out the results, then pass the slot on.
         with self._lock:
-            if batch_of.over:  # abandoned: its readers and slot have moved on
+            if sent.over:  # abandoned: its readers and slot have moved on
                 return
-            batch_of.over = True
-        batch = batch_of.reads
+            sent.over = True
+        batch = sent.reads
         try:
             response = call.result()
             self._policy.answered(time.monotonic() - sent_at, len(batch))

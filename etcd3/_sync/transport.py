@@ -337,12 +337,8 @@ class Transport(CallRules):
         """
         state = self.pool.pick()
         metadata = routed_metadata(method, self.metadata_for(state, fetch=False))
-        budget = timeout
-        if len(self.pool.endpoints) > 1:
-            budget = self.retry.attempt_budget(
-                timeout, more_endpoints=self.pool.has_untried((state.name,)))
+        budget, attempt_only = self.once_budget(state, timeout)
         fn = self._callable(state, method, 0)  # see _start_future_attempt
-        attempt_only = budget is not None and (timeout is None or budget < timeout)
         if read_only_txn and not self.read_txn_safe(state):
             call = _start_future(fn, request, None, metadata)
             self._left_running.add(call)

@@ -351,11 +351,7 @@ class AioTransport(CallRules):
         pool = self.pool
         state = pool.pick()
         metadata = routed_metadata(method, await self.metadata_for(state))
-        budget = timeout
-        if len(pool.endpoints) > 1:
-            budget = self.retry.attempt_budget(
-                timeout, more_endpoints=pool.has_untried((state.name,)))
-        attempt_only = budget is not None and (timeout is None or budget < timeout)
+        budget, attempt_only = self.once_budget(state, timeout)
         fn = self._callable(state, method)
         try:
             if read_only_txn and not self.read_txn_safe(state):
